@@ -1,0 +1,1230 @@
+# cython: language_level=3
+"""Hot loops of bpcore: every per-sample and per-parameter loop lives here.
+
+Design
+------
+Layers, bottom up (each section below uses only the ones above it):
+
+1. BLAS wrappers: row-major ``gemm`` over ``scipy.linalg.cython_blas``.
+2. Activations: bias add fused with the activation (forward), and the
+   derivative applied to a delta in place (backward), both written in terms of
+   the activation's *output*, as scikit-learn does.
+3. Losses: the per-sample loss summed over a block of rows together with the
+   output delta ``dL/dz`` of the last layer.
+4. Layer forward/backward over a ``Layout`` (sizes, offsets into the flat
+   parameter buffer, per-layer activation codes).
+5. Regularizers: the L2 term folded into the gradient.
+6. Optimizers over the flat parameter buffer, simplest first.
+7. Drivers: the whole-epoch minibatch loop, the chunked full-batch loss and
+   gradient, chunked inference, and the GEMM "floor" used by the benchmarks.
+
+Conventions
+-----------
+* Arrays are row-major. A network with ``L`` weight layers has unit counts
+  ``sizes[0..L]``; all weights come first in ``theta`` (``W_0 .. W_{L-1}``,
+  each ``(fan_in, fan_out)`` row-major), then all biases, which is the order
+  of scikit-learn's ``_pack``: L-BFGS sees the same vector, and the weight
+  block ``theta[:n_weights]`` is one contiguous range for L2.
+* Deltas are unscaled sums over samples (times the sample weight), exactly as
+  scikit-learn forms them; the division by the (weighted) sample count happens
+  once, in ``_finalize_grad``. Losses are accumulated in double.
+* Everything under ``nogil`` reports failure by a status code; the Python layer
+  turns it into an exception.
+* Kernels run with flush-to-zero/denormals-are-zero on and restore the
+  caller's floating-point mode before returning (see DESIGN.md, Denormals).
+"""
+
+from cython cimport floating
+from libc.math cimport exp, expf, expm1, expm1f, log, logf, tanh, tanhf, sqrt, sqrtf, pow, isfinite
+from libc.string cimport memcpy
+from libc.float cimport DBL_EPSILON, FLT_EPSILON
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+cdef extern from "Python.h":
+    # Declared without an exception spec: the caller inspects the return value
+    # and re-raises the pending exception itself after leaving the nogil block.
+    int PyErr_CheckSignals()
+
+cdef extern from *:
+    """
+    /* Flush-to-zero and denormals-are-zero for the duration of a kernel call. */
+    #if defined(__SSE__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 1)
+    #include <xmmintrin.h>
+    typedef unsigned int bp_fpstate;
+    static inline bp_fpstate bp_fp_enter(void) {
+        unsigned int old = _mm_getcsr();
+        _mm_setcsr(old | 0x8040u);   /* FTZ (bit 15) | DAZ (bit 6) */
+        return old;
+    }
+    static inline void bp_fp_exit(bp_fpstate s) { _mm_setcsr(s); }
+    #elif defined(__aarch64__)
+    typedef unsigned long long bp_fpstate;
+    static inline bp_fpstate bp_fp_enter(void) {
+        unsigned long long old, fz;
+        __asm__ __volatile__("mrs %0, fpcr" : "=r"(old));
+        fz = old | (1ULL << 24);     /* FZ */
+        __asm__ __volatile__("msr fpcr, %0" : : "r"(fz));
+        return old;
+    }
+    static inline void bp_fp_exit(bp_fpstate s) { __asm__ __volatile__("msr fpcr, %0" : : "r"(s)); }
+    #else
+    typedef int bp_fpstate;
+    static inline bp_fpstate bp_fp_enter(void) { return 0; }
+    static inline void bp_fp_exit(bp_fpstate s) { (void)s; }
+    #endif
+    """
+    ctypedef int bp_fpstate
+    bp_fpstate bp_fp_enter() noexcept nogil
+    void bp_fp_exit(bp_fpstate s) noexcept nogil
+
+
+# Codes shared with the Python layer; names map to these once, in bpcore.
+cpdef enum Activation:
+    IDENTITY = 0
+    LOGISTIC = 1
+    TANH = 2
+    RELU = 3
+    LEAKY_RELU = 4
+    ELU = 5
+    SOFTMAX = 6
+    EXP = 7
+
+cpdef enum Loss:
+    SQUARED_ERROR = 0
+    LOG_LOSS = 1          # softmax output, multiclass cross-entropy
+    BINARY_LOG_LOSS = 2   # logistic output, binary / multilabel cross-entropy
+    POISSON = 3           # exp output, half Poisson deviance
+
+cpdef enum OptimizerKind:
+    SGD = 0
+    ADAM = 1
+    RMSPROP = 2
+    ADAGRAD = 3
+
+cpdef enum Status:
+    OK = 0
+    NONFINITE_LOSS = 1
+    NONFINITE_PARAMS = 2
+    INTERRUPTED = 3
+
+DEF MAX_LAYERS = 256
+
+# Poll for signals after about this many multiply-adds (a few ms of work).
+DEF POLL_MACS = 8000000
+
+
+# ---------------------------------------------------------------------------
+# 0. Scalar helpers (float32 math in float32, float64 in float64)
+# ---------------------------------------------------------------------------
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+cdef inline floating _expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+# ---------------------------------------------------------------------------
+# 1. BLAS wrappers
+# ---------------------------------------------------------------------------
+
+cdef inline void _gemm(bint trans_a, bint trans_b, int m, int n, int k,
+                       floating alpha, const floating* a, int lda,
+                       const floating* b, int ldb,
+                       floating beta, floating* c, int ldc) noexcept nogil:
+    """C = alpha * op(A) @ op(B) + beta * C, row-major; op(A) is m x k, op(B) k x n.
+
+    BLAS is column-major, and a row-major matrix is its transpose there, so
+    this computes C.T = op(B).T @ op(A).T by swapping the operands.
+    """
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,
+              &beta, c, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*> b, &ldb, <double*> a, &lda,
+              &beta, c, &ldc)
+
+
+def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a,
+         const floating[:, ::1] b, double beta, floating[:, ::1] c_out):
+    """c_out = alpha * op(a) @ op(b) + beta * c_out (row-major, in place)."""
+    cdef int m = c_out.shape[0], n = c_out.shape[1]
+    cdef int k = a.shape[0] if trans_a else a.shape[1]
+    if (a.shape[1] if trans_a else a.shape[0]) != m \
+            or (b.shape[1] if trans_b else b.shape[0]) != k \
+            or (b.shape[0] if trans_b else b.shape[1]) != n:
+        raise ValueError("gemm: shapes of a, b and c_out do not agree")
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        # BLAS would leave c unscaled by beta only for some implementations.
+        for i in range(m):
+            for j in range(n):
+                c_out[i, j] = <floating> (beta * c_out[i, j])
+        return
+    with nogil:
+        _gemm(trans_a, trans_b, m, n, k, <floating> alpha, &a[0, 0], a.shape[1],
+              &b[0, 0], b.shape[1], <floating> beta, &c_out[0, 0], n)
+
+
+# ---------------------------------------------------------------------------
+# 2. Activations
+# ---------------------------------------------------------------------------
+
+cdef void _bias_activation(int code, floating* z, const floating* bias,
+                           Py_ssize_t rows, Py_ssize_t cols,
+                           double leaky_slope, double elu_alpha) noexcept nogil:
+    """z = f(z + bias) in place, row by row (bias may be NULL)."""
+    cdef Py_ssize_t i, j
+    cdef floating* row
+    cdef floating v, vmax, total
+    cdef floating slope = <floating> leaky_slope, ealpha = <floating> elu_alpha
+    if bias != NULL:
+        for i in range(rows):
+            row = z + i * cols
+            for j in range(cols):
+                row[j] = row[j] + bias[j]
+    if code == IDENTITY:
+        return
+    for i in range(rows):
+        row = z + i * cols
+        if code == RELU:
+            for j in range(cols):
+                # `v < 0` keeps NaN as NaN, as np.maximum(v, 0) does.
+                if row[j] < 0:
+                    row[j] = 0
+        elif code == LOGISTIC:
+            for j in range(cols):
+                row[j] = 1 / (1 + _exp(-row[j]))
+        elif code == TANH:
+            for j in range(cols):
+                row[j] = _tanh(row[j])
+        elif code == LEAKY_RELU:
+            for j in range(cols):
+                if row[j] < 0:
+                    row[j] = slope * row[j]
+        elif code == ELU:
+            for j in range(cols):
+                if row[j] < 0:
+                    row[j] = ealpha * _expm1(row[j])
+        elif code == EXP:
+            for j in range(cols):
+                row[j] = _exp(row[j])
+        elif code == SOFTMAX:
+            # Shift by the row maximum so exp never overflows.
+            vmax = row[0]
+            for j in range(1, cols):
+                if row[j] > vmax:
+                    vmax = row[j]
+            total = 0
+            for j in range(cols):
+                v = _exp(row[j] - vmax)
+                row[j] = v
+                total = total + v
+            for j in range(cols):
+                row[j] = row[j] / total
+
+
+cdef void _activation_backward(int code, const floating* a, floating* delta,
+                               Py_ssize_t rows, Py_ssize_t cols,
+                               double leaky_slope, double elu_alpha) noexcept nogil:
+    """delta = delta * f'(z) in place, with f' written in terms of a = f(z)."""
+    cdef Py_ssize_t i, j, n = rows * cols
+    cdef floating slope = <floating> leaky_slope, ealpha = <floating> elu_alpha
+    cdef floating dot
+    cdef const floating* arow
+    cdef floating* drow
+    if code == IDENTITY:
+        return
+    elif code == RELU:
+        for i in range(n):
+            if a[i] == 0:
+                delta[i] = 0
+    elif code == LOGISTIC:
+        # Same operation order as scikit-learn: delta *= a; delta *= 1 - a.
+        for i in range(n):
+            delta[i] = delta[i] * a[i]
+            delta[i] = delta[i] * (1 - a[i])
+    elif code == TANH:
+        for i in range(n):
+            delta[i] = delta[i] * (1 - a[i] * a[i])
+    elif code == LEAKY_RELU:
+        for i in range(n):
+            if not (a[i] > 0):
+                delta[i] = delta[i] * slope
+    elif code == ELU:
+        # For z <= 0, a = alpha * (exp(z) - 1), so f'(z) = alpha * exp(z) = a + alpha.
+        for i in range(n):
+            if not (a[i] > 0):
+                delta[i] = delta[i] * (a[i] + ealpha)
+    elif code == EXP:
+        for i in range(n):
+            delta[i] = delta[i] * a[i]
+    elif code == SOFTMAX:
+        # Jacobian-vector product: dz = a * (delta - sum(delta * a)).
+        for i in range(rows):
+            arow = a + i * cols
+            drow = delta + i * cols
+            dot = 0
+            for j in range(cols):
+                dot = dot + drow[j] * arow[j]
+            for j in range(cols):
+                drow[j] = arow[j] * (drow[j] - dot)
+
+
+def activation_forward(int code, floating[:, ::1] z, bias=None,
+                       double leaky_slope=0.01, double elu_alpha=1.0):
+    """z = f(z + bias) in place; ``code`` is an ``Activation``."""
+    cdef const floating[::1] b
+    cdef const floating* bp = NULL
+    if bias is not None:
+        b = bias
+        if b.shape[0] != z.shape[1]:
+            raise ValueError("bias length does not match the columns of z")
+        if b.shape[0] > 0:
+            bp = &b[0]
+    if z.shape[0] == 0 or z.shape[1] == 0:
+        return
+    with nogil:
+        _bias_activation(code, &z[0, 0], bp, z.shape[0], z.shape[1], leaky_slope, elu_alpha)
+
+
+def activation_backward(int code, const floating[:, ::1] a, floating[:, ::1] delta,
+                        double leaky_slope=0.01, double elu_alpha=1.0):
+    """delta *= f'(z) in place, from the activation output ``a``."""
+    if a.shape[0] != delta.shape[0] or a.shape[1] != delta.shape[1]:
+        raise ValueError("a and delta must have the same shape")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        return
+    with nogil:
+        _activation_backward(code, &a[0, 0], &delta[0, 0], a.shape[0], a.shape[1],
+                             leaky_slope, elu_alpha)
+
+
+# ---------------------------------------------------------------------------
+# 3. Losses
+# ---------------------------------------------------------------------------
+
+cdef inline floating _clip_prob(floating p) noexcept nogil:
+    # scikit-learn clips probabilities to [eps, 1 - eps] of the working dtype.
+    cdef floating eps
+    if floating is float:
+        eps = FLT_EPSILON
+    else:
+        eps = DBL_EPSILON
+    if p < eps:
+        return eps
+    if p > 1 - eps:
+        return 1 - eps
+    return p
+
+
+cdef double _loss_delta(int loss, const floating* out, const floating* y,
+                        const floating* sw, Py_ssize_t rows, Py_ssize_t cols,
+                        double sq_scale, floating* delta) noexcept nogil:
+    """Sum over rows of sw[i] * loss_i, and delta = (out - y) * sw[i].
+
+    ``delta`` is dL/dz for the canonical output of each loss (softmax for
+    LOG_LOSS, logistic for BINARY_LOG_LOSS, exp for POISSON, identity for
+    SQUARED_ERROR). For squared error it is further multiplied by
+    ``sq_scale``; a non-identity output activation is applied by the caller.
+    The per-row loss of squared error is sum((out - y)**2); the caller scales
+    it by 0.5 / n_outputs.
+    """
+    cdef Py_ssize_t i, j
+    cdef double total = 0.0, row_loss, w
+    cdef floating d, p, t
+    cdef floating scale = <floating> sq_scale
+    cdef const floating* o
+    cdef const floating* yy
+    cdef floating* dd
+    for i in range(rows):
+        o = out + i * cols
+        yy = y + i * cols
+        dd = delta + i * cols
+        row_loss = 0.0
+        if loss == SQUARED_ERROR:
+            for j in range(cols):
+                d = o[j] - yy[j]
+                row_loss += <double> (d * d)
+                dd[j] = d
+        elif loss == LOG_LOSS:
+            for j in range(cols):
+                t = yy[j]
+                if t != 0:
+                    row_loss -= <double> (t * _log(_clip_prob(o[j])))
+                dd[j] = o[j] - t
+        elif loss == BINARY_LOG_LOSS:
+            for j in range(cols):
+                t = yy[j]
+                p = _clip_prob(o[j])
+                if t != 0:
+                    row_loss -= <double> (t * _log(p))
+                if t != 1:
+                    row_loss -= <double> ((1 - t) * _log(1 - p))
+                dd[j] = o[j] - t
+        elif loss == POISSON:
+            for j in range(cols):
+                t = yy[j]
+                if t != 0:
+                    row_loss += <double> (t * _log(t / o[j]))
+                row_loss += <double> (o[j] - t)
+                dd[j] = o[j] - t
+        if sw != NULL:
+            w = sw[i]
+            row_loss *= w
+            for j in range(cols):
+                dd[j] = dd[j] * sw[i]
+        if loss == SQUARED_ERROR and scale != 1:
+            for j in range(cols):
+                dd[j] = dd[j] * scale
+        total += row_loss
+    return total
+
+
+cdef inline double _loss_factor(int loss, Py_ssize_t n_outputs) noexcept nogil:
+    # Squared error is 0.5 * mean over outputs (scikit-learn's squared_loss).
+    if loss == SQUARED_ERROR:
+        return 0.5 / n_outputs
+    return 1.0
+
+
+def loss_delta(int loss, const floating[:, ::1] out, const floating[:, ::1] y,
+               sample_weight, floating[:, ::1] delta_out, double sq_scale=1.0):
+    """Weighted sum of per-row losses; writes the output delta (see _loss_delta).
+
+    The returned sum is already multiplied by 0.5 / n_outputs for squared error,
+    so dividing it by the sample-weight sum gives scikit-learn's loss.
+    """
+    cdef const floating[::1] sw
+    cdef const floating* swp = NULL
+    cdef double total
+    if not (out.shape[0] == y.shape[0] == delta_out.shape[0]
+            and out.shape[1] == y.shape[1] == delta_out.shape[1]):
+        raise ValueError("out, y and delta_out must have the same shape")
+    if sample_weight is not None:
+        sw = sample_weight
+        if sw.shape[0] != out.shape[0]:
+            raise ValueError("sample_weight length does not match the rows")
+        if sw.shape[0] > 0:
+            swp = &sw[0]
+    if out.shape[0] == 0 or out.shape[1] == 0:
+        return 0.0
+    with nogil:
+        total = _loss_delta(loss, &out[0, 0], &y[0, 0], swp, out.shape[0], out.shape[1],
+                            sq_scale, &delta_out[0, 0])
+    return total * _loss_factor(loss, out.shape[1])
+
+
+# ---------------------------------------------------------------------------
+# 4. Layout and layer forward/backward
+# ---------------------------------------------------------------------------
+
+cdef struct Layout:
+    Py_ssize_t n_layers       # L, the number of weight layers
+    const Py_ssize_t* sizes   # L + 1 unit counts, input first
+    const Py_ssize_t* w_off   # offset of W_l in theta
+    const Py_ssize_t* b_off   # offset of b_l in theta
+    const int* act            # activation after layer l; act[L-1] is the output's
+    int loss
+    double sq_scale           # factor on the squared-error delta (see NetLayout)
+    double leaky_slope
+    double elu_alpha
+    Py_ssize_t n_weights      # theta[:n_weights] holds every W_l
+    Py_ssize_t n_params
+    Py_ssize_t max_width      # max(sizes[1:])
+    Py_ssize_t macs_per_row   # sum(sizes[l] * sizes[l+1])
+
+
+cdef class NetLayout:
+    """The shape of a network as the kernels see it.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Unit counts, input first, output last (at least two entries).
+    activations : sequence of int
+        One ``Activation`` code per weight layer; the last is the output's.
+    loss : int
+        A ``Loss`` code.
+    sq_scale : float
+        Multiplies the squared-error output delta. ``1 / n_outputs`` makes the
+        gradient exactly that of the reported loss (0.5 * mean over outputs);
+        ``1.0`` reproduces scikit-learn, whose gradient sums over outputs.
+    """
+    cdef Layout c
+    cdef Py_ssize_t[::1] _sizes, _w_off, _b_off
+    cdef int[::1] _act
+
+    def __cinit__(self, sizes, activations, int loss, double sq_scale=1.0,
+                  double leaky_slope=0.01, double elu_alpha=1.0):
+        import numpy as np
+        cdef Py_ssize_t L, l, off
+        s = np.asarray(sizes, dtype=np.intp)
+        a = np.asarray(activations, dtype=np.intc)
+        L = s.shape[0] - 1
+        if s.ndim != 1 or L < 1:
+            raise ValueError("sizes needs an input and an output size, got %r" % (sizes,))
+        if L > MAX_LAYERS:
+            raise ValueError("at most %d weight layers are supported, got %d" % (MAX_LAYERS, L))
+        if (s < 1).any() or (s > 2**31 - 1).any():
+            raise ValueError("every layer size must be in [1, 2**31 - 1], got %r" % (list(s),))
+        if a.ndim != 1 or a.shape[0] != L:
+            raise ValueError("need one activation code per weight layer (%d), got %d"
+                             % (L, a.shape[0]))
+        if ((a < IDENTITY) | (a > EXP)).any():
+            raise ValueError("unknown activation code in %r" % (list(a),))
+        if loss < SQUARED_ERROR or loss > POISSON:
+            raise ValueError("unknown loss code %d" % loss)
+        self._sizes = s.copy()
+        self._act = a.copy()
+        self._w_off = np.empty(L, dtype=np.intp)
+        self._b_off = np.empty(L, dtype=np.intp)
+        off = 0
+        for l in range(L):
+            self._w_off[l] = off
+            off += s[l] * s[l + 1]
+        self.c.n_weights = off
+        for l in range(L):
+            self._b_off[l] = off
+            off += s[l + 1]
+        self.c.n_params = off
+        self.c.n_layers = L
+        self.c.sizes = &self._sizes[0]
+        self.c.w_off = &self._w_off[0]
+        self.c.b_off = &self._b_off[0]
+        self.c.act = &self._act[0]
+        self.c.loss = loss
+        self.c.sq_scale = sq_scale
+        self.c.leaky_slope = leaky_slope
+        self.c.elu_alpha = elu_alpha
+        self.c.max_width = int(s[1:].max())
+        self.c.macs_per_row = int((s[:-1] * s[1:]).sum())
+
+    @property
+    def n_params(self):
+        return self.c.n_params
+
+    @property
+    def n_weights(self):
+        return self.c.n_weights
+
+    @property
+    def sizes(self):
+        return tuple(int(v) for v in self._sizes)
+
+    @property
+    def weight_offsets(self):
+        return tuple(int(v) for v in self._w_off)
+
+    @property
+    def bias_offsets(self):
+        return tuple(int(v) for v in self._b_off)
+
+    def workspace_size(self, Py_ssize_t rows):
+        """Length of the scratch buffer the training drivers need for ``rows``-row blocks."""
+        return _workspace_size(&self.c, rows)
+
+    def inference_workspace_size(self, Py_ssize_t rows):
+        """Length of the scratch buffer ``forward`` needs for ``rows``-row blocks."""
+        return 2 * rows * self.c.max_width
+
+
+cdef Py_ssize_t _workspace_size(const Layout* L, Py_ssize_t rows) noexcept nogil:
+    # x block, y block, sample weights, one activation block per layer, two deltas.
+    cdef Py_ssize_t total = rows * (L.sizes[0] + L.sizes[L.n_layers] + 1 + 2 * L.max_width)
+    cdef Py_ssize_t l
+    for l in range(1, L.n_layers + 1):
+        total += rows * L.sizes[l]
+    return total
+
+
+cdef void _forward(const Layout* L, const floating* theta, const floating* x,
+                   Py_ssize_t rows, floating** acts) noexcept nogil:
+    """acts[l] = f_l(acts[l-1] @ W_l + b_l) for every layer, acts[-1] = x."""
+    cdef Py_ssize_t l
+    cdef const floating* a_in = x
+    cdef int n_in, n_out
+    for l in range(L.n_layers):
+        n_in = <int> L.sizes[l]
+        n_out = <int> L.sizes[l + 1]
+        # Z = A @ W
+        _gemm(False, False, <int> rows, n_out, n_in, 1, a_in, n_in,
+              theta + L.w_off[l], n_out, 0, acts[l], n_out)
+        # A = f(Z + b)
+        _bias_activation(L.act[l], acts[l], theta + L.b_off[l], rows, n_out,
+                         L.leaky_slope, L.elu_alpha)
+        a_in = acts[l]
+
+
+cdef inline void _colsum(const floating* d, Py_ssize_t rows, Py_ssize_t cols,
+                         floating* out, bint accumulate) noexcept nogil:
+    """out (+)= d.sum(axis=0), row after row as NumPy does for axis=0."""
+    cdef Py_ssize_t i, j
+    cdef const floating* row
+    if not accumulate:
+        for j in range(cols):
+            out[j] = d[j]
+        i = 1
+    else:
+        i = 0
+    while i < rows:
+        row = d + i * cols
+        for j in range(cols):
+            out[j] = out[j] + row[j]
+        i += 1
+
+
+cdef double _forward_backward(const Layout* L, const floating* theta,
+                              const floating* x, const floating* y, const floating* sw,
+                              Py_ssize_t rows, floating** acts,
+                              floating* d_a, floating* d_b,
+                              floating* grad, bint accumulate) noexcept nogil:
+    """Forward, loss and backward over one block of rows.
+
+    Returns the weighted loss sum (already times the loss factor) and writes,
+    or with ``accumulate`` adds, the unscaled gradient sums into ``grad``.
+    """
+    cdef Py_ssize_t l, n_layers = L.n_layers
+    cdef int n_in, n_out, r = <int> rows
+    cdef int out_act = L.act[n_layers - 1]
+    cdef Py_ssize_t n_outputs = L.sizes[n_layers]
+    cdef double loss_sum
+    cdef const floating* a_in
+    cdef floating* d = d_a
+    cdef floating* d_next = d_b
+    cdef floating* tmp
+    cdef floating beta = 1 if accumulate else 0
+
+    _forward(L, theta, x, rows, acts)
+    loss_sum = _loss_delta(L.loss, acts[n_layers - 1], y, sw, rows, n_outputs,
+                           L.sq_scale, d)
+    loss_sum *= _loss_factor(L.loss, n_outputs)
+    if L.loss == SQUARED_ERROR and out_act != IDENTITY:
+        _activation_backward(out_act, acts[n_layers - 1], d, rows, n_outputs,
+                             L.leaky_slope, L.elu_alpha)
+
+    for l in range(n_layers - 1, -1, -1):
+        n_in = <int> L.sizes[l]
+        n_out = <int> L.sizes[l + 1]
+        a_in = x if l == 0 else acts[l - 1]
+        # gW_l (+)= A_in.T @ delta
+        _gemm(True, False, n_in, n_out, r, 1, a_in, n_in, d, n_out,
+              beta, grad + L.w_off[l], n_out)
+        # gb_l (+)= delta.sum(axis=0)
+        _colsum(d, rows, n_out, grad + L.b_off[l], accumulate)
+        if l > 0:
+            # delta_prev = delta @ W_l.T, then times f'(z) of the layer below
+            _gemm(False, True, r, n_in, n_out, 1, d, n_out,
+                  theta + L.w_off[l], n_out, 0, d_next, n_in)
+            _activation_backward(L.act[l - 1], acts[l - 1], d_next, rows, n_in,
+                                 L.leaky_slope, L.elu_alpha)
+            tmp = d
+            d = d_next
+            d_next = tmp
+    return loss_sum
+
+
+cdef inline void _carve(const Layout* L, floating* work, Py_ssize_t rows,
+                        floating** xb, floating** yb, floating** swb,
+                        floating** acts, floating** d_a, floating** d_b) noexcept nogil:
+    """Split one workspace into the blocks _workspace_size counted."""
+    cdef Py_ssize_t l
+    cdef floating* p = work
+    xb[0] = p
+    p += rows * L.sizes[0]
+    yb[0] = p
+    p += rows * L.sizes[L.n_layers]
+    swb[0] = p
+    p += rows
+    for l in range(L.n_layers):
+        acts[l] = p
+        p += rows * L.sizes[l + 1]
+    d_a[0] = p
+    p += rows * L.max_width
+    d_b[0] = p
+
+
+# ---------------------------------------------------------------------------
+# 5. Regularizers
+# ---------------------------------------------------------------------------
+
+cdef double _finalize_grad(const Layout* L, const floating* theta, floating* grad,
+                           double alpha, double sw_sum) noexcept nogil:
+    """grad = (grad + alpha * W) / sw_sum on weights, grad / sw_sum on biases.
+
+    Returns sum(W**2) when alpha != 0 (for the L2 term of the loss), else 0.
+    The operation order is scikit-learn's (add, then divide).
+    """
+    cdef Py_ssize_t i
+    cdef double sq = 0.0
+    cdef floating t, a = <floating> alpha, s = <floating> sw_sum
+    if alpha != 0:
+        for i in range(L.n_weights):
+            t = theta[i]
+            sq += <double> t * <double> t
+            grad[i] = (grad[i] + a * t) / s
+    else:
+        for i in range(L.n_weights):
+            grad[i] = grad[i] / s
+    for i in range(L.n_weights, L.n_params):
+        grad[i] = grad[i] / s
+    return sq
+
+
+# ---------------------------------------------------------------------------
+# 6. Optimizers over the flat parameter buffer
+# ---------------------------------------------------------------------------
+
+cdef struct OptConfig:
+    int kind
+    double lr
+    double momentum
+    bint nesterov
+    double beta_1
+    double beta_2
+    double epsilon
+    double rho
+    bint paper_adam     # Kingma & Ba's placement of epsilon instead of scikit-learn's
+    long long t         # Adam's step count
+
+
+cdef class OptimizerConfig:
+    """Hyperparameters and step count of one optimizer, as the kernels read them.
+
+    Validation happens in the Python optimizer classes; this only carries the
+    numbers. ``t`` is advanced by the kernels (one per Adam step).
+    """
+    cdef OptConfig c
+
+    def __cinit__(self, int kind, double lr, double momentum=0.0, bint nesterov=False,
+                  double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
+                  double rho=0.9, bint paper_adam=False, long long t=0):
+        if kind < SGD or kind > ADAGRAD:
+            raise ValueError("unknown optimizer code %d" % kind)
+        self.c.kind = kind
+        self.c.lr = lr
+        self.c.momentum = momentum
+        self.c.nesterov = nesterov
+        self.c.beta_1 = beta_1
+        self.c.beta_2 = beta_2
+        self.c.epsilon = epsilon
+        self.c.rho = rho
+        self.c.paper_adam = paper_adam
+        self.c.t = t
+
+    @property
+    def kind(self):
+        return self.c.kind
+
+    @property
+    def lr(self):
+        return self.c.lr
+
+    @lr.setter
+    def lr(self, double value):
+        self.c.lr = value
+
+    @property
+    def t(self):
+        return self.c.t
+
+    @t.setter
+    def t(self, long long value):
+        self.c.t = value
+
+    @property
+    def n_state(self):
+        """How many parameter-sized state buffers this optimizer keeps."""
+        if self.c.kind == SGD:
+            return 1 if (self.c.momentum != 0 or self.c.nesterov) else 0
+        if self.c.kind == ADAM:
+            return 2
+        return 1
+
+
+cdef void _sgd_step(const OptConfig* o, floating* theta, const floating* g,
+                    floating* vel, Py_ssize_t n) noexcept nogil:
+    # v = momentum * v - lr * g;  theta += v   (nesterov: theta += momentum * v - lr * g)
+    cdef Py_ssize_t i
+    cdef floating lr = <floating> o.lr, mu = <floating> o.momentum, v
+    if vel == NULL:
+        for i in range(n):
+            theta[i] = theta[i] - lr * g[i]
+    elif o.nesterov:
+        for i in range(n):
+            v = mu * vel[i] - lr * g[i]
+            vel[i] = v
+            theta[i] = theta[i] + (mu * v - lr * g[i])
+    else:
+        for i in range(n):
+            v = mu * vel[i] - lr * g[i]
+            vel[i] = v
+            theta[i] = theta[i] + v
+
+
+cdef void _adam_step(OptConfig* o, floating* theta, const floating* g,
+                     floating* m, floating* v, Py_ssize_t n) noexcept nogil:
+    # m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+    # scikit-learn: theta += -lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+    # paper:        theta -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    cdef Py_ssize_t i
+    cdef floating b1 = <floating> o.beta_1, b2 = <floating> o.beta_2
+    cdef floating c1 = <floating> (1 - o.beta_1), c2 = <floating> (1 - o.beta_2)
+    cdef floating eps = <floating> o.epsilon, gi, mi, vi
+    cdef floating step, inv_sqrt_bc2
+    cdef double bc1, bc2
+    o.t += 1
+    bc1 = 1 - pow(o.beta_1, <double> o.t)
+    bc2 = 1 - pow(o.beta_2, <double> o.t)
+    if not o.paper_adam:
+        step = <floating> (-(o.lr * sqrt(bc2) / bc1))
+        for i in range(n):
+            gi = g[i]
+            mi = b1 * m[i] + c1 * gi
+            vi = b2 * v[i] + c2 * (gi * gi)
+            m[i] = mi
+            v[i] = vi
+            theta[i] = theta[i] + step * mi / (_sqrt(vi) + eps)
+    else:
+        step = <floating> (-(o.lr / bc1))
+        inv_sqrt_bc2 = <floating> (1 / sqrt(bc2))
+        for i in range(n):
+            gi = g[i]
+            mi = b1 * m[i] + c1 * gi
+            vi = b2 * v[i] + c2 * (gi * gi)
+            m[i] = mi
+            v[i] = vi
+            theta[i] = theta[i] + step * mi / (_sqrt(vi) * inv_sqrt_bc2 + eps)
+
+
+cdef void _rmsprop_step(const OptConfig* o, floating* theta, const floating* g,
+                        floating* v, Py_ssize_t n) noexcept nogil:
+    # v = rho v + (1 - rho) g^2;  theta -= lr g / (sqrt(v) + eps)
+    cdef Py_ssize_t i
+    cdef floating rho = <floating> o.rho, c = <floating> (1 - o.rho)
+    cdef floating lr = <floating> o.lr, eps = <floating> o.epsilon, gi, vi
+    for i in range(n):
+        gi = g[i]
+        vi = rho * v[i] + c * (gi * gi)
+        v[i] = vi
+        theta[i] = theta[i] - lr * gi / (_sqrt(vi) + eps)
+
+
+cdef void _adagrad_step(const OptConfig* o, floating* theta, const floating* g,
+                        floating* acc, Py_ssize_t n) noexcept nogil:
+    # G += g^2;  theta -= lr g / (sqrt(G) + eps)
+    cdef Py_ssize_t i
+    cdef floating lr = <floating> o.lr, eps = <floating> o.epsilon, gi, ai
+    for i in range(n):
+        gi = g[i]
+        ai = acc[i] + gi * gi
+        acc[i] = ai
+        theta[i] = theta[i] - lr * gi / (_sqrt(ai) + eps)
+
+
+cdef void _optimizer_step(OptConfig* o, floating* theta, const floating* g,
+                          floating* s0, floating* s1, Py_ssize_t n) noexcept nogil:
+    if o.kind == SGD:
+        _sgd_step(o, theta, g, s0, n)
+    elif o.kind == ADAM:
+        _adam_step(o, theta, g, s0, s1, n)
+    elif o.kind == RMSPROP:
+        _rmsprop_step(o, theta, g, s0, n)
+    elif o.kind == ADAGRAD:
+        _adagrad_step(o, theta, g, s0, n)
+
+
+cdef int _state_pointers(OptimizerConfig opt, floating[:, ::1] state, Py_ssize_t n,
+                         floating** s0, floating** s1) except -1:
+    cdef Py_ssize_t need = opt.n_state
+    if state.shape[0] < need or (need > 0 and state.shape[1] != n):
+        raise ValueError("optimizer state must have shape (%d, %d), got (%d, %d)"
+                         % (need, n, state.shape[0], state.shape[1]))
+    s0[0] = &state[0, 0] if need >= 1 else NULL
+    s1[0] = &state[1, 0] if need >= 2 else NULL
+    return 0
+
+
+def optimizer_step(OptimizerConfig opt, floating[::1] theta, const floating[::1] grad,
+                   floating[:, ::1] state):
+    """One update of ``theta`` in place from ``grad``; ``state`` is (n_state, n)."""
+    cdef floating* s0
+    cdef floating* s1
+    cdef Py_ssize_t n = theta.shape[0]
+    cdef bp_fpstate fp
+    if grad.shape[0] != n:
+        raise ValueError("grad has %d entries, params %d" % (grad.shape[0], n))
+    _state_pointers(opt, state, n, &s0, &s1)
+    if n == 0:
+        return
+    with nogil:
+        fp = bp_fp_enter()
+        _optimizer_step(&opt.c, &theta[0], &grad[0], s0, s1, n)
+        bp_fp_exit(fp)
+
+
+# ---------------------------------------------------------------------------
+# 7. Drivers
+# ---------------------------------------------------------------------------
+
+cdef int _reraise() except -1:
+    # Called with an exception pending (set by PyErr_CheckSignals): returning
+    # the error value makes Cython propagate that exception.
+    return -1
+
+
+cdef int _check_data(const Layout* L, Py_ssize_t x_rows, Py_ssize_t x_cols,
+                     Py_ssize_t y_rows, Py_ssize_t y_cols, Py_ssize_t params) except -1:
+    if x_cols != L.sizes[0]:
+        raise ValueError("X has %d features, the network expects %d" % (x_cols, L.sizes[0]))
+    if y_rows != x_rows:
+        raise ValueError("X has %d rows but Y has %d" % (x_rows, y_rows))
+    if y_cols != L.sizes[L.n_layers]:
+        raise ValueError("Y has %d columns, the network has %d outputs"
+                         % (y_cols, L.sizes[L.n_layers]))
+    if params != L.n_params:
+        raise ValueError("params has %d entries, the layout needs %d" % (params, L.n_params))
+    return 0
+
+
+cdef class Minibatches:
+    """One epoch's data as the epoch driver reads it.
+
+    ``perm`` (intp, or None for the natural order) gives the row order; batches
+    are consecutive slices of it of ``batch_size`` rows, the last one shorter.
+    ``work`` is a scratch buffer of at least ``layout.workspace_size(batch_size)``
+    entries and ``batch_loss`` receives each batch's loss.
+    """
+    cdef public object X, Y, sample_weight, perm, work, batch_loss
+    cdef public Py_ssize_t batch_size, n_done
+    cdef public double alpha
+
+    def __init__(self, X, Y, sample_weight, perm, Py_ssize_t batch_size, double alpha,
+                 work, batch_loss):
+        self.X = X
+        self.Y = Y
+        self.sample_weight = sample_weight
+        self.perm = perm
+        self.batch_size = batch_size
+        self.alpha = alpha
+        self.work = work
+        self.batch_loss = batch_loss
+        self.n_done = 0
+
+
+def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
+                floating[::1] theta, floating[::1] grad, floating[:, ::1] opt_state):
+    """Run one epoch of minibatch training: gather, forward, loss, backward, update.
+
+    Returns a ``Status``. ``data.batch_loss[b]`` holds the loss of batch ``b``
+    (scikit-learn's: data loss + L2 term, before the update) and
+    ``data.n_done`` how many batches completed. On NONFINITE_LOSS the offending
+    batch made no update. A signal handler's exception (KeyboardInterrupt) is
+    raised after the kernel has restored the floating-point state.
+    """
+    cdef const Layout* L = &layout.c
+    cdef const floating[:, ::1] X = data.X
+    cdef const floating[:, ::1] Y = data.Y
+    cdef const floating[::1] sw
+    cdef const Py_ssize_t[::1] perm
+    cdef floating[::1] work = data.work
+    cdef double[::1] batch_loss = data.batch_loss
+    cdef Py_ssize_t n = X.shape[0], bs = data.batch_size, n0 = L.sizes[0]
+    cdef Py_ssize_t n_out = L.sizes[L.n_layers], n_batches, b, r, start, rows, src
+    cdef Py_ssize_t poll_every, since_poll = 0
+    cdef double alpha = data.alpha, loss_sum, sq, sw_sum, loss
+    cdef const floating* Xp
+    cdef const floating* Yp
+    cdef const floating* swp = NULL
+    cdef const Py_ssize_t* pp = NULL
+    cdef const floating* xb
+    cdef const floating* yb
+    cdef const floating* swbp
+    cdef floating* xbuf
+    cdef floating* ybuf
+    cdef floating* swbuf
+    cdef floating* acts[MAX_LAYERS]
+    cdef floating* d_a
+    cdef floating* d_b
+    cdef floating* s0
+    cdef floating* s1
+    cdef floating* th
+    cdef floating* gr
+    cdef OptConfig oc = opt.c
+    cdef int status = OK, interrupted = 0
+    cdef bp_fpstate fp
+
+    _check_data(L, X.shape[0], X.shape[1], Y.shape[0], Y.shape[1], theta.shape[0])
+    if grad.shape[0] != theta.shape[0]:
+        raise ValueError("grad and params differ in length")
+    if n == 0:
+        raise ValueError("no samples to train on")
+    if bs < 1:
+        raise ValueError("batch_size must be >= 1, got %d" % bs)
+    bs = min(bs, n)
+    if work.shape[0] < _workspace_size(L, bs):
+        raise ValueError("workspace too small: %d < %d" % (work.shape[0], _workspace_size(L, bs)))
+    n_batches = (n + bs - 1) // bs
+    if batch_loss.shape[0] < n_batches:
+        raise ValueError("batch_loss needs %d entries" % n_batches)
+    if data.sample_weight is not None:
+        sw = data.sample_weight
+        if sw.shape[0] != n:
+            raise ValueError("sample_weight has %d entries, X %d rows" % (sw.shape[0], n))
+        swp = &sw[0]
+    if data.perm is not None:
+        perm = data.perm
+        if perm.shape[0] != n:
+            raise ValueError("perm has %d entries, X %d rows" % (perm.shape[0], n))
+        for r in range(n):
+            if perm[r] < 0 or perm[r] >= n:
+                raise ValueError("perm[%d] = %d is not a row index" % (r, perm[r]))
+        pp = &perm[0]
+    _state_pointers(opt, opt_state, theta.shape[0], &s0, &s1)
+
+    Xp = &X[0, 0]
+    Yp = &Y[0, 0]
+    th = &theta[0]
+    gr = &grad[0]
+    _carve(L, &work[0], bs, &xbuf, &ybuf, &swbuf, acts, &d_a, &d_b)
+    poll_every = max(1, POLL_MACS // max(1, bs * L.macs_per_row))
+    data.n_done = 0
+
+    with nogil:
+        fp = bp_fp_enter()
+        for b in range(n_batches):
+            start = b * bs
+            rows = min(bs, n - start)
+            if pp != NULL:
+                # Gather this batch's rows into contiguous blocks.
+                for r in range(rows):
+                    src = pp[start + r]
+                    memcpy(xbuf + r * n0, Xp + src * n0, n0 * sizeof(floating))
+                    memcpy(ybuf + r * n_out, Yp + src * n_out, n_out * sizeof(floating))
+                    if swp != NULL:
+                        swbuf[r] = swp[src]
+                xb = xbuf
+                yb = ybuf
+                swbp = swbuf if swp != NULL else NULL
+            else:
+                xb = Xp + start * n0
+                yb = Yp + start * n_out
+                swbp = swp + start if swp != NULL else NULL
+            if swbp != NULL:
+                sw_sum = 0.0
+                for r in range(rows):
+                    sw_sum += swbp[r]
+            else:
+                sw_sum = <double> rows
+            loss_sum = _forward_backward(L, th, xb, yb, swbp, rows, acts, d_a, d_b, gr, False)
+            sq = _finalize_grad(L, th, gr, alpha, sw_sum)
+            loss = loss_sum / sw_sum + 0.5 * alpha * sq / sw_sum
+            if not isfinite(loss):
+                status = NONFINITE_LOSS
+                break
+            batch_loss[b] = loss
+            _optimizer_step(&oc, th, gr, s0, s1, theta.shape[0])
+            data.n_done = b + 1
+            since_poll += 1
+            if since_poll >= poll_every and b + 1 < n_batches:
+                since_poll = 0
+                with gil:
+                    if PyErr_CheckSignals() != 0:
+                        interrupted = 1
+                if interrupted:
+                    status = INTERRUPTED
+                    break
+        if status == OK:
+            for r in range(theta.shape[0]):
+                if not isfinite(th[r]):
+                    status = NONFINITE_PARAMS
+                    break
+        bp_fp_exit(fp)
+
+    opt.c.t = oc.t
+    if interrupted:
+        _reraise()
+    return status
+
+
+def loss_grad(NetLayout layout, floating[::1] theta, const floating[:, ::1] X,
+              const floating[:, ::1] Y, sample_weight, double alpha,
+              floating[::1] grad_out, floating[::1] work, Py_ssize_t chunk):
+    """Full-batch loss and gradient, ``chunk`` rows at a time; returns the loss.
+
+    ``grad_out`` receives the gradient of the returned loss (up to the
+    ``sq_scale`` convention of the layout). ``work`` needs
+    ``layout.workspace_size(chunk)`` entries.
+    """
+    cdef const Layout* L = &layout.c
+    cdef const floating[::1] sw
+    cdef const floating* swp = NULL
+    cdef Py_ssize_t n = X.shape[0], start, rows, r
+    cdef double loss_sum = 0.0, sw_sum = 0.0, sq
+    cdef floating* xbuf
+    cdef floating* ybuf
+    cdef floating* swbuf
+    cdef floating* acts[MAX_LAYERS]
+    cdef floating* d_a
+    cdef floating* d_b
+    cdef bp_fpstate fp
+
+    _check_data(L, X.shape[0], X.shape[1], Y.shape[0], Y.shape[1], theta.shape[0])
+    if grad_out.shape[0] != theta.shape[0]:
+        raise ValueError("grad_out and params differ in length")
+    if n == 0:
+        raise ValueError("no samples")
+    chunk = max(1, min(chunk, n))
+    if work.shape[0] < _workspace_size(L, chunk):
+        raise ValueError("workspace too small")
+    if sample_weight is not None:
+        sw = sample_weight
+        if sw.shape[0] != n:
+            raise ValueError("sample_weight has %d entries, X %d rows" % (sw.shape[0], n))
+        swp = &sw[0]
+    _carve(L, &work[0], chunk, &xbuf, &ybuf, &swbuf, acts, &d_a, &d_b)
+    with nogil:
+        fp = bp_fp_enter()
+        start = 0
+        while start < n:
+            rows = min(chunk, n - start)
+            loss_sum += _forward_backward(
+                L, &theta[0], &X[start, 0], &Y[start, 0],
+                swp + start if swp != NULL else NULL,
+                rows, acts, d_a, d_b, &grad_out[0], start > 0)
+            start += rows
+        if swp != NULL:
+            for r in range(n):
+                sw_sum += swp[r]
+        else:
+            sw_sum = <double> n
+        sq = _finalize_grad(L, &theta[0], &grad_out[0], alpha, sw_sum)
+        bp_fp_exit(fp)
+    return loss_sum / sw_sum + 0.5 * alpha * sq / sw_sum
+
+
+def forward(NetLayout layout, const floating[::1] theta, const floating[:, ::1] X,
+            floating[:, ::1] out, floating[::1] work, Py_ssize_t chunk):
+    """out = network(X), ``chunk`` rows at a time.
+
+    Touches nothing but ``out`` and ``work`` (``layout.inference_workspace_size(chunk)``
+    entries), so concurrent calls with their own buffers are safe.
+    """
+    cdef const Layout* L = &layout.c
+    cdef Py_ssize_t n = X.shape[0], start, rows, l, n_out = L.sizes[L.n_layers]
+    cdef floating* acts[MAX_LAYERS]
+    cdef floating* ping
+    cdef floating* pong
+    cdef bp_fpstate fp
+    if X.shape[1] != L.sizes[0]:
+        raise ValueError("X has %d features, the network expects %d" % (X.shape[1], L.sizes[0]))
+    if theta.shape[0] != L.n_params:
+        raise ValueError("params has %d entries, the layout needs %d"
+                         % (theta.shape[0], L.n_params))
+    if out.shape[0] != n or out.shape[1] != n_out:
+        raise ValueError("out must have shape (%d, %d)" % (n, n_out))
+    if n == 0:
+        return
+    chunk = max(1, min(chunk, n))
+    if work.shape[0] < 2 * chunk * L.max_width:
+        raise ValueError("workspace too small")
+    ping = &work[0]
+    pong = ping + chunk * L.max_width
+    with nogil:
+        fp = bp_fp_enter()
+        start = 0
+        while start < n:
+            rows = min(chunk, n - start)
+            for l in range(L.n_layers - 1):
+                acts[l] = ping if l % 2 == 0 else pong
+            acts[L.n_layers - 1] = &out[start, 0]
+            _forward(L, &theta[0], &X[start, 0], rows, acts)
+            start += rows
+        bp_fp_exit(fp)
+
+
+def floor_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
+                floating[::1] theta, floating[::1] grad, floating[:, ::1] opt_state):
+    """The benchmark floor: only the matrix products of an epoch plus the optimizer.
+
+    The same GEMM calls with the same shapes as ``train_epoch`` (three per
+    layer, two for the first), back to back, and one optimizer pass per batch;
+    no gather, activations, loss or bias. ``theta`` is updated with a garbage
+    gradient, so pass a throwaway copy.
+    """
+    cdef const Layout* L = &layout.c
+    cdef const floating[:, ::1] X = data.X
+    cdef floating[::1] work = data.work
+    cdef Py_ssize_t n = X.shape[0], bs = min(data.batch_size, X.shape[0])
+    cdef Py_ssize_t n_batches, b, l, rows
+    cdef int n_in, n_out, r
+    cdef floating* xbuf
+    cdef floating* ybuf
+    cdef floating* swbuf
+    cdef floating* acts[MAX_LAYERS]
+    cdef floating* d_a
+    cdef floating* d_b
+    cdef floating* s0
+    cdef floating* s1
+    cdef floating* th = &theta[0]
+    cdef floating* gr = &grad[0]
+    cdef const floating* a_in
+    cdef OptConfig oc = opt.c
+    cdef bp_fpstate fp
+    _check_data(L, X.shape[0], X.shape[1], X.shape[0], L.sizes[L.n_layers], theta.shape[0])
+    if bs < 1 or work.shape[0] < _workspace_size(L, bs):
+        raise ValueError("bad batch size or workspace")
+    _state_pointers(opt, opt_state, theta.shape[0], &s0, &s1)
+    _carve(L, &work[0], bs, &xbuf, &ybuf, &swbuf, acts, &d_a, &d_b)
+    n_batches = (n + bs - 1) // bs
+    with nogil:
+        fp = bp_fp_enter()
+        for b in range(n_batches):
+            rows = min(bs, n - b * bs)
+            r = <int> rows
+            a_in = &X[b * bs, 0]
+            for l in range(L.n_layers):
+                n_in = <int> L.sizes[l]
+                n_out = <int> L.sizes[l + 1]
+                _gemm(False, False, r, n_out, n_in, 1, a_in, n_in,
+                      th + L.w_off[l], n_out, 0, acts[l], n_out)
+                a_in = acts[l]
+            for l in range(L.n_layers - 1, -1, -1):
+                n_in = <int> L.sizes[l]
+                n_out = <int> L.sizes[l + 1]
+                a_in = &X[b * bs, 0] if l == 0 else acts[l - 1]
+                _gemm(True, False, n_in, n_out, r, 1, a_in, n_in, d_a, n_out,
+                      0, gr + L.w_off[l], n_out)
+                if l > 0:
+                    _gemm(False, True, r, n_in, n_out, 1, d_a, n_out,
+                          th + L.w_off[l], n_out, 0, d_b, n_in)
+            _optimizer_step(&oc, th, gr, s0, s1, theta.shape[0])
+        bp_fp_exit(fp)
+    opt.c.t = oc.t

@@ -1,0 +1,114 @@
+"""Glue between the Python layer and the epoch kernel.
+
+``EpochRunner`` allocates everything a fit needs once (workspace, gradient,
+per-batch losses), then each ``run`` is a single kernel call for a whole epoch
+and turns the kernel's status into an exception.
+"""
+import numpy as np
+
+from . import _kernels
+
+
+class DivergenceError(ValueError):
+    """Training produced a non-finite loss or non-finite parameters.
+
+    The network keeps finite parameters: those from the start of the epoch in
+    which training diverged, if the last ones were not finite.
+    """
+
+    def __init__(self, message, epoch_loss_so_far=None):
+        super().__init__(message)
+        self.epoch_loss_so_far = epoch_loss_so_far
+
+
+_DIVERGED = {
+    _kernels.Status.NONFINITE_LOSS: "the loss became non-finite",
+    _kernels.Status.NONFINITE_PARAMS: "the parameters became non-finite",
+}
+
+
+class EpochRunner:
+    """Runs whole epochs of minibatch training on one (network, optimizer, data).
+
+    ``X``, ``Y`` and ``sample_weight`` must already be validated, C-contiguous
+    arrays of the parameters' dtype. Nothing is allocated per epoch except the
+    start-of-epoch snapshot used to recover from divergence.
+    """
+
+    def __init__(self, layout, params, optimizer, X, Y, sample_weight, batch_size, alpha):
+        n = X.shape[0]
+        batch_size = max(1, min(int(batch_size), n))
+        self.layout = layout
+        self.params = params
+        self.optimizer = optimizer
+        self.grad = np.zeros_like(params)
+        self.state = optimizer.state_for(params)
+        n_batches = -(-n // batch_size)
+        self.batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
+        self.batch_rows[-1] = n - batch_size * (n_batches - 1)
+        self.batches = _kernels.Minibatches(
+            X, Y, sample_weight, None, batch_size, float(alpha),
+            np.zeros(layout.workspace_size(batch_size), dtype=params.dtype),
+            np.zeros(n_batches, dtype=np.float64),
+        )
+        self._snapshot = np.empty_like(params)
+
+    @property
+    def n_samples(self):
+        return self.batches.X.shape[0]
+
+    def run(self, perm=None):
+        """One epoch in the order ``perm`` (None: natural order).
+
+        Returns scikit-learn's epoch loss: the sum over batches of
+        ``batch_rows * batch_loss``, divided by the number of samples.
+        Raises DivergenceError or, on Ctrl-C, KeyboardInterrupt (after the
+        batches finished so far have updated the parameters).
+        """
+        self.batches.perm = perm
+        np.copyto(self._snapshot, self.params)
+        status = _kernels.train_epoch(self.layout, self.optimizer._config, self.batches,
+                                      self.params, self.grad, self.state)
+        n_done = self.batches.n_done
+        done_loss = float(np.dot(self.batches.batch_loss[:n_done], self.batch_rows[:n_done]))
+        if status != _kernels.Status.OK:
+            restored = not np.isfinite(self.params).all()
+            if restored:
+                np.copyto(self.params, self._snapshot)
+            raise DivergenceError(
+                f"Training diverged: {_DIVERGED[status]} after {n_done} batches of this "
+                "epoch"
+                + ("; the parameters were restored to their values at the start of "
+                   "the epoch" if restored else "")
+                + ". Lower the learning rate, scale the inputs (e.g. with "
+                "sklearn.preprocessing.StandardScaler) or add L2 regularization.",
+                epoch_loss_so_far=done_loss / self.n_samples,
+            )
+        return done_loss / self.n_samples
+
+    @property
+    def last_batch_losses(self):
+        """Per-batch losses of the last epoch (only the completed batches)."""
+        return self.batches.batch_loss[:self.batches.n_done].copy()
+
+
+def floor_epoch(net, optimizer, X, Y, batch_size):
+    """The benchmark floor for one epoch: the GEMMs and one optimizer pass per batch.
+
+    Runs on throwaway copies: ``net`` and ``optimizer`` are left as they were.
+    """
+    X, Y, _ = net._check_xy(X, Y, None)
+    params = net.params.copy()
+    grad = np.zeros_like(params)
+    state = np.zeros((optimizer._config.n_state, params.shape[0]), dtype=params.dtype)
+    bs = max(1, min(int(batch_size), X.shape[0]))
+    batches = _kernels.Minibatches(
+        X, Y, None, None, bs, 0.0,
+        np.zeros(net.layout.workspace_size(bs), dtype=params.dtype),
+        np.zeros(-(-X.shape[0] // bs)),
+    )
+    t0 = optimizer._config.t
+    try:
+        _kernels.floor_epoch(net.layout, optimizer._config, batches, params, grad, state)
+    finally:
+        optimizer._config.t = t0
