@@ -565,18 +565,109 @@ cdef Py_ssize_t _workspace_size(const Layout* L, Py_ssize_t rows) noexcept nogil
     return total
 
 
+cdef struct SparseRows:
+    # A block of rows of a CSR matrix: rows[i] (or first + i when rows is NULL).
+    const void* data             # float or double, the kernel's dtype
+    const Py_ssize_t* indices
+    const Py_ssize_t* indptr
+    const Py_ssize_t* rows
+    Py_ssize_t first
+
+
+cdef class CSRInput:
+    """A CSR matrix as the kernels read it: ``data`` of the working dtype,
+    ``indices`` and ``indptr`` as intp. The structure is checked once here, so
+    the kernels can index without bounds checks.
+    """
+    cdef readonly object data, indices, indptr
+    cdef readonly Py_ssize_t n_rows, n_cols
+
+    def __init__(self, data, indices, indptr, Py_ssize_t n_rows, Py_ssize_t n_cols):
+        import numpy as np
+        cdef const Py_ssize_t[::1] ind = indices
+        cdef const Py_ssize_t[::1] ptr = indptr
+        cdef Py_ssize_t i, nnz
+        if data.ndim != 1 or data.dtype not in (np.float32, np.float64):
+            raise TypeError("CSR data must be a 1-D float32 or float64 array")
+        nnz = data.shape[0]
+        if ptr.shape[0] != n_rows + 1 or ptr[0] != 0 or ptr[n_rows] != nnz \
+                or ind.shape[0] != nnz:
+            raise ValueError("inconsistent CSR structure (indptr/indices/data lengths)")
+        for i in range(n_rows):
+            if ptr[i + 1] < ptr[i]:
+                raise ValueError("CSR indptr must be non-decreasing")
+        for i in range(nnz):
+            if ind[i] < 0 or ind[i] >= n_cols:
+                raise ValueError("CSR column index %d out of range [0, %d)" % (ind[i], n_cols))
+        self.data = data
+        self.indices = indices
+        self.indptr = indptr
+        self.n_rows = n_rows
+        self.n_cols = n_cols
+
+    @property
+    def shape(self):
+        return (self.n_rows, self.n_cols)
+
+
+cdef void _csr_matmul(const SparseRows* sp, const floating* data, Py_ssize_t rows,
+                      const floating* w, Py_ssize_t n_out, floating* z) noexcept nogil:
+    """z = X[block] @ W for CSR rows, accumulating in SciPy's order."""
+    cdef Py_ssize_t i, j, p, r
+    cdef floating v
+    cdef floating* zr
+    cdef const floating* wr
+    for i in range(rows):
+        r = sp.rows[i] if sp.rows != NULL else sp.first + i
+        zr = z + i * n_out
+        for j in range(n_out):
+            zr[j] = 0
+        for p in range(sp.indptr[r], sp.indptr[r + 1]):
+            v = data[p]
+            wr = w + sp.indices[p] * n_out
+            for j in range(n_out):
+                zr[j] = zr[j] + v * wr[j]
+
+
+cdef void _csr_t_matmul(const SparseRows* sp, const floating* data, Py_ssize_t rows,
+                        const floating* d, Py_ssize_t n_in, Py_ssize_t n_out,
+                        floating* g, bint accumulate) noexcept nogil:
+    """g (+)= X[block].T @ d for CSR rows; only the rows of g that X touches change."""
+    cdef Py_ssize_t i, j, p, r
+    cdef floating v
+    cdef floating* gr
+    cdef const floating* dr
+    if not accumulate:
+        for j in range(n_in * n_out):
+            g[j] = 0
+    for i in range(rows):
+        r = sp.rows[i] if sp.rows != NULL else sp.first + i
+        dr = d + i * n_out
+        for p in range(sp.indptr[r], sp.indptr[r + 1]):
+            v = data[p]
+            gr = g + sp.indices[p] * n_out
+            for j in range(n_out):
+                gr[j] = gr[j] + v * dr[j]
+
+
 cdef void _forward(const Layout* L, const floating* theta, const floating* x,
-                   Py_ssize_t rows, floating** acts) noexcept nogil:
-    """acts[l] = f_l(acts[l-1] @ W_l + b_l) for every layer, acts[-1] = x."""
+                   const SparseRows* sp, Py_ssize_t rows, floating** acts) noexcept nogil:
+    """acts[l] = f_l(acts[l-1] @ W_l + b_l) for every layer, acts[-1] = x.
+
+    The input block is dense ``x`` or, when ``sp`` is not NULL, CSR rows.
+    """
     cdef Py_ssize_t l
     cdef const floating* a_in = x
     cdef int n_in, n_out
     for l in range(L.n_layers):
         n_in = <int> L.sizes[l]
         n_out = <int> L.sizes[l + 1]
-        # Z = A @ W
-        _gemm(False, False, <int> rows, n_out, n_in, 1, a_in, n_in,
-              theta + L.w_off[l], n_out, 0, acts[l], n_out)
+        if l == 0 and sp != NULL:
+            _csr_matmul(sp, <const floating*> sp.data, rows, theta + L.w_off[0], n_out, acts[0])
+        else:
+            # Z = A @ W
+            _gemm(False, False, <int> rows, n_out, n_in, 1, a_in, n_in,
+                  theta + L.w_off[l], n_out, 0, acts[l], n_out)
         # A = f(Z + b)
         _bias_activation(L.act[l], acts[l], theta + L.b_off[l], rows, n_out,
                          L.leaky_slope, L.elu_alpha)
@@ -602,7 +693,8 @@ cdef inline void _colsum(const floating* d, Py_ssize_t rows, Py_ssize_t cols,
 
 
 cdef double _forward_backward(const Layout* L, const floating* theta,
-                              const floating* x, const floating* y, const floating* sw,
+                              const floating* x, const SparseRows* sp,
+                              const floating* y, const floating* sw,
                               Py_ssize_t rows, floating** acts,
                               floating* d_a, floating* d_b,
                               floating* grad, bint accumulate) noexcept nogil:
@@ -622,7 +714,7 @@ cdef double _forward_backward(const Layout* L, const floating* theta,
     cdef floating* tmp
     cdef floating beta = 1 if accumulate else 0
 
-    _forward(L, theta, x, rows, acts)
+    _forward(L, theta, x, sp, rows, acts)
     loss_sum = _loss_delta(L.loss, acts[n_layers - 1], y, sw, rows, n_outputs,
                            L.sq_scale, d)
     loss_sum *= _loss_factor(L.loss, n_outputs)
@@ -634,9 +726,13 @@ cdef double _forward_backward(const Layout* L, const floating* theta,
         n_in = <int> L.sizes[l]
         n_out = <int> L.sizes[l + 1]
         a_in = x if l == 0 else acts[l - 1]
-        # gW_l (+)= A_in.T @ delta
-        _gemm(True, False, n_in, n_out, r, 1, a_in, n_in, d, n_out,
-              beta, grad + L.w_off[l], n_out)
+        if l == 0 and sp != NULL:
+            _csr_t_matmul(sp, <const floating*> sp.data, rows, d, n_in, n_out,
+                          grad + L.w_off[0], accumulate)
+        else:
+            # gW_l (+)= A_in.T @ delta
+            _gemm(True, False, n_in, n_out, r, 1, a_in, n_in, d, n_out,
+                  beta, grad + L.w_off[l], n_out)
         # gb_l (+)= delta.sum(axis=0)
         _colsum(d, rows, n_out, grad + L.b_off[l], accumulate)
         if l > 0:
@@ -914,13 +1010,48 @@ cdef int _check_data(const Layout* L, Py_ssize_t x_rows, Py_ssize_t x_cols,
     return 0
 
 
+cdef int _bind_input(object X, const floating** dense, SparseRows* sp, bint* is_sparse,
+                     Py_ssize_t* n_rows, Py_ssize_t* n_cols) except -1:
+    """Pointers for an input that is a dense C-contiguous array or a CSRInput.
+
+    The pointers stay valid while the caller holds ``X``.
+    """
+    cdef const floating[:, ::1] xd
+    cdef const floating[::1] data
+    cdef const Py_ssize_t[::1] ind
+    cdef const Py_ssize_t[::1] ptr
+    cdef CSRInput c
+    if isinstance(X, CSRInput):
+        c = X
+        data = c.data
+        ind = c.indices
+        ptr = c.indptr
+        sp.data = <const void*> &data[0] if data.shape[0] > 0 else NULL
+        sp.indices = &ind[0] if ind.shape[0] > 0 else NULL
+        sp.indptr = &ptr[0]
+        sp.rows = NULL
+        sp.first = 0
+        dense[0] = NULL
+        is_sparse[0] = True
+        n_rows[0] = c.n_rows
+        n_cols[0] = c.n_cols
+    else:
+        xd = X
+        dense[0] = &xd[0, 0] if xd.shape[0] > 0 and xd.shape[1] > 0 else NULL
+        is_sparse[0] = False
+        n_rows[0] = xd.shape[0]
+        n_cols[0] = xd.shape[1]
+    return 0
+
+
 cdef class Minibatches:
     """One epoch's data as the epoch driver reads it.
 
-    ``perm`` (intp, or None for the natural order) gives the row order; batches
-    are consecutive slices of it of ``batch_size`` rows, the last one shorter.
-    ``work`` is a scratch buffer of at least ``layout.workspace_size(batch_size)``
-    entries and ``batch_loss`` receives each batch's loss.
+    ``X`` is a C-contiguous array or a ``CSRInput``. ``perm`` (intp, or None
+    for the natural order) gives the row order; batches are consecutive slices
+    of it of ``batch_size`` rows, the last one shorter. ``work`` is a scratch
+    buffer of at least ``layout.workspace_size(batch_size)`` entries and
+    ``batch_loss`` receives each batch's loss.
     """
     cdef public object X, Y, sample_weight, perm, work, batch_loss
     cdef public Py_ssize_t batch_size, n_done
@@ -950,13 +1081,12 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
     raised after the kernel has restored the floating-point state.
     """
     cdef const Layout* L = &layout.c
-    cdef const floating[:, ::1] X = data.X
     cdef const floating[:, ::1] Y = data.Y
     cdef const floating[::1] sw
     cdef const Py_ssize_t[::1] perm
     cdef floating[::1] work = data.work
     cdef double[::1] batch_loss = data.batch_loss
-    cdef Py_ssize_t n = X.shape[0], bs = data.batch_size, n0 = L.sizes[0]
+    cdef Py_ssize_t n, n_cols, bs = data.batch_size, n0 = L.sizes[0]
     cdef Py_ssize_t n_out = L.sizes[L.n_layers], n_batches, b, r, start, rows, src
     cdef Py_ssize_t poll_every, since_poll = 0
     cdef double alpha = data.alpha, loss_sum, sq, sw_sum, loss
@@ -977,11 +1107,17 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
     cdef floating* s1
     cdef floating* th
     cdef floating* gr
+    cdef SparseRows sp
+    cdef SparseRows* spp = NULL
+    cdef bint is_sparse
     cdef OptConfig oc = opt.c
     cdef int status = OK, interrupted = 0
     cdef bp_fpstate fp
 
-    _check_data(L, X.shape[0], X.shape[1], Y.shape[0], Y.shape[1], theta.shape[0])
+    _bind_input(data.X, &Xp, &sp, &is_sparse, &n, &n_cols)
+    if is_sparse:
+        spp = &sp
+    _check_data(L, n, n_cols, Y.shape[0], Y.shape[1], theta.shape[0])
     if grad.shape[0] != theta.shape[0]:
         raise ValueError("grad and params differ in length")
     if n == 0:
@@ -1009,7 +1145,6 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
         pp = &perm[0]
     _state_pointers(opt, opt_state, theta.shape[0], &s0, &s1)
 
-    Xp = &X[0, 0]
     Yp = &Y[0, 0]
     th = &theta[0]
     gr = &grad[0]
@@ -1023,27 +1158,33 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
             start = b * bs
             rows = min(bs, n - start)
             if pp != NULL:
-                # Gather this batch's rows into contiguous blocks.
+                # Gather this batch's rows into contiguous blocks (sparse X
+                # rows are read in place, through the permutation).
                 for r in range(rows):
                     src = pp[start + r]
-                    memcpy(xbuf + r * n0, Xp + src * n0, n0 * sizeof(floating))
+                    if not is_sparse:
+                        memcpy(xbuf + r * n0, Xp + src * n0, n0 * sizeof(floating))
                     memcpy(ybuf + r * n_out, Yp + src * n_out, n_out * sizeof(floating))
                     if swp != NULL:
                         swbuf[r] = swp[src]
                 xb = xbuf
                 yb = ybuf
                 swbp = swbuf if swp != NULL else NULL
+                sp.rows = pp + start
             else:
-                xb = Xp + start * n0
+                xb = Xp + start * n0 if not is_sparse else NULL
                 yb = Yp + start * n_out
                 swbp = swp + start if swp != NULL else NULL
+                sp.rows = NULL
+                sp.first = start
             if swbp != NULL:
                 sw_sum = 0.0
                 for r in range(rows):
                     sw_sum += swbp[r]
             else:
                 sw_sum = <double> rows
-            loss_sum = _forward_backward(L, th, xb, yb, swbp, rows, acts, d_a, d_b, gr, False)
+            loss_sum = _forward_backward(L, th, xb, spp, yb, swbp, rows, acts, d_a, d_b,
+                                         gr, False)
             sq = _finalize_grad(L, th, gr, alpha, sw_sum)
             loss = loss_sum / sw_sum + 0.5 * alpha * sq / sw_sum
             if not isfinite(loss):
@@ -1074,19 +1215,20 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
     return status
 
 
-def loss_grad(NetLayout layout, floating[::1] theta, const floating[:, ::1] X,
-              const floating[:, ::1] Y, sample_weight, double alpha,
-              floating[::1] grad_out, floating[::1] work, Py_ssize_t chunk):
+def loss_grad(NetLayout layout, floating[::1] theta, X, const floating[:, ::1] Y,
+              sample_weight, double alpha, floating[::1] grad_out, floating[::1] work,
+              Py_ssize_t chunk):
     """Full-batch loss and gradient, ``chunk`` rows at a time; returns the loss.
 
-    ``grad_out`` receives the gradient of the returned loss (up to the
-    ``sq_scale`` convention of the layout). ``work`` needs
-    ``layout.workspace_size(chunk)`` entries.
+    ``X`` is a C-contiguous array or a ``CSRInput``. ``grad_out`` receives the
+    gradient of the returned loss (up to the ``sq_scale`` convention of the
+    layout). ``work`` needs ``layout.workspace_size(chunk)`` entries.
     """
     cdef const Layout* L = &layout.c
     cdef const floating[::1] sw
     cdef const floating* swp = NULL
-    cdef Py_ssize_t n = X.shape[0], start, rows, r
+    cdef const floating* Xp
+    cdef Py_ssize_t n, n_cols, start, rows, r, n0 = L.sizes[0]
     cdef double loss_sum = 0.0, sw_sum = 0.0, sq
     cdef floating* xbuf
     cdef floating* ybuf
@@ -1094,9 +1236,15 @@ def loss_grad(NetLayout layout, floating[::1] theta, const floating[:, ::1] X,
     cdef floating* acts[MAX_LAYERS]
     cdef floating* d_a
     cdef floating* d_b
+    cdef SparseRows sp
+    cdef SparseRows* spp = NULL
+    cdef bint is_sparse
     cdef bp_fpstate fp
 
-    _check_data(L, X.shape[0], X.shape[1], Y.shape[0], Y.shape[1], theta.shape[0])
+    _bind_input(X, &Xp, &sp, &is_sparse, &n, &n_cols)
+    if is_sparse:
+        spp = &sp
+    _check_data(L, n, n_cols, Y.shape[0], Y.shape[1], theta.shape[0])
     if grad_out.shape[0] != theta.shape[0]:
         raise ValueError("grad_out and params differ in length")
     if n == 0:
@@ -1115,9 +1263,10 @@ def loss_grad(NetLayout layout, floating[::1] theta, const floating[:, ::1] X,
         start = 0
         while start < n:
             rows = min(chunk, n - start)
+            sp.first = start
             loss_sum += _forward_backward(
-                L, &theta[0], &X[start, 0], &Y[start, 0],
-                swp + start if swp != NULL else NULL,
+                L, &theta[0], Xp + start * n0 if not is_sparse else NULL, spp,
+                &Y[start, 0], swp + start if swp != NULL else NULL,
                 rows, acts, d_a, d_b, &grad_out[0], start > 0)
             start += rows
         if swp != NULL:
@@ -1130,21 +1279,30 @@ def loss_grad(NetLayout layout, floating[::1] theta, const floating[:, ::1] X,
     return loss_sum / sw_sum + 0.5 * alpha * sq / sw_sum
 
 
-def forward(NetLayout layout, const floating[::1] theta, const floating[:, ::1] X,
-            floating[:, ::1] out, floating[::1] work, Py_ssize_t chunk):
+def forward(NetLayout layout, const floating[::1] theta, X, floating[:, ::1] out,
+            floating[::1] work, Py_ssize_t chunk):
     """out = network(X), ``chunk`` rows at a time.
 
-    Touches nothing but ``out`` and ``work`` (``layout.inference_workspace_size(chunk)``
-    entries), so concurrent calls with their own buffers are safe.
+    ``X`` is a C-contiguous array or a ``CSRInput``. Touches nothing but
+    ``out`` and ``work`` (``layout.inference_workspace_size(chunk)`` entries),
+    so concurrent calls with their own buffers are safe.
     """
     cdef const Layout* L = &layout.c
-    cdef Py_ssize_t n = X.shape[0], start, rows, l, n_out = L.sizes[L.n_layers]
+    cdef Py_ssize_t n, n_cols, start, rows, l, n0 = L.sizes[0]
+    cdef Py_ssize_t n_out = L.sizes[L.n_layers]
+    cdef const floating* Xp
     cdef floating* acts[MAX_LAYERS]
     cdef floating* ping
     cdef floating* pong
+    cdef SparseRows sp
+    cdef SparseRows* spp = NULL
+    cdef bint is_sparse
     cdef bp_fpstate fp
-    if X.shape[1] != L.sizes[0]:
-        raise ValueError("X has %d features, the network expects %d" % (X.shape[1], L.sizes[0]))
+    _bind_input(X, &Xp, &sp, &is_sparse, &n, &n_cols)
+    if is_sparse:
+        spp = &sp
+    if n_cols != n0:
+        raise ValueError("X has %d features, the network expects %d" % (n_cols, n0))
     if theta.shape[0] != L.n_params:
         raise ValueError("params has %d entries, the layout needs %d"
                          % (theta.shape[0], L.n_params))
@@ -1165,7 +1323,9 @@ def forward(NetLayout layout, const floating[::1] theta, const floating[:, ::1] 
             for l in range(L.n_layers - 1):
                 acts[l] = ping if l % 2 == 0 else pong
             acts[L.n_layers - 1] = &out[start, 0]
-            _forward(L, &theta[0], &X[start, 0], rows, acts)
+            sp.first = start
+            _forward(L, &theta[0], Xp + start * n0 if not is_sparse else NULL, spp,
+                     rows, acts)
             start += rows
         bp_fp_exit(fp)
 

@@ -2,6 +2,9 @@
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
+
+from . import _kernels
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -22,13 +25,41 @@ def _first_nonfinite(a):
     return tuple(int(i) for i in idx)
 
 
+def as_input(X, name, dtype, n_columns=None):
+    """The network input: a checked dense array, or a sparse matrix as CSRInput.
+
+    A sparse matrix (any scipy.sparse format) is converted to CSR with intp
+    indices, at most one copy; the kernels multiply its rows directly.
+    """
+    if not sp.issparse(X):
+        return as_matrix(X, name, dtype, n_columns)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has no rows; at least one sample is required")
+    if n_columns is not None and X.shape[1] != n_columns:
+        raise ValueError(f"{name} has {X.shape[1]} columns, expected {n_columns}")
+    csr = X.tocsr()
+    if csr.dtype != dtype:
+        csr = csr.astype(dtype)
+    if not csr.has_sorted_indices or not csr.has_canonical_format:
+        csr = csr.copy()
+        csr.sum_duplicates()
+    data = np.ascontiguousarray(csr.data, dtype=dtype)
+    if not np.isfinite(data).all():
+        raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
+    return _kernels.CSRInput(
+        data,
+        np.ascontiguousarray(csr.indices, dtype=np.intp),
+        np.ascontiguousarray(csr.indptr, dtype=np.intp),
+        csr.shape[0], csr.shape[1],
+    )
+
+
 def as_matrix(a, name, dtype, n_columns=None, allow_1d=False):
     """C-contiguous 2-D array of ``dtype`` with finite entries, copied only if needed."""
-    if hasattr(a, "toarray") or hasattr(a, "tocsr"):
-        raise TypeError(
-            f"{name} is a sparse matrix; the core API takes dense arrays "
-            "(the estimators accept sparse X)"
-        )
+    if sp.issparse(a):
+        raise TypeError(f"{name} must be a dense array, got a sparse matrix")
     arr = np.asarray(a)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_

@@ -10,7 +10,7 @@ from .activations import (
     loss_code,
     output_code,
 )
-from ._validation import as_matrix, as_sample_weight, check_dtype, check_real
+from ._validation import as_input, as_matrix, as_sample_weight, check_dtype, check_real
 
 # Rows per block in inference and full-batch gradients: large enough for
 # efficient matrix products, small enough that scratch stays a few MiB.
@@ -133,10 +133,13 @@ class Network:
     def forward(self, X):
         """Network output for ``X`` (n_samples, n_features), as a new array.
 
+        ``X`` may be dense or a scipy.sparse matrix (multiplied row by row,
+        never densified).
+
         Re-entrant: each call allocates its own scratch, so several threads
         may call ``forward`` on one network at once.
         """
-        X = as_matrix(X, "X", self.dtype, self.n_features)
+        X = as_input(X, "X", self.dtype, self.n_features)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         rows = self._block_rows(X.shape[0])
         work = np.empty(self.layout.inference_workspace_size(rows), dtype=self.dtype)
@@ -162,7 +165,7 @@ class Network:
         return float(loss), grad
 
     def _check_xy(self, X, Y, sample_weight):
-        X = as_matrix(X, "X", self.dtype, self.n_features)
+        X = as_input(X, "X", self.dtype, self.n_features)
         Y = as_matrix(Y, "Y", self.dtype, self.n_outputs, allow_1d=self.n_outputs == 1)
         if Y.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
