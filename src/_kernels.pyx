@@ -72,10 +72,17 @@ cdef extern from *:
     static inline bp_fpstate bp_fp_enter(void) { return 0; }
     static inline void bp_fp_exit(bp_fpstate s) { (void)s; }
     #endif
+
+    #if defined(__GNUC__) || defined(__clang__)
+    #define bp_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
+    #else
+    #define bp_prefetch(p) ((void)0)
+    #endif
     """
     ctypedef int bp_fpstate
     bp_fpstate bp_fp_enter() noexcept nogil
     void bp_fp_exit(bp_fpstate s) noexcept nogil
+    void bp_prefetch(const void* p) noexcept nogil
 
 
 # Codes shared with the Python layer; names map to these once, in bpcore.
@@ -111,6 +118,11 @@ DEF MAX_LAYERS = 256
 
 # Poll for signals after about this many multiply-adds (a few ms of work).
 DEF POLL_MACS = 8000000
+
+# Prefetch the first PREFETCH_ROW values of each of the next batch's rows
+# (the hardware prefetcher follows the rest of a long row).
+DEF PREFETCH_ROW = 64
+DEF CACHE_LINE = 64
 
 
 # ---------------------------------------------------------------------------
@@ -200,48 +212,50 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a,
 cdef void _bias_activation(int code, floating* z, const floating* bias,
                            Py_ssize_t rows, Py_ssize_t cols,
                            double leaky_slope, double elu_alpha) noexcept nogil:
-    """z = f(z + bias) in place, row by row (bias may be NULL)."""
+    """z = f(z + bias) in place, row by row, in one pass.
+
+    The element loops are branch-free (selects, not jumps) so that the
+    compiler vectorizes them: ReLU signs are data, and mispredicted branches
+    on them cost more than the arithmetic.
+    """
     cdef Py_ssize_t i, j
     cdef floating* row
     cdef floating v, vmax, total
     cdef floating slope = <floating> leaky_slope, ealpha = <floating> elu_alpha
-    if bias != NULL:
-        for i in range(rows):
-            row = z + i * cols
-            for j in range(cols):
-                row[j] = row[j] + bias[j]
-    if code == IDENTITY:
-        return
     for i in range(rows):
         row = z + i * cols
-        if code == RELU:
+        if code == IDENTITY:
             for j in range(cols):
+                row[j] = row[j] + bias[j]
+        elif code == RELU:
+            for j in range(cols):
+                v = row[j] + bias[j]
                 # `v < 0` keeps NaN as NaN, as np.maximum(v, 0) does.
-                if row[j] < 0:
-                    row[j] = 0
-        elif code == LOGISTIC:
-            for j in range(cols):
-                row[j] = 1 / (1 + _exp(-row[j]))
-        elif code == TANH:
-            for j in range(cols):
-                row[j] = _tanh(row[j])
+                row[j] = 0 if v < 0 else v
         elif code == LEAKY_RELU:
             for j in range(cols):
-                if row[j] < 0:
-                    row[j] = slope * row[j]
+                v = row[j] + bias[j]
+                row[j] = slope * v if v < 0 else v
+        elif code == LOGISTIC:
+            for j in range(cols):
+                row[j] = 1 / (1 + _exp(-(row[j] + bias[j])))
+        elif code == TANH:
+            for j in range(cols):
+                row[j] = _tanh(row[j] + bias[j])
         elif code == ELU:
             for j in range(cols):
-                if row[j] < 0:
-                    row[j] = ealpha * _expm1(row[j])
+                v = row[j] + bias[j]
+                row[j] = ealpha * _expm1(v) if v < 0 else v
         elif code == EXP:
             for j in range(cols):
-                row[j] = _exp(row[j])
+                row[j] = _exp(row[j] + bias[j])
         elif code == SOFTMAX:
             # Shift by the row maximum so exp never overflows.
+            for j in range(cols):
+                row[j] = row[j] + bias[j]
             vmax = row[0]
             for j in range(1, cols):
-                if row[j] > vmax:
-                    vmax = row[j]
+                vmax = row[j] if row[j] > vmax else vmax
             total = 0
             for j in range(cols):
                 v = _exp(row[j] - vmax)
@@ -257,32 +271,29 @@ cdef void _activation_backward(int code, const floating* a, floating* delta,
     """delta = delta * f'(z) in place, with f' written in terms of a = f(z)."""
     cdef Py_ssize_t i, j, n = rows * cols
     cdef floating slope = <floating> leaky_slope, ealpha = <floating> elu_alpha
-    cdef floating dot
+    cdef floating dot, ai
     cdef const floating* arow
     cdef floating* drow
     if code == IDENTITY:
         return
     elif code == RELU:
         for i in range(n):
-            if a[i] == 0:
-                delta[i] = 0
+            delta[i] = 0 if a[i] == 0 else delta[i]
     elif code == LOGISTIC:
         # Same operation order as scikit-learn: delta *= a; delta *= 1 - a.
         for i in range(n):
-            delta[i] = delta[i] * a[i]
-            delta[i] = delta[i] * (1 - a[i])
+            delta[i] = (delta[i] * a[i]) * (1 - a[i])
     elif code == TANH:
         for i in range(n):
             delta[i] = delta[i] * (1 - a[i] * a[i])
     elif code == LEAKY_RELU:
         for i in range(n):
-            if not (a[i] > 0):
-                delta[i] = delta[i] * slope
+            delta[i] = delta[i] if a[i] > 0 else delta[i] * slope
     elif code == ELU:
         # For z <= 0, a = alpha * (exp(z) - 1), so f'(z) = alpha * exp(z) = a + alpha.
         for i in range(n):
-            if not (a[i] > 0):
-                delta[i] = delta[i] * (a[i] + ealpha)
+            ai = a[i]
+            delta[i] = delta[i] if ai > 0 else delta[i] * (ai + ealpha)
     elif code == EXP:
         for i in range(n):
             delta[i] = delta[i] * a[i]
@@ -300,17 +311,18 @@ cdef void _activation_backward(int code, const floating* a, floating* delta,
 
 def activation_forward(int code, floating[:, ::1] z, bias=None,
                        double leaky_slope=0.01, double elu_alpha=1.0):
-    """z = f(z + bias) in place; ``code`` is an ``Activation``."""
+    """z = f(z + bias) in place; ``code`` is an ``Activation``, bias defaults to 0."""
     cdef const floating[::1] b
-    cdef const floating* bp = NULL
-    if bias is not None:
-        b = bias
-        if b.shape[0] != z.shape[1]:
-            raise ValueError("bias length does not match the columns of z")
-        if b.shape[0] > 0:
-            bp = &b[0]
+    cdef const floating* bp
     if z.shape[0] == 0 or z.shape[1] == 0:
         return
+    if bias is None:
+        import numpy as np
+        bias = np.zeros(z.shape[1], dtype=np.float32 if floating is float else np.float64)
+    b = bias
+    if b.shape[0] != z.shape[1]:
+        raise ValueError("bias length does not match the columns of z")
+    bp = &b[0]
     with nogil:
         _bias_activation(code, &z[0, 0], bp, z.shape[0], z.shape[1], leaky_slope, elu_alpha)
 
@@ -865,96 +877,147 @@ cdef class OptimizerConfig:
         return 1
 
 
-cdef void _sgd_step(const OptConfig* o, floating* theta, const floating* g,
-                    floating* vel, Py_ssize_t n) noexcept nogil:
-    # v = momentum * v - lr * g;  theta += v   (nesterov: theta += momentum * v - lr * g)
+# Every update reads the raw gradient sum ``g`` and finalizes it on the fly,
+#     g' = (g + l2 * theta) * inv_scale
+# (the L2 term and the division by the batch weight), so that finishing the
+# gradient costs no pass of its own; each returns sum(theta**2) over its range
+# (before the update) for the L2 term of the loss. With l2 = 0 and
+# inv_scale = 1, g' is g exactly.
+
+cdef double _sgd_step(const OptConfig* o, floating* theta, const floating* g,
+                      floating* vel, Py_ssize_t start, Py_ssize_t end,
+                      floating l2, floating inv_scale) noexcept nogil:
+    # v = momentum * v - lr * g';  theta += v   (nesterov: theta += momentum * v - lr * g')
     cdef Py_ssize_t i
-    cdef floating lr = <floating> o.lr, mu = <floating> o.momentum, v
+    cdef floating lr = <floating> o.lr, mu = <floating> o.momentum, v, t, gi
+    cdef double sq = 0.0
     if vel == NULL:
-        for i in range(n):
-            theta[i] = theta[i] - lr * g[i]
+        for i in range(start, end):
+            t = theta[i]
+            sq += <double> (t * t)
+            gi = (g[i] + l2 * t) * inv_scale
+            theta[i] = t - lr * gi
     elif o.nesterov:
-        for i in range(n):
-            v = mu * vel[i] - lr * g[i]
+        for i in range(start, end):
+            t = theta[i]
+            sq += <double> (t * t)
+            gi = (g[i] + l2 * t) * inv_scale
+            v = mu * vel[i] - lr * gi
             vel[i] = v
-            theta[i] = theta[i] + (mu * v - lr * g[i])
+            theta[i] = t + (mu * v - lr * gi)
     else:
-        for i in range(n):
-            v = mu * vel[i] - lr * g[i]
+        for i in range(start, end):
+            t = theta[i]
+            sq += <double> (t * t)
+            gi = (g[i] + l2 * t) * inv_scale
+            v = mu * vel[i] - lr * gi
             vel[i] = v
-            theta[i] = theta[i] + v
+            theta[i] = t + v
+    return sq
 
 
-cdef void _adam_step(OptConfig* o, floating* theta, const floating* g,
-                     floating* m, floating* v, Py_ssize_t n) noexcept nogil:
-    # m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+cdef double _adam_step(const OptConfig* o, floating* theta, const floating* g,
+                       floating* m, floating* v, Py_ssize_t start, Py_ssize_t end,
+                       floating l2, floating inv_scale) noexcept nogil:
+    # m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2, at step t = o.t (already advanced)
     # scikit-learn: theta += -lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
     # paper:        theta -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     cdef Py_ssize_t i
     cdef floating b1 = <floating> o.beta_1, b2 = <floating> o.beta_2
     cdef floating c1 = <floating> (1 - o.beta_1), c2 = <floating> (1 - o.beta_2)
-    cdef floating eps = <floating> o.epsilon, gi, mi, vi
+    cdef floating eps = <floating> o.epsilon, gi, mi, vi, t
     cdef floating step, inv_sqrt_bc2
-    cdef double bc1, bc2
-    o.t += 1
-    bc1 = 1 - pow(o.beta_1, <double> o.t)
-    bc2 = 1 - pow(o.beta_2, <double> o.t)
+    cdef double bc1 = 1 - pow(o.beta_1, <double> o.t)
+    cdef double bc2 = 1 - pow(o.beta_2, <double> o.t)
+    cdef double sq = 0.0
     if not o.paper_adam:
         step = <floating> (-(o.lr * sqrt(bc2) / bc1))
-        for i in range(n):
-            gi = g[i]
+        for i in range(start, end):
+            t = theta[i]
+            sq += <double> (t * t)
+            gi = (g[i] + l2 * t) * inv_scale
             mi = b1 * m[i] + c1 * gi
             vi = b2 * v[i] + c2 * (gi * gi)
             m[i] = mi
             v[i] = vi
-            theta[i] = theta[i] + step * mi / (_sqrt(vi) + eps)
+            theta[i] = t + step * mi / (_sqrt(vi) + eps)
     else:
         step = <floating> (-(o.lr / bc1))
         inv_sqrt_bc2 = <floating> (1 / sqrt(bc2))
-        for i in range(n):
-            gi = g[i]
+        for i in range(start, end):
+            t = theta[i]
+            sq += <double> (t * t)
+            gi = (g[i] + l2 * t) * inv_scale
             mi = b1 * m[i] + c1 * gi
             vi = b2 * v[i] + c2 * (gi * gi)
             m[i] = mi
             v[i] = vi
-            theta[i] = theta[i] + step * mi / (_sqrt(vi) * inv_sqrt_bc2 + eps)
+            theta[i] = t + step * mi / (_sqrt(vi) * inv_sqrt_bc2 + eps)
+    return sq
 
 
-cdef void _rmsprop_step(const OptConfig* o, floating* theta, const floating* g,
-                        floating* v, Py_ssize_t n) noexcept nogil:
-    # v = rho v + (1 - rho) g^2;  theta -= lr g / (sqrt(v) + eps)
+cdef double _rmsprop_step(const OptConfig* o, floating* theta, const floating* g,
+                          floating* v, Py_ssize_t start, Py_ssize_t end,
+                          floating l2, floating inv_scale) noexcept nogil:
+    # v = rho v + (1 - rho) g'^2;  theta -= lr g' / (sqrt(v) + eps)
     cdef Py_ssize_t i
     cdef floating rho = <floating> o.rho, c = <floating> (1 - o.rho)
-    cdef floating lr = <floating> o.lr, eps = <floating> o.epsilon, gi, vi
-    for i in range(n):
-        gi = g[i]
+    cdef floating lr = <floating> o.lr, eps = <floating> o.epsilon, gi, vi, t
+    cdef double sq = 0.0
+    for i in range(start, end):
+        t = theta[i]
+        sq += <double> (t * t)
+        gi = (g[i] + l2 * t) * inv_scale
         vi = rho * v[i] + c * (gi * gi)
         v[i] = vi
-        theta[i] = theta[i] - lr * gi / (_sqrt(vi) + eps)
+        theta[i] = t - lr * gi / (_sqrt(vi) + eps)
+    return sq
 
 
-cdef void _adagrad_step(const OptConfig* o, floating* theta, const floating* g,
-                        floating* acc, Py_ssize_t n) noexcept nogil:
-    # G += g^2;  theta -= lr g / (sqrt(G) + eps)
+cdef double _adagrad_step(const OptConfig* o, floating* theta, const floating* g,
+                          floating* acc, Py_ssize_t start, Py_ssize_t end,
+                          floating l2, floating inv_scale) noexcept nogil:
+    # G += g'^2;  theta -= lr g' / (sqrt(G) + eps)
     cdef Py_ssize_t i
-    cdef floating lr = <floating> o.lr, eps = <floating> o.epsilon, gi, ai
-    for i in range(n):
-        gi = g[i]
+    cdef floating lr = <floating> o.lr, eps = <floating> o.epsilon, gi, ai, t
+    cdef double sq = 0.0
+    for i in range(start, end):
+        t = theta[i]
+        sq += <double> (t * t)
+        gi = (g[i] + l2 * t) * inv_scale
         ai = acc[i] + gi * gi
         acc[i] = ai
-        theta[i] = theta[i] - lr * gi / (_sqrt(ai) + eps)
+        theta[i] = t - lr * gi / (_sqrt(ai) + eps)
+    return sq
 
 
-cdef void _optimizer_step(OptConfig* o, floating* theta, const floating* g,
-                          floating* s0, floating* s1, Py_ssize_t n) noexcept nogil:
+cdef double _update_range(const OptConfig* o, floating* theta, const floating* g,
+                          floating* s0, floating* s1, Py_ssize_t start, Py_ssize_t end,
+                          floating l2, floating inv_scale) noexcept nogil:
     if o.kind == SGD:
-        _sgd_step(o, theta, g, s0, n)
+        return _sgd_step(o, theta, g, s0, start, end, l2, inv_scale)
     elif o.kind == ADAM:
-        _adam_step(o, theta, g, s0, s1, n)
+        return _adam_step(o, theta, g, s0, s1, start, end, l2, inv_scale)
     elif o.kind == RMSPROP:
-        _rmsprop_step(o, theta, g, s0, n)
-    elif o.kind == ADAGRAD:
-        _adagrad_step(o, theta, g, s0, n)
+        return _rmsprop_step(o, theta, g, s0, start, end, l2, inv_scale)
+    else:
+        return _adagrad_step(o, theta, g, s0, start, end, l2, inv_scale)
+
+
+cdef double _optimizer_step(OptConfig* o, floating* theta, const floating* g,
+                            floating* s0, floating* s1, Py_ssize_t n_weights,
+                            Py_ssize_t n, double alpha, double inv_scale) noexcept nogil:
+    """One update of all n parameters from the raw gradient sums ``g``.
+
+    The first ``n_weights`` entries get the L2 term ``alpha * theta``; all are
+    scaled by ``inv_scale``. Returns sum(theta[:n_weights]**2) before the update.
+    """
+    cdef double sq
+    o.t += 1
+    sq = _update_range(o, theta, g, s0, s1, 0, n_weights, <floating> alpha,
+                       <floating> inv_scale)
+    _update_range(o, theta, g, s0, s1, n_weights, n, 0, <floating> inv_scale)
+    return sq
 
 
 cdef int _state_pointers(OptimizerConfig opt, floating[:, ::1] state, Py_ssize_t n,
@@ -982,7 +1045,7 @@ def optimizer_step(OptimizerConfig opt, floating[::1] theta, const floating[::1]
         return
     with nogil:
         fp = bp_fp_enter()
-        _optimizer_step(&opt.c, &theta[0], &grad[0], s0, s1, n)
+        _optimizer_step(&opt.c, &theta[0], &grad[0], s0, s1, n, n, 0.0, 1.0)
         bp_fp_exit(fp)
 
 
@@ -1087,7 +1150,7 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
     cdef floating[::1] work = data.work
     cdef double[::1] batch_loss = data.batch_loss
     cdef Py_ssize_t n, n_cols, bs = data.batch_size, n0 = L.sizes[0]
-    cdef Py_ssize_t n_out = L.sizes[L.n_layers], n_batches, b, r, start, rows, src
+    cdef Py_ssize_t n_out = L.sizes[L.n_layers], n_batches, b, r, c, start, rows, src
     cdef Py_ssize_t poll_every, since_poll = 0
     cdef double alpha = data.alpha, loss_sum, sq, sw_sum, loss
     cdef const floating* Xp
@@ -1171,6 +1234,15 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
                 yb = ybuf
                 swbp = swbuf if swp != NULL else NULL
                 sp.rows = pp + start
+                if not is_sparse and b + 1 < n_batches:
+                    # The next batch's rows are scattered over X: ask for the
+                    # start of each now, so the gather does not wait on memory.
+                    for r in range(start + bs, min(start + 2 * bs, n)):
+                        src = pp[r]
+                        c = 0
+                        while c < n0 and c < PREFETCH_ROW:
+                            bp_prefetch(Xp + src * n0 + c)
+                            c += CACHE_LINE // sizeof(floating)
             else:
                 xb = Xp + start * n0 if not is_sparse else NULL
                 yb = Yp + start * n_out
@@ -1185,14 +1257,20 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
                 sw_sum = <double> rows
             loss_sum = _forward_backward(L, th, xb, spp, yb, swbp, rows, acts, d_a, d_b,
                                          gr, False)
-            sq = _finalize_grad(L, th, gr, alpha, sw_sum)
-            loss = loss_sum / sw_sum + 0.5 * alpha * sq / sw_sum
+            loss = loss_sum / sw_sum
             if not isfinite(loss):
                 status = NONFINITE_LOSS
                 break
+            # The update finishes the gradient itself, (g + alpha W) / sw_sum,
+            # and returns sum(W**2) from before the update for the L2 term.
+            sq = _optimizer_step(&oc, th, gr, s0, s1, L.n_weights, theta.shape[0],
+                                 alpha, 1.0 / sw_sum)
+            loss = loss + 0.5 * alpha * sq / sw_sum
             batch_loss[b] = loss
-            _optimizer_step(&oc, th, gr, s0, s1, theta.shape[0])
             data.n_done = b + 1
+            if not isfinite(loss):
+                status = NONFINITE_LOSS
+                break
             since_poll += 1
             if since_poll >= poll_every and b + 1 < n_batches:
                 since_poll = 0
@@ -1385,6 +1463,7 @@ def floor_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
                 if l > 0:
                     _gemm(False, True, r, n_in, n_out, 1, d_a, n_out,
                           th + L.w_off[l], n_out, 0, d_b, n_in)
-            _optimizer_step(&oc, th, gr, s0, s1, theta.shape[0])
+            _optimizer_step(&oc, th, gr, s0, s1, L.n_weights, theta.shape[0],
+                            data.alpha, 1.0 / rows)
         bp_fp_exit(fp)
     opt.c.t = oc.t
