@@ -1,17 +1,55 @@
 """Declares the compiled core, `bpcore._kernels`; metadata lives in pyproject.toml.
 
-Set ``BPCORE_DEBUG=1`` in the environment to build with bounds checking,
-wraparound checks and assertions on (slower; for debugging the kernels).
+Environment switches:
+
+* ``BPCORE_DEBUG=1`` builds with bounds checking, wraparound checks and
+  assertions on, without optimization (for debugging the kernels).
+* ``BPCORE_OPENMP=0`` builds without OpenMP. By default OpenMP is used when
+  the compiler accepts it (probed below); without it the kernels run every
+  batch on one thread and produce the same results.
 """
 import os
+import shutil
+import subprocess
 import sys
+import sysconfig
+import tempfile
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("BPCORE_DEBUG", "0") not in ("", "0")
+WANT_OPENMP = os.environ.get("BPCORE_OPENMP", "1") not in ("", "0")
 
+
+def openmp_flags():
+    """(compile_args, link_args) for OpenMP if a test program builds, else empty."""
+    if not WANT_OPENMP:
+        return [], []
+    if sys.platform == "win32":
+        return ["/openmp"], []
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    cc = cc.split()
+    src = "#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n"
+    tmp = tempfile.mkdtemp()
+    try:
+        path = os.path.join(tmp, "probe.c")
+        with open(path, "w") as f:
+            f.write(src)
+        cmd = cc + ["-fopenmp", path, "-o", os.path.join(tmp, "probe")]
+        ok = subprocess.run(cmd, capture_output=True).returncode == 0
+    except OSError:
+        ok = False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not ok:
+        print("bpcore: the C compiler does not accept -fopenmp; building single-threaded")
+        return [], []
+    return ["-fopenmp"], ["-fopenmp"]
+
+
+omp_compile, omp_link = openmp_flags()
 if sys.platform == "win32":
     compile_args = ["/O2"]
 else:
@@ -36,7 +74,8 @@ extensions = [
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
         + ([] if DEBUG else [("CYTHON_WITHOUT_ASSERTIONS", None)]),
-        extra_compile_args=compile_args,
+        extra_compile_args=compile_args + omp_compile,
+        extra_link_args=omp_link,
     )
 ]
 

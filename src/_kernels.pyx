@@ -35,6 +35,7 @@ Conventions
 """
 
 from cython cimport floating
+from cython.parallel cimport parallel
 from libc.math cimport exp, expf, expm1, expm1f, log, logf, tanh, tanhf, sqrt, sqrtf, pow, isfinite
 from libc.string cimport memcpy
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
@@ -73,6 +74,24 @@ cdef extern from *:
     static inline void bp_fp_exit(bp_fpstate s) { (void)s; }
     #endif
 
+    /* OpenMP, or a single thread when the build has none. */
+    #ifdef _OPENMP
+    #include <omp.h>
+    static inline int bp_max_threads(void) { return omp_get_max_threads(); }
+    static inline int bp_team_size(void) { return omp_get_num_threads(); }
+    static inline int bp_thread_id(void) { return omp_get_thread_num(); }
+    static inline void bp_barrier(void) {
+        #pragma omp barrier
+    }
+    #define BP_OPENMP 1
+    #else
+    static inline int bp_max_threads(void) { return 1; }
+    static inline int bp_team_size(void) { return 1; }
+    static inline int bp_thread_id(void) { return 0; }
+    static inline void bp_barrier(void) {}
+    #define BP_OPENMP 0
+    #endif
+
     #if defined(__GNUC__) || defined(__clang__)
     #define bp_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
     #else
@@ -83,6 +102,11 @@ cdef extern from *:
     bp_fpstate bp_fp_enter() noexcept nogil
     void bp_fp_exit(bp_fpstate s) noexcept nogil
     void bp_prefetch(const void* p) noexcept nogil
+    int bp_max_threads() noexcept nogil
+    int bp_team_size() noexcept nogil
+    int bp_thread_id() noexcept nogil
+    void bp_barrier() noexcept nogil
+    int BP_OPENMP
 
 
 # Codes shared with the Python layer; names map to these once, in bpcore.
@@ -115,6 +139,7 @@ cpdef enum Status:
     INTERRUPTED = 3
 
 DEF MAX_LAYERS = 256
+DEF MAX_THREADS = 64
 
 # Poll for signals after about this many multiply-adds (a few ms of work).
 DEF POLL_MACS = 8000000
@@ -552,6 +577,11 @@ cdef class NetLayout:
         return tuple(int(v) for v in self._sizes)
 
     @property
+    def macs_per_row(self):
+        """Multiply-adds of one forward pass for one sample."""
+        return self.c.macs_per_row
+
+    @property
     def weight_offsets(self):
         return tuple(int(v) for v in self._w_off)
 
@@ -707,15 +737,19 @@ cdef inline void _colsum(const floating* d, Py_ssize_t rows, Py_ssize_t cols,
 cdef double _forward_backward(const Layout* L, const floating* theta,
                               const floating* x, const SparseRows* sp,
                               const floating* y, const floating* sw,
-                              Py_ssize_t rows, floating** acts,
+                              Py_ssize_t rows, floating** acts_base, Py_ssize_t row0,
                               floating* d_a, floating* d_b,
                               floating* grad, bint accumulate) noexcept nogil:
     """Forward, loss and backward over one block of rows.
 
-    Returns the weighted loss sum (already times the loss factor) and writes,
-    or with ``accumulate`` adds, the unscaled gradient sums into ``grad``.
+    The activations go to rows ``row0 ..`` of the per-layer blocks
+    ``acts_base`` (so threads can share them); ``d_a``/``d_b`` are this
+    block's own delta buffers. Returns the weighted loss sum (already times
+    the loss factor) and writes, or with ``accumulate`` adds, the unscaled
+    gradient sums into ``grad``.
     """
     cdef Py_ssize_t l, n_layers = L.n_layers
+    cdef floating* acts[MAX_LAYERS]
     cdef int n_in, n_out, r = <int> rows
     cdef int out_act = L.act[n_layers - 1]
     cdef Py_ssize_t n_outputs = L.sizes[n_layers]
@@ -726,6 +760,8 @@ cdef double _forward_backward(const Layout* L, const floating* theta,
     cdef floating* tmp
     cdef floating beta = 1 if accumulate else 0
 
+    for l in range(n_layers):
+        acts[l] = acts_base[l] + row0 * L.sizes[l + 1]
     _forward(L, theta, x, sp, rows, acts)
     loss_sum = _loss_delta(L.loss, acts[n_layers - 1], y, sw, rows, n_outputs,
                            L.sq_scale, d)
@@ -1004,6 +1040,24 @@ cdef double _update_range(const OptConfig* o, floating* theta, const floating* g
         return _adagrad_step(o, theta, g, s0, start, end, l2, inv_scale)
 
 
+cdef double _update_span(const OptConfig* o, floating* theta, const floating* g,
+                         floating* s0, floating* s1, Py_ssize_t n_weights,
+                         Py_ssize_t start, Py_ssize_t end, double alpha,
+                         double inv_scale) noexcept nogil:
+    """Update parameters start..end-1 (weights get the L2 term, biases not).
+
+    Returns sum(theta**2) over the weights in the span, before the update.
+    """
+    cdef double sq = 0.0
+    if start < n_weights:
+        sq = _update_range(o, theta, g, s0, s1, start, min(end, n_weights),
+                           <floating> alpha, <floating> inv_scale)
+    if end > n_weights:
+        _update_range(o, theta, g, s0, s1, max(start, n_weights), end, 0,
+                      <floating> inv_scale)
+    return sq
+
+
 cdef double _optimizer_step(OptConfig* o, floating* theta, const floating* g,
                             floating* s0, floating* s1, Py_ssize_t n_weights,
                             Py_ssize_t n, double alpha, double inv_scale) noexcept nogil:
@@ -1012,12 +1066,8 @@ cdef double _optimizer_step(OptConfig* o, floating* theta, const floating* g,
     The first ``n_weights`` entries get the L2 term ``alpha * theta``; all are
     scaled by ``inv_scale``. Returns sum(theta[:n_weights]**2) before the update.
     """
-    cdef double sq
     o.t += 1
-    sq = _update_range(o, theta, g, s0, s1, 0, n_weights, <floating> alpha,
-                       <floating> inv_scale)
-    _update_range(o, theta, g, s0, s1, n_weights, n, 0, <floating> inv_scale)
-    return sq
+    return _update_span(o, theta, g, s0, s1, n_weights, 0, n, alpha, inv_scale)
 
 
 cdef int _state_pointers(OptimizerConfig opt, floating[:, ::1] state, Py_ssize_t n,
@@ -1133,8 +1183,46 @@ cdef class Minibatches:
         self.n_done = 0
 
 
+def max_threads():
+    """Threads the epoch driver may use: OpenMP's current limit (which
+    threadpoolctl sets), or 1 when the extension was built without OpenMP."""
+    return bp_max_threads()
+
+
+def has_openmp():
+    return bool(BP_OPENMP)
+
+
+cdef inline void _gather(const floating* X, const floating* Y, const floating* sw,
+                         const Py_ssize_t* perm, Py_ssize_t first, Py_ssize_t r0,
+                         Py_ssize_t r1, Py_ssize_t n0, Py_ssize_t n_out, bint dense_x,
+                         floating* xbuf, floating* ybuf, floating* swbuf) noexcept nogil:
+    """Copy rows perm[first + r] (r in r0..r1-1) of X, Y, sw into row r of the buffers."""
+    cdef Py_ssize_t r, src
+    for r in range(r0, r1):
+        src = perm[first + r]
+        if dense_x:
+            memcpy(xbuf + r * n0, X + src * n0, n0 * sizeof(floating))
+        memcpy(ybuf + r * n_out, Y + src * n_out, n_out * sizeof(floating))
+        if sw != NULL:
+            swbuf[r] = sw[src]
+
+
+cdef inline void _prefetch_rows(const floating* X, const Py_ssize_t* perm, Py_ssize_t r0,
+                                Py_ssize_t r1, Py_ssize_t n0) noexcept nogil:
+    # The next batch's rows are scattered over X: ask for the start of each
+    # now, so the gather does not wait on memory.
+    cdef Py_ssize_t r, c
+    for r in range(r0, r1):
+        c = 0
+        while c < n0 and c < PREFETCH_ROW:
+            bp_prefetch(X + perm[r] * n0 + c)
+            c += CACHE_LINE // sizeof(floating)
+
+
 def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
-                floating[::1] theta, floating[::1] grad, floating[:, ::1] opt_state):
+                floating[::1] theta, floating[:, ::1] grad, floating[:, ::1] opt_state,
+                int n_threads=1):
     """Run one epoch of minibatch training: gather, forward, loss, backward, update.
 
     Returns a ``Status``. ``data.batch_loss[b]`` holds the loss of batch ``b``
@@ -1142,6 +1230,12 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
     ``data.n_done`` how many batches completed. On NONFINITE_LOSS the offending
     batch made no update. A signal handler's exception (KeyboardInterrupt) is
     raised after the kernel has restored the floating-point state.
+
+    With ``n_threads`` > 1 (and an OpenMP build), every batch is split by rows
+    across the threads: each runs forward and backward on its rows into its
+    own row of ``grad`` (shape (>= n_threads, n_params)); then each sums the
+    gradients over its own slice of the parameters and updates that slice.
+    BLAS must be single-threaded meanwhile (the Python layer sees to it).
     """
     cdef const Layout* L = &layout.c
     cdef const floating[:, ::1] Y = data.Y
@@ -1150,39 +1244,55 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
     cdef floating[::1] work = data.work
     cdef double[::1] batch_loss = data.batch_loss
     cdef Py_ssize_t n, n_cols, bs = data.batch_size, n0 = L.sizes[0]
-    cdef Py_ssize_t n_out = L.sizes[L.n_layers], n_batches, b, r, c, start, rows, src
-    cdef Py_ssize_t poll_every, since_poll = 0
-    cdef double alpha = data.alpha, loss_sum, sq, sw_sum, loss
+    cdef Py_ssize_t n_out = L.sizes[L.n_layers], n_batches, r
+    cdef Py_ssize_t n_params = theta.shape[0], poll_every
+    cdef double alpha = data.alpha
     cdef const floating* Xp
     cdef const floating* Yp
     cdef const floating* swp = NULL
     cdef const Py_ssize_t* pp = NULL
-    cdef const floating* xb
-    cdef const floating* yb
-    cdef const floating* swbp
     cdef floating* xbuf
     cdef floating* ybuf
     cdef floating* swbuf
     cdef floating* acts[MAX_LAYERS]
+    cdef floating** actsp = acts
     cdef floating* d_a
     cdef floating* d_b
     cdef floating* s0
     cdef floating* s1
     cdef floating* th
-    cdef floating* gr
-    cdef SparseRows sp
-    cdef SparseRows* spp = NULL
+    cdef floating* gbase
+    cdef SparseRows sp0
     cdef bint is_sparse
-    cdef OptConfig oc = opt.c
-    cdef int status = OK, interrupted = 0
+    cdef OptConfig oc0 = opt.c
+    # Shared between the threads, written only through these pointers:
+    # partials[t] = data-loss sum of thread t, partials[MAX_THREADS + t] = its sum(W**2);
+    # flags[0] = status that stops the epoch, flags[1] = interrupted,
+    # flags[2] = batches done; t_out = Adam's step count at the end.
+    cdef double partials[2 * MAX_THREADS]
+    cdef double* part = partials
+    cdef Py_ssize_t flags[3]
+    cdef Py_ssize_t* fl = flags
+    cdef long long t_out = oc0.t
+    cdef long long* t_outp = &t_out
+    cdef double* blp
+    # Thread-private (assigned inside the parallel block):
+    cdef int tid, team
+    cdef Py_ssize_t b, start, rows, r0, r1, p0, p1, i, k, since_poll
+    cdef double sw_sum, data_loss, loss, sq
+    cdef floating* g
+    cdef floating* g0
+    cdef const floating* xb
+    cdef const floating* yb
+    cdef const floating* swbp
+    cdef SparseRows sp
+    cdef OptConfig oc
     cdef bp_fpstate fp
 
-    _bind_input(data.X, &Xp, &sp, &is_sparse, &n, &n_cols)
-    if is_sparse:
-        spp = &sp
-    _check_data(L, n, n_cols, Y.shape[0], Y.shape[1], theta.shape[0])
-    if grad.shape[0] != theta.shape[0]:
-        raise ValueError("grad and params differ in length")
+    _bind_input(data.X, &Xp, &sp0, &is_sparse, &n, &n_cols)
+    _check_data(L, n, n_cols, Y.shape[0], Y.shape[1], n_params)
+    if grad.shape[1] != n_params:
+        raise ValueError("grad rows and params differ in length")
     if n == 0:
         raise ValueError("no samples to train on")
     if bs < 1:
@@ -1193,6 +1303,12 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
     n_batches = (n + bs - 1) // bs
     if batch_loss.shape[0] < n_batches:
         raise ValueError("batch_loss needs %d entries" % n_batches)
+    n_threads = max(1, min(n_threads, MAX_THREADS, bs))
+    if not BP_OPENMP:
+        n_threads = 1
+    if grad.shape[0] < n_threads:
+        raise ValueError("grad needs one row per thread (%d), has %d"
+                         % (n_threads, grad.shape[0]))
     if data.sample_weight is not None:
         sw = data.sample_weight
         if sw.shape[0] != n:
@@ -1206,91 +1322,118 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
             if perm[r] < 0 or perm[r] >= n:
                 raise ValueError("perm[%d] = %d is not a row index" % (r, perm[r]))
         pp = &perm[0]
-    _state_pointers(opt, opt_state, theta.shape[0], &s0, &s1)
+    _state_pointers(opt, opt_state, n_params, &s0, &s1)
 
     Yp = &Y[0, 0]
     th = &theta[0]
-    gr = &grad[0]
+    gbase = &grad[0, 0]
+    blp = &batch_loss[0]
     _carve(L, &work[0], bs, &xbuf, &ybuf, &swbuf, acts, &d_a, &d_b)
     poll_every = max(1, POLL_MACS // max(1, bs * L.macs_per_row))
-    data.n_done = 0
+    flags[0] = OK
+    flags[1] = 0
+    flags[2] = 0
 
-    with nogil:
-        fp = bp_fp_enter()
+    with nogil, parallel(num_threads=n_threads):
+        tid = bp_thread_id()
+        team = bp_team_size()       # OpenMP may grant fewer threads than asked
+        fp = bp_fp_enter()          # the floating-point mode is per thread
+        oc = oc0
+        sp = sp0
+        g = gbase + tid * n_params
+        g0 = gbase
+        since_poll = 0
         for b in range(n_batches):
             start = b * bs
             rows = min(bs, n - start)
+            r0 = tid * rows // team
+            r1 = (tid + 1) * rows // team
             if pp != NULL:
-                # Gather this batch's rows into contiguous blocks (sparse X
-                # rows are read in place, through the permutation).
-                for r in range(rows):
-                    src = pp[start + r]
-                    if not is_sparse:
-                        memcpy(xbuf + r * n0, Xp + src * n0, n0 * sizeof(floating))
-                    memcpy(ybuf + r * n_out, Yp + src * n_out, n_out * sizeof(floating))
-                    if swp != NULL:
-                        swbuf[r] = swp[src]
-                xb = xbuf
-                yb = ybuf
-                swbp = swbuf if swp != NULL else NULL
-                sp.rows = pp + start
+                _gather(Xp, Yp, swp, pp, start, r0, r1, n0, n_out, not is_sparse,
+                        xbuf, ybuf, swbuf)
+                xb = xbuf + r0 * n0
+                yb = ybuf + r0 * n_out
+                swbp = swbuf + r0 if swp != NULL else NULL
+                sp.rows = pp + start + r0
                 if not is_sparse and b + 1 < n_batches:
-                    # The next batch's rows are scattered over X: ask for the
-                    # start of each now, so the gather does not wait on memory.
-                    for r in range(start + bs, min(start + 2 * bs, n)):
-                        src = pp[r]
-                        c = 0
-                        while c < n0 and c < PREFETCH_ROW:
-                            bp_prefetch(Xp + src * n0 + c)
-                            c += CACHE_LINE // sizeof(floating)
+                    _prefetch_rows(Xp, pp, start + bs + r0,
+                                   min(start + bs + r1, n), n0)
             else:
-                xb = Xp + start * n0 if not is_sparse else NULL
-                yb = Yp + start * n_out
-                swbp = swp + start if swp != NULL else NULL
+                xb = Xp + (start + r0) * n0 if not is_sparse else NULL
+                yb = Yp + (start + r0) * n_out
+                swbp = swp + start + r0 if swp != NULL else NULL
                 sp.rows = NULL
-                sp.first = start
-            if swbp != NULL:
+                sp.first = start + r0
+            if r1 > r0:
+                part[tid] = _forward_backward(
+                    L, th, xb, &sp if is_sparse else NULL, yb, swbp, r1 - r0,
+                    actsp, r0, d_a + r0 * L.max_width, d_b + r0 * L.max_width, g, False)
+            else:
+                part[tid] = 0.0
+                for i in range(n_params):
+                    g[i] = 0
+            bp_barrier()
+            # Every thread reads the same shared values here, so all of them
+            # take the same branch: nobody is left waiting at a barrier.
+            if fl[0] != OK:
+                break
+            if swp != NULL:
                 sw_sum = 0.0
                 for r in range(rows):
-                    sw_sum += swbp[r]
+                    sw_sum = sw_sum + (swbuf[r] if pp != NULL else swp[start + r])
             else:
                 sw_sum = <double> rows
-            loss_sum = _forward_backward(L, th, xb, spp, yb, swbp, rows, acts, d_a, d_b,
-                                         gr, False)
-            loss = loss_sum / sw_sum
-            if not isfinite(loss):
-                status = NONFINITE_LOSS
+            data_loss = 0.0
+            for k in range(team):
+                data_loss = data_loss + part[k]
+            data_loss = data_loss / sw_sum
+            if not isfinite(data_loss):
+                if tid == 0:
+                    fl[0] = NONFINITE_LOSS
                 break
-            # The update finishes the gradient itself, (g + alpha W) / sw_sum,
-            # and returns sum(W**2) from before the update for the L2 term.
-            sq = _optimizer_step(&oc, th, gr, s0, s1, L.n_weights, theta.shape[0],
-                                 alpha, 1.0 / sw_sum)
-            loss = loss + 0.5 * alpha * sq / sw_sum
-            batch_loss[b] = loss
-            data.n_done = b + 1
-            if not isfinite(loss):
-                status = NONFINITE_LOSS
-                break
-            since_poll += 1
-            if since_poll >= poll_every and b + 1 < n_batches:
-                since_poll = 0
-                with gil:
-                    if PyErr_CheckSignals() != 0:
-                        interrupted = 1
-                if interrupted:
-                    status = INTERRUPTED
-                    break
-        if status == OK:
-            for r in range(theta.shape[0]):
-                if not isfinite(th[r]):
-                    status = NONFINITE_PARAMS
-                    break
+            # Sum the threads' gradients over this thread's slice, then update
+            # the slice; the update finishes the gradient ((g + alpha W) / sw_sum)
+            # and returns sum(W**2) before the update for the L2 term.
+            p0 = tid * n_params // team
+            p1 = (tid + 1) * n_params // team
+            for k in range(1, team):
+                for i in range(p0, p1):
+                    g0[i] = g0[i] + g0[k * n_params + i]
+            oc.t = oc.t + 1
+            part[MAX_THREADS + tid] = _update_span(&oc, th, g0, s0, s1, L.n_weights,
+                                                   p0, p1, alpha, 1.0 / sw_sum)
+            bp_barrier()
+            if tid == 0:
+                sq = 0.0
+                for k in range(team):
+                    sq = sq + part[MAX_THREADS + k]
+                loss = data_loss + 0.5 * alpha * sq / sw_sum
+                blp[b] = loss
+                fl[2] = b + 1
+                t_outp[0] = oc.t
+                if not isfinite(loss):
+                    fl[0] = NONFINITE_LOSS
+                since_poll = since_poll + 1
+                if since_poll >= poll_every and b + 1 < n_batches:
+                    since_poll = 0
+                    with gil:
+                        if PyErr_CheckSignals() != 0:
+                            fl[1] = 1
+                    if fl[1]:
+                        fl[0] = INTERRUPTED
+            # The flag set just above is read by everyone after the next
+            # batch's first barrier (thread 0 writes it before reaching it).
         bp_fp_exit(fp)
 
-    opt.c.t = oc.t
-    if interrupted:
+    opt.c.t = t_out
+    data.n_done = flags[2]
+    if flags[1]:
         _reraise()
-    return status
+    if flags[0] == OK:
+        for r in range(n_params):
+            if not isfinite(th[r]):
+                return NONFINITE_PARAMS
+    return flags[0]
 
 
 def loss_grad(NetLayout layout, floating[::1] theta, X, const floating[:, ::1] Y,
@@ -1345,7 +1488,7 @@ def loss_grad(NetLayout layout, floating[::1] theta, X, const floating[:, ::1] Y
             loss_sum += _forward_backward(
                 L, &theta[0], Xp + start * n0 if not is_sparse else NULL, spp,
                 &Y[start, 0], swp + start if swp != NULL else NULL,
-                rows, acts, d_a, d_b, &grad_out[0], start > 0)
+                rows, acts, 0, d_a, d_b, &grad_out[0], start > 0)
             start += rows
         if swp != NULL:
             for r in range(n):

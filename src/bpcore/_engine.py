@@ -4,9 +4,38 @@
 per-batch losses), then each ``run`` is a single kernel call for a whole epoch
 and turns the kernel's status into an exception.
 """
+import contextlib
+
 import numpy as np
 
 from . import _kernels
+
+# Split a batch across threads only when each thread gets at least this many
+# multiply-adds of forward+backward work: below it the two barriers per batch
+# cost more than the halved work saves.
+_MIN_MACS_PER_THREAD = 60_000
+
+_blas_controller = None
+
+
+def _single_threaded_blas():
+    """Context that limits BLAS to one thread (our own threads split the work)."""
+    global _blas_controller
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+def choose_threads(layout, batch_size):
+    """How many threads the epoch kernel uses for this layout and batch size.
+
+    OpenMP's current limit (``threadpoolctl.threadpool_limits`` sets it), capped
+    so that every thread gets enough work per batch to pay for the barriers.
+    """
+    limit = _kernels.max_threads()
+    macs = 3 * batch_size * layout.macs_per_row
+    return int(max(1, min(limit, macs // _MIN_MACS_PER_THREAD)))
 
 
 class DivergenceError(ValueError):
@@ -41,7 +70,9 @@ class EpochRunner:
         self.layout = layout
         self.params = params
         self.optimizer = optimizer
-        self.grad = np.zeros_like(params)
+        self.n_threads_max = max(1, _kernels.max_threads())
+        # One gradient row per thread; the threads' rows are summed in the update.
+        self.grad = np.zeros((self.n_threads_max, params.shape[0]), dtype=params.dtype)
         self.state = optimizer.state_for(params)
         n_batches = -(-n // batch_size)
         self.batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
@@ -67,8 +98,12 @@ class EpochRunner:
         """
         self.batches.perm = perm
         np.copyto(self._snapshot, self.params)
-        status = _kernels.train_epoch(self.layout, self.optimizer._config, self.batches,
-                                      self.params, self.grad, self.state)
+        n_threads = min(self.n_threads_max,
+                        choose_threads(self.layout, self.batches.batch_size))
+        with _single_threaded_blas() if n_threads > 1 else contextlib.nullcontext():
+            status = _kernels.train_epoch(self.layout, self.optimizer._config,
+                                          self.batches, self.params, self.grad,
+                                          self.state, n_threads)
         n_done = self.batches.n_done
         done_loss = float(np.dot(self.batches.batch_loss[:n_done], self.batch_rows[:n_done]))
         if status != _kernels.Status.OK:
