@@ -1466,28 +1466,35 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
             data_loss = 0.0
             for k in range(team):
                 data_loss = data_loss + part[k]
-            data_loss = data_loss / sw_sum
-            if not isfinite(data_loss):
-                if tid == 0:
-                    fl[0] = NONFINITE_LOSS
-                break
-            # Sum the threads' gradients over this thread's slice, then update
-            # the slice; the update finishes the gradient ((g + alpha W) / sw_sum)
-            # and returns sum(W**2) before the update for the L2 term.
-            p0 = tid * n_params // team
-            p1 = (tid + 1) * n_params // team
-            for k in range(1, team):
-                for i in range(p0, p1):
-                    g0[i] = g0[i] + g0[k * n_params + i]
-            oc.t = oc.t + 1
-            part[MAX_THREADS + tid] = _update_span(&oc, th, g0, s0, s1, L.n_weights,
-                                                   p0, p1, alpha, 1.0 / sw_sum)
+            if sw_sum > 0:
+                data_loss = data_loss / sw_sum
+                if not isfinite(data_loss):
+                    if tid == 0:
+                        fl[0] = NONFINITE_LOSS
+                    break
+                # Sum the threads' gradients over this thread's slice, then
+                # update the slice; the update finishes the gradient
+                # ((g + alpha W) / sw_sum) and returns sum(W**2) before the
+                # update for the L2 term.
+                p0 = tid * n_params // team
+                p1 = (tid + 1) * n_params // team
+                for k in range(1, team):
+                    for i in range(p0, p1):
+                        g0[i] = g0[i] + g0[k * n_params + i]
+                oc.t = oc.t + 1
+                part[MAX_THREADS + tid] = _update_span(&oc, th, g0, s0, s1, L.n_weights,
+                                                       p0, p1, alpha, 1.0 / sw_sum)
+            else:
+                # All of this batch's sample weights are zero: it carries no
+                # information, so it makes no update and adds nothing to the loss.
+                data_loss = 0.0
+                part[MAX_THREADS + tid] = 0.0
             bp_barrier()
             if tid == 0:
                 sq = 0.0
                 for k in range(team):
                     sq = sq + part[MAX_THREADS + k]
-                loss = data_loss + 0.5 * alpha * sq / sw_sum
+                loss = data_loss + (0.5 * alpha * sq / sw_sum if sw_sum > 0 else 0.0)
                 blp[b] = loss
                 fl[2] = b + 1
                 t_outp[0] = oc.t

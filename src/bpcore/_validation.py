@@ -78,9 +78,16 @@ def as_matrix(a, name, dtype, n_columns=None, allow_1d=False):
         raise ValueError(f"{name} has no rows; at least one sample is required")
     if n_columns is not None and arr.shape[1] != n_columns:
         raise ValueError(f"{name} has {arr.shape[1]} columns, expected {n_columns}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    source = arr
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(arr).all():
         where = _first_nonfinite(arr)
+        if np.isfinite(source[where]):
+            raise ValueError(
+                f"{name} has values too large for {np.dtype(dtype).name} (first at index "
+                f"{where}: {source[where]!r}); scale the data or use dtype='float64'"
+            )
         raise ValueError(
             f"{name} contains NaN or infinity (first at index {where}); "
             "remove or impute those values first"

@@ -69,8 +69,10 @@ class Network:
                     f"activation lists {len(hidden)} names but the network has "
                     f"{n_hidden} hidden layers"
                 )
-        for name in hidden if hidden else [activation]:
+        for name in hidden:
             hidden_code(name)
+        if isinstance(activation, str):
+            hidden_code(activation)  # checked even when there is no hidden layer
         output_code(output)
         loss_code(loss, output)
         self.layer_sizes = tuple(sizes)
