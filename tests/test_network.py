@@ -380,11 +380,12 @@ def test_nonfinite_inputs(small_net, bad, where):
         small_net.loss_and_grad(np.ones((4, 3)), Y)
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+@pytest.mark.filterwarnings("error")
 def test_float32_overflow_is_reported():
     net32 = Network([3, 2], dtype="float32", random_state=0)
     X = np.full((2, 3), 1e300)   # finite in float64, inf once cast to float32
-    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+    with pytest.raises(ValueError, match=r"X has values too large for float32 \(first at "
+                       r"index \(0, 0\).*use dtype='float64'"):
         net32.forward(X)
 
 
