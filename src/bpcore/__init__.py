@@ -6,6 +6,7 @@ importing bpcore fails loudly if they were not built.
 """
 from . import _kernels  # noqa: F401  (fail here, clearly, if the build is missing)
 from ._engine import DivergenceError
+from .estimators import MLPClassifier, MLPRegressor
 from .network import Network
 from .optimizers import SGD, AdaGrad, Adam, Optimizer, RMSProp
 from .training import train
@@ -16,6 +17,8 @@ __all__ = [
     "AdaGrad",
     "Adam",
     "DivergenceError",
+    "MLPClassifier",
+    "MLPRegressor",
     "Network",
     "Optimizer",
     "RMSProp",

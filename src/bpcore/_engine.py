@@ -11,9 +11,13 @@ import numpy as np
 from . import _kernels
 
 # Split a batch across threads only when each thread gets at least this many
-# multiply-adds of forward+backward work: below it the two barriers per batch
-# cost more than the halved work saves.
-_MIN_MACS_PER_THREAD = 60_000
+# multiply-adds of forward+backward work. Measured on 2 cores (docs/DESIGN.md,
+# Threads): 0.7 M per batch (W1: 64-100-10, batch 32) gained ~1.1x, 4.4 M
+# (batch 200) 1.9x; per batch, each core re-reads the half of the parameters
+# the other just updated and the other's gradient half, which small batches
+# cannot amortize. Small problems also stay immune to spinning barriers on an
+# oversubscribed machine.
+_MIN_MACS_PER_THREAD = 1_000_000
 
 _blas_controller = None
 

@@ -31,6 +31,11 @@ def as_input(X, name, dtype, n_columns=None):
     A sparse matrix (any scipy.sparse format) is converted to CSR with intp
     indices, at most one copy; the kernels multiply its rows directly.
     """
+    if isinstance(X, _kernels.CSRInput):   # already converted (the estimators)
+        if X.data.dtype != dtype or (n_columns is not None and X.n_cols != n_columns):
+            raise ValueError(f"{name} has {X.n_cols} columns of {X.data.dtype}, "
+                             f"expected {n_columns} of {np.dtype(dtype).name}")
+        return X
     if not sp.issparse(X):
         return as_matrix(X, name, dtype, n_columns)
     if X.ndim != 2:
@@ -39,17 +44,23 @@ def as_input(X, name, dtype, n_columns=None):
         raise ValueError(f"{name} has no rows; at least one sample is required")
     if n_columns is not None and X.shape[1] != n_columns:
         raise ValueError(f"{name} has {X.shape[1]} columns, expected {n_columns}")
+    X = csr_input(X, dtype)
+    if not np.isfinite(X.data).all():
+        raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
+    return X
+
+
+def csr_input(X, dtype):
+    """Any scipy.sparse matrix as the kernels' CSRInput (canonical CSR of
+    ``dtype`` with intp indices); copies only what needs converting."""
     csr = X.tocsr()
     if csr.dtype != dtype:
         csr = csr.astype(dtype)
-    if not csr.has_sorted_indices or not csr.has_canonical_format:
+    if not csr.has_canonical_format:
         csr = csr.copy()
         csr.sum_duplicates()
-    data = np.ascontiguousarray(csr.data, dtype=dtype)
-    if not np.isfinite(data).all():
-        raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
     return _kernels.CSRInput(
-        data,
+        np.ascontiguousarray(csr.data, dtype=dtype),
         np.ascontiguousarray(csr.indices, dtype=np.intp),
         np.ascontiguousarray(csr.indptr, dtype=np.intp),
         csr.shape[0], csr.shape[1],

@@ -70,6 +70,22 @@ class Optimizer:
     def __repr__(self):
         return f"{type(self).__name__}({self._repr_args()})"
 
+    # The kernel config is a C struct without pickle support: carry its two
+    # mutable numbers (step size, step count) and rebuild it on load, so a
+    # pickled estimator can resume training with its optimizer state.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        config = state.pop("_config")
+        state["_lr"], state["_t"] = config.lr, config.t
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        lr, t = state.pop("_lr"), state.pop("_t")
+        self.__dict__.update(state)
+        self._build(lr)
+        self._config.t = t
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum.

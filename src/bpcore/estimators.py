@@ -1,0 +1,924 @@
+"""Drop-in replacements for scikit-learn's MLPClassifier and MLPRegressor.
+
+Same constructor, validation and error messages, fitted attributes, warnings
+and random draws as scikit-learn 1.9, so that for the same data, parameters
+and ``random_state`` the results agree up to floating-point rounding; the
+training itself runs in bpcore's kernels.
+
+This module is the thin layer of that contract: input validation, labels and
+bookkeeping (loss curve, early stopping, learning-rate schedules) live here
+in Python; each epoch is ONE engine call (``EpochRunner.run``) on a workspace
+allocated once per ``fit``; ``lbfgs`` drives the engine's full-batch loss and
+gradient (``bpcore._lbfgs``); inference is ``Network.forward``.
+
+``coefs_`` and ``intercepts_`` are lists of views into the network's flat
+parameter buffer. Arrays assigned to them by the user (e.g. custom initial
+weights before a ``warm_start`` fit) are copied into the buffer at the next
+``fit``, ``partial_fit`` or prediction.
+"""
+import warnings
+from abc import ABC, abstractmethod
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    is_classifier,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._engine import DivergenceError, EpochRunner
+from ._kernels import CSRInput
+from ._lbfgs import minimize_lbfgs
+from ._validation import csr_input
+from .network import Network
+from .optimizers import SGD, Adam
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+_NONFINITE_WEIGHTS = (
+    "Solver produced non-finite parameter weights. The input data may"
+    " contain large values and need to be preprocessed."
+)
+
+
+def _as_engine_input(X, dtype):
+    """X as the engine takes it: a C-contiguous array of ``dtype``, or sparse
+    X as a CSR ``CSRInput`` whose rows the kernels multiply directly (never
+    densified). The one place where the estimators' input meets the engine;
+    X has already passed scikit-learn's validation.
+    """
+    if isinstance(X, CSRInput):
+        return X
+    if sp.issparse(X):
+        return csr_input(X, dtype)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+class _LearningRateSchedule:
+    """scikit-learn's per-epoch learning-rate rules, applied to a bpcore optimizer.
+
+    - ``"invscaling"`` (sgd): after each epoch,
+      ``lr = learning_rate_init / (t + 1) ** power_t`` with ``t`` the number of
+      samples seen so far.
+    - ``"adaptive"`` (sgd): when progress stalls, divide ``lr`` by 5 instead of
+      stopping, until ``lr <= 1e-6``.
+    - otherwise (``"constant"``, and always for adam): stall means stop.
+
+    The rule is fixed when the optimizer is created, as in scikit-learn.
+    """
+
+    def __init__(self, kind, learning_rate_init, power_t):
+        self.kind = kind
+        self.learning_rate_init = float(learning_rate_init)
+        self.power_t = power_t
+
+    def iteration_ends(self, optimizer, time_step):
+        if self.kind == "invscaling":
+            optimizer.learning_rate = (
+                self.learning_rate_init / (time_step + 1) ** self.power_t
+            )
+
+    def trigger_stopping(self, optimizer, msg, verbose):
+        """Return True to stop training; "adaptive" lowers the rate instead."""
+        if self.kind != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if optimizer.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        optimizer.learning_rate = optimizer.learning_rate / 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % optimizer.learning_rate)
+        return False
+
+
+class _BaseMLP(BaseEstimator, ABC):
+    """Shared fit/predict machinery of MLPClassifier and MLPRegressor."""
+
+    # scikit-learn's own constraint table: the same checks and, to the
+    # letter, the same messages. (A StrOptions message lists its options in
+    # the iteration order of its set, which a copy of the literal would not
+    # reproduce reliably.)
+    _parameter_constraints: dict = dict(_SkMLPClassifier._parameter_constraints)
+
+    @abstractmethod
+    def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size,
+                 learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
+                 random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
+                 early_stopping, validation_fraction, beta_1, beta_2, epsilon,
+                 n_iter_no_change, max_fun):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # -- the network and its public views ---------------------------------
+
+    def _out_activation_and_loss(self):
+        """(output activation, loss) of the network for the fitted target type."""
+        if not is_classifier(self):
+            return ("exp", "poisson") if self.loss == "poisson" else ("identity", "squared_error")
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax", "log_loss"
+        return "logistic", "log_loss"
+
+    def _initialize(self, y, layer_units, dtype):
+        """Fresh network and bookkeeping for a first fit (scikit-learn's draw order)."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_, loss = self._out_activation_and_loss()
+
+        # Network draws W then b for each layer from self._random_state, with
+        # the Glorot factor of the estimator's hidden activation, exactly as
+        # scikit-learn's _init_coef does.
+        net = Network(layer_units, activation=self.activation, output=self.out_activation_,
+                      loss=loss, dtype=dtype, random_state=self._random_state)
+        # scikit-learn reports multi-output squared error as a mean over
+        # outputs but differentiates the sum; reproduce its gradient.
+        net._use_sklearn_gradient()
+        self._net = net
+        self.coefs_ = list(net.coefs)
+        self.intercepts_ = list(net.intercepts)
+        self._best_params = net.params.copy()
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _network_from_attributes(self):
+        """A network shaped like coefs_/intercepts_ set by hand on an unfitted estimator."""
+        coefs = [np.asarray(c) for c in self.coefs_]
+        units = [c.shape[0] for c in coefs] + [coefs[-1].shape[1]]
+        dtype = np.result_type(*coefs)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float64
+        if not hasattr(self, "out_activation_"):
+            self.out_activation_, _ = self._out_activation_and_loss()
+        loss = {"softmax": "log_loss", "logistic": "log_loss", "exp": "poisson"}.get(
+            self.out_activation_, "squared_error")
+        # The draws of this throwaway initialization are overwritten at once.
+        net = Network(units, activation=self.activation, output=self.out_activation_,
+                      loss=loss, dtype=dtype, random_state=0)
+        net._use_sklearn_gradient()
+        self._net = net
+        self._best_params = net.params.copy()
+        return net
+
+    def _sync_params(self):
+        """Copy arrays the user assigned to coefs_/intercepts_ into the flat buffer.
+
+        A no-op (identity checks only) while the attributes are the network's
+        own views.
+        """
+        net = self._net if hasattr(self, "_net") else self._network_from_attributes()
+        for name, views in (("coefs_", net.coefs), ("intercepts_", net.intercepts)):
+            current = getattr(self, name)
+            if len(current) == len(views) and all(a is b for a, b in zip(current, views)):
+                continue
+            shapes = [np.shape(a) for a in current]
+            expected = [v.shape for v in views]
+            if shapes != expected:
+                raise ValueError(
+                    f"{name} has arrays of shapes {shapes}, but the fitted network "
+                    f"needs {expected}; assign arrays of the fitted shapes or refit "
+                    "with warm_start=False"
+                )
+            for view, a in zip(views, current):
+                view[...] = a
+            setattr(self, name, list(views))
+        return net
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        net = state.get("_net")
+        # The views are rebuilt from the network's buffer on load; arrays the
+        # user assigned instead are pickled as they are.
+        if net is not None:
+            for name, views in (("coefs_", net.coefs), ("intercepts_", net.intercepts)):
+                current = state.get(name)
+                if current is not None and len(current) == len(views) and all(
+                        a is b for a, b in zip(current, views)):
+                    del state[name]
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        net = self.__dict__.get("_net")
+        if net is not None:
+            if "coefs_" not in self.__dict__:
+                self.coefs_ = list(net.coefs)
+            if "intercepts_" not in self.__dict__:
+                self.intercepts_ = list(net.intercepts)
+
+    # -- fitting ------------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if np.any(np.array(hidden_layer_sizes) <= 0):
+            raise ValueError(
+                "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes
+            )
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        n_features = X.shape[1]
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
+
+        # A fresh (or the caller's) RandomState at every fit and partial_fit.
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+        net = self._sync_params()
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, y, sample_weight, incremental)
+        elif self.solver == "lbfgs":
+            self._fit_lbfgs(X, y, sample_weight)
+
+        if not np.isfinite(net.params).all():
+            raise ValueError(_NONFINITE_WEIGHTS)
+        return self
+
+    def _fit_lbfgs(self, X, y, sample_weight):
+        net = self._net
+        dtype = net.dtype
+        iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        result = minimize_lbfgs(
+            net,
+            _as_engine_input(X, dtype),
+            np.ascontiguousarray(y, dtype=dtype),
+            None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dtype),
+            float(self.alpha),
+            options={
+                "maxfun": self.max_fun,
+                "maxiter": self.max_iter,
+                "gtol": self.tol,
+                **_get_additional_lbfgs_options_dict("iprint", iprint),
+            },
+        )
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = result.fun
+
+    def _make_optimizer(self):
+        if self.solver == "sgd":
+            optimizer = SGD(self.learning_rate_init, momentum=self.momentum,
+                            nesterov=self.nesterovs_momentum and self.momentum > 0)
+            schedule = _LearningRateSchedule(self.learning_rate, self.learning_rate_init,
+                                             self.power_t)
+        else:
+            optimizer = Adam(self.learning_rate_init, beta_1=self.beta_1,
+                             beta_2=self.beta_2, epsilon=self.epsilon)
+            schedule = _LearningRateSchedule("constant", self.learning_rate_init,
+                                             self.power_t)
+        return optimizer, schedule
+
+    def _fit_stochastic(self, X, y, sample_weight, incremental):
+        net = self._net
+        dtype = net.dtype
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer, self._schedule = self._make_optimizer()
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            # Stratify like scikit-learn: single-output classification only
+            # (i.e. binary targets), never multilabel.
+            stratify = y if (is_classifier(self) and self.n_outputs_ == 1) else None
+            if sample_weight is None:
+                X_train, X_val, y_train, y_val = train_test_split(
+                    X, y, random_state=self._random_state,
+                    test_size=self.validation_fraction, stratify=stratify)
+                sw_train = sw_val = None
+            else:
+                X_train, X_val, y_train, y_val, sw_train, sw_val = train_test_split(
+                    X, y, sample_weight, random_state=self._random_state,
+                    test_size=self.validation_fraction, stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(y_val)
+            X_val = _as_engine_input(X_val, dtype)
+        else:
+            X_train, y_train, sw_train = X, y, sample_weight
+            X_val = y_val = sw_val = None
+
+        n_samples = X_train.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        runner = EpochRunner(
+            net.layout, net.params, self._optimizer,
+            _as_engine_input(X_train, dtype),
+            np.ascontiguousarray(y_train, dtype=dtype),
+            None if sw_train is None else np.ascontiguousarray(sw_train, dtype=dtype),
+            batch_size, float(self.alpha),
+        )
+        order = np.arange(n_samples, dtype=np.intp)
+        diverged = False
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    # Shuffle the previous order, drawing as scikit-learn does.
+                    order = shuffle(order, random_state=self._random_state)
+                if diverged:
+                    epoch_loss = np.nan
+                else:
+                    try:
+                        epoch_loss = runner.run(order if self.shuffle else None)
+                    except DivergenceError as exc:
+                        if not early_stopping:
+                            raise ValueError(_NONFINITE_WEIGHTS) from exc
+                        # As in scikit-learn, early stopping survives divergence:
+                        # the remaining epochs score NaN and the best weights
+                        # are restored at the end. The engine kept finite
+                        # weights, so those epochs need no computation.
+                        diverged = True
+                        epoch_loss = np.nan
+
+                self.n_iter_ += 1
+                self.loss_ = epoch_loss
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val,
+                                                  diverged)
+                self._schedule.iteration_ends(self._optimizer, self.t_)
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = ("Validation score did not improve more than "
+                               "tol=%f for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    else:
+                        msg = ("Training loss did not improve more than tol=%f"
+                               " for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    if self._schedule.trigger_stopping(self._optimizer, msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet."
+                        % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            # The engine has applied the batches finished before Ctrl-C.
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            np.copyto(net.params, self._best_params)
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val,
+                                     diverged=False):
+        if early_stopping:
+            # A diverged network predicts non-finite values, which score NaN.
+            score = np.nan if diverged else self._score(X_val, y_val, sample_weight=sw_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            last = self.validation_scores_[-1]
+            if last < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last > self.best_validation_score_:
+                self.best_validation_score_ = last
+                np.copyto(self._best_params, self._net.params)
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training inputs. float32 input trains in float32, anything else
+            in float64.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (classification) or real targets (regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; losses and gradients are weighted averages.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    # -- inference ----------------------------------------------------------
+
+    def _forward_pass_fast(self, X, check_input=True):
+        """Network output for X (validated unless ``check_input=False``)."""
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        net = self._sync_params()
+        return net.forward(_as_engine_input(X, net.dtype))
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        # Skips input validation (it would drop feature names), as scikit-learn does.
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+_PARAMS_DOC = """
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        Units of each hidden layer, input side first.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Hidden-layer activation: f(x) = x, 1 / (1 + exp(-x)), tanh(x) or
+        max(0, x).
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        'lbfgs': full-batch L-BFGS-B (scipy) on the flat parameter vector;
+        'sgd': minibatch gradient descent with (Nesterov) momentum;
+        'adam': minibatch Adam, scikit-learn's variant of Kingma & Ba.
+    alpha : float, default=0.0001
+        L2 strength; the penalty ``0.5 * alpha * sum(||W||^2)`` is divided
+        by the (weighted) batch size. Biases are not penalized.
+    batch_size : int or 'auto', default='auto'
+        Minibatch size for 'sgd' and 'adam'; 'auto' is
+        ``min(200, n_samples)``. Larger values are clipped with a warning.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Step-size schedule for 'sgd': constant ``learning_rate_init``;
+        ``learning_rate_init / (t + 1) ** power_t`` after each epoch, with
+        ``t`` the samples seen; or divided by 5 whenever ``n_iter_no_change``
+        epochs fail to improve by ``tol`` (stopping once it is <= 1e-6).
+    learning_rate_init : float, default=0.001
+        Initial step size for 'sgd' and 'adam'.
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+    max_iter : int, default=200
+        Maximum number of epochs ('sgd', 'adam') or iterations ('lbfgs').
+    shuffle : bool, default=True
+        Reshuffle the samples before every epoch ('sgd', 'adam').
+    random_state : int, RandomState instance or None, default=None
+        Drives the initial weights, the early-stopping split and the
+        shuffling, drawing the same numbers as scikit-learn.
+    tol : float, default=1e-4
+        Training stops when the loss (or the validation score, with early
+        stopping) fails to improve by ``tol`` for ``n_iter_no_change``
+        consecutive epochs, unless ``learning_rate='adaptive'``; it is also
+        L-BFGS's ``gtol``.
+    verbose : bool or int, default=False
+        Print the loss (and validation score) after every epoch.
+    warm_start : bool, default=False
+        Continue from the previous solution instead of reinitializing.
+    momentum : float, default=0.9
+        Momentum of 'sgd', in [0, 1].
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum ('sgd' with momentum > 0).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified for
+        binary classification), stop when its score stops improving and keep
+        the weights of the best epoch ('sgd', 'adam').
+    validation_fraction : float, default=0.1
+        Size of the early-stopping hold-out, in [0, 1).
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of Adam's first and second moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's denominator offset.
+    n_iter_no_change : int, default=10
+        Epochs without ``tol`` improvement tolerated ('sgd', 'adam').
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of 'lbfgs'.
+"""
+
+_ATTRIBUTES_DOC = """
+    loss_ : float
+        Loss at the last epoch (or at the L-BFGS solution).
+    best_loss_ : float or None
+        Lowest training loss seen ('sgd', 'adam'); None with early stopping.
+    loss_curve_ : list of float
+        Training loss of every epoch ('sgd', 'adam'): each minibatch's loss,
+        taken before its update, weighted by the batch size.
+    validation_scores_ : list of float or None
+        Validation score of every epoch with early stopping, else None.
+    best_validation_score_ : float or None
+        Best validation score with early stopping, else None.
+    t_ : int
+        Number of training samples seen by the stochastic solver.
+    coefs_ : list of ndarray
+        ``coefs_[i]`` is the ``(fan_in, fan_out)`` weight matrix of layer i,
+        a view into the network's flat parameter buffer.
+    intercepts_ : list of ndarray
+        ``intercepts_[i]`` is the bias vector of layer i + 1 (also a view).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined only when X has string feature names.
+    n_iter_ : int
+        Epochs (or L-BFGS iterations) run by the last fit.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+    out_activation_ : str
+        'softmax', 'logistic', 'identity' or 'exp'.
+"""
+
+_NOTES_DOC = """
+    Numbers follow scikit-learn 1.9 exactly: the same initial weights, the
+    same validation split and shuffling for the same ``random_state``, the
+    same loss scaling and updates, so results agree up to floating-point
+    rounding. Deliberate details:
+
+    - With several regression outputs, the reported squared error is
+      ``0.5 * mean`` over samples and outputs while its gradient is taken of
+      the ``0.5 * sum`` over outputs, as in scikit-learn.
+    - float32 input trains in float32 with every solver, 'lbfgs' included
+      (scikit-learn's 'lbfgs' returns float64 weights); prediction casts X
+      to the dtype of the weights.
+    - If training diverges, scikit-learn's ``ValueError`` is raised at once
+      (scikit-learn finishes ``max_iter`` epochs of NaNs first) and the model
+      keeps its last finite weights. With early stopping, as in
+      scikit-learn, the remaining epochs score NaN and the best weights are
+      restored without an error.
+    - Ctrl-C stops training within milliseconds with scikit-learn's
+      "Training interrupted by user." warning; the model stays usable.
+
+    Where scikit-learn 1.9 has a bug, bpcore does not copy it:
+
+    - A warm-started fit with early stopping that never beats the previous
+      best validation score restores that best (scikit-learn keeps the last
+      weights: its saved best aliases the live weights after a restore).
+    - ``partial_fit`` exists only for 'sgd' and 'adam' in both estimators
+      (scikit-learn's MLPRegressor also offers it for 'lbfgs').
+    - ``loss='poisson'`` refuses negative targets (scikit-learn trains on a
+      NaN loss).
+"""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    __doc__ = (
+        """Multi-layer perceptron classifier trained by backpropagation in bpcore.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`
+    minimizing the log-loss: softmax outputs for multiclass targets, logistic
+    outputs for binary and multilabel targets.
+
+    Parameters
+    ----------"""
+        + _PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels for each output."""
+        + _ATTRIBUTES_DOC
+        + """
+    Notes
+    -----"""
+        + _NOTES_DOC
+        + """
+    Examples
+    --------
+    >>> from bpcore import MLPClassifier
+    >>> from sklearn.datasets import make_classification
+    >>> X, y = make_classification(n_samples=100, random_state=1)
+    >>> clf = MLPClassifier(random_state=1, max_iter=300).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+    )
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, max_fun=15000):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            loss="log_loss", shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+        )
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+
+        # Which classes_ to use:
+        #   fit (warm_start=False), or no classes_ yet   -> learn them from y
+        #   fit with warm_start=True                     -> y must have the same classes
+        #   partial_fit                                  -> y may not add classes
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously "
+                        f"got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        # bool keeps the indicator matrix from upcasting float32 data.
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Labels; an indicator matrix for multilabel targets.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Train for one epoch over (X, y), keeping the optimizer's state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array of shape (n_classes,), default=None
+            Every class that will ever be seen; required on the first call.
+
+        Returns
+        -------
+        self : object
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_log_proba(self, X):
+        """Log of ``predict_proba(X)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+        """
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    __doc__ = (
+        """Multi-layer perceptron regressor trained by backpropagation in bpcore.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        'squared_error' is half the mean squared error with an identity
+        output; 'poisson' is half the Poisson deviance with an exp output
+        (targets must be >= 0)."""
+        + _PARAMS_DOC
+        + """
+    Attributes
+    ----------"""
+        + _ATTRIBUTES_DOC
+        + """
+    Notes
+    -----"""
+        + _NOTES_DOC
+        + """
+    Examples
+    --------
+    >>> from bpcore import MLPRegressor
+    >>> from sklearn.datasets import make_regression
+    >>> X, y = make_regression(n_samples=200, n_features=20, random_state=1)
+    >>> reg = MLPRegressor(random_state=1, max_iter=2000, tol=0.1).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+    )
+
+    _parameter_constraints: dict = dict(_SkMLPRegressor._parameter_constraints)
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, max_fun=15000):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            loss=loss, shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+        )
+
+    def predict(self, X):
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        # scikit-learn's MLP accepts y < 0 here and trains on a NaN loss; the
+        # engine stops on a non-finite loss, so say what is wrong up front.
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError(
+                "Some value(s) of y are out of the valid range of the loss 'poisson': "
+                "y must be non-negative."
+            )
+        return X, y
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch over (X, y), keeping the optimizer's state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
