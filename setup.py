@@ -54,8 +54,11 @@ if sys.platform == "win32":
     compile_args = ["/O2"]
 else:
     # -fno-math-errno lets the compiler vectorize sqrt in the optimizer loops;
-    # we do not use -ffast-math: the kernels must see NaN and inf to report them.
-    compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
+    # -ffp-contract=off keeps a*b + c as two roundings in every target clone
+    # (as NumPy and scikit-learn compute it); no -ffast-math: the kernels must
+    # see NaN and inf to report them.
+    compile_args = (["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]) + [
+        "-ffp-contract=off"]
 
 directives = {
     "language_level": 3,

@@ -168,6 +168,84 @@ cdef extern from *:
         return res;
     }
 
+    /* The divider-bound optimizer updates (Adam, RMSProp, AdaGrad), compiled
+       for AVX-512, AVX2 and baseline x86-64 and chosen once at load time
+       (GCC target_clones / ifunc, Linux). On this project's 2-core EPYC the
+       Adam pass over 7,510 parameters took 17.9 us with SSE2, 9.2 with AVX2
+       and 6.9 with AVX-512: sqrt and division throughput scale with vector
+       width. setup.py passes -ffp-contract=off, so no clone fuses a*b + c into
+       an FMA: every target rounds exactly like the baseline (and NumPy).
+       Each returns sum(theta**2) over its range before the update; the
+       gradient is finished on the fly as (g + l2 * theta) * inv. */
+    #include <math.h>
+    #include <stddef.h>
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define BP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+    #else
+    #define BP_CLONES
+    #endif
+    #define BP_DEFINE_UPDATES(T, SUF, SQRT)                                          \
+    BP_CLONES static double bp_adam_##SUF(T* th, const T* g, T* m, T* v,            \
+            ptrdiff_t s, ptrdiff_t e, T b1, T b2, T c1, T c2, T eps, T step,         \
+            T inv_sqrt_bc2, int paper, T l2, T inv) {                                \
+        double sq = 0.0;                                                             \
+        ptrdiff_t i;                                                                 \
+        if (!paper) {                                                                \
+            for (i = s; i < e; i++) {                                                \
+                T t = th[i];                                                         \
+                sq += (double)(t * t);                                               \
+                T gi = (g[i] + l2 * t) * inv;                                        \
+                T mi = b1 * m[i] + c1 * gi;                                          \
+                T vi = b2 * v[i] + c2 * (gi * gi);                                   \
+                m[i] = mi;                                                           \
+                v[i] = vi;                                                           \
+                th[i] = t + step * mi / (SQRT(vi) + eps);                            \
+            }                                                                        \
+        } else {                                                                     \
+            for (i = s; i < e; i++) {                                                \
+                T t = th[i];                                                         \
+                sq += (double)(t * t);                                               \
+                T gi = (g[i] + l2 * t) * inv;                                        \
+                T mi = b1 * m[i] + c1 * gi;                                          \
+                T vi = b2 * v[i] + c2 * (gi * gi);                                   \
+                m[i] = mi;                                                           \
+                v[i] = vi;                                                           \
+                th[i] = t + step * mi / (SQRT(vi) * inv_sqrt_bc2 + eps);             \
+            }                                                                        \
+        }                                                                            \
+        return sq;                                                                   \
+    }                                                                                \
+    BP_CLONES static double bp_rmsprop_##SUF(T* th, const T* g, T* v, ptrdiff_t s,  \
+            ptrdiff_t e, T rho, T c, T lr, T eps, T l2, T inv) {                     \
+        double sq = 0.0;                                                             \
+        ptrdiff_t i;                                                                 \
+        for (i = s; i < e; i++) {                                                    \
+            T t = th[i];                                                             \
+            sq += (double)(t * t);                                                   \
+            T gi = (g[i] + l2 * t) * inv;                                            \
+            T vi = rho * v[i] + c * (gi * gi);                                       \
+            v[i] = vi;                                                               \
+            th[i] = t - lr * gi / (SQRT(vi) + eps);                                  \
+        }                                                                            \
+        return sq;                                                                   \
+    }                                                                                \
+    BP_CLONES static double bp_adagrad_##SUF(T* th, const T* g, T* acc, ptrdiff_t s, \
+            ptrdiff_t e, T lr, T eps, T l2, T inv) {                                 \
+        double sq = 0.0;                                                             \
+        ptrdiff_t i;                                                                 \
+        for (i = s; i < e; i++) {                                                    \
+            T t = th[i];                                                             \
+            sq += (double)(t * t);                                                   \
+            T gi = (g[i] + l2 * t) * inv;                                            \
+            T ai = acc[i] + gi * gi;                                                 \
+            acc[i] = ai;                                                             \
+            th[i] = t - lr * gi / (SQRT(ai) + eps);                                  \
+        }                                                                            \
+        return sq;                                                                   \
+    }
+    BP_DEFINE_UPDATES(double, d, sqrt)
+    BP_DEFINE_UPDATES(float, f, sqrtf)
+
     #if defined(__GNUC__) || defined(__clang__)
     #define bp_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
     #else
@@ -179,6 +257,22 @@ cdef extern from *:
     void bp_fp_exit(bp_fpstate s) noexcept nogil
     void bp_prefetch(const void* p) noexcept nogil
     double bp_exp_d(double x) noexcept nogil
+    double bp_adam_d(double* th, const double* g, double* m, double* v, Py_ssize_t s,
+                     Py_ssize_t e, double b1, double b2, double c1, double c2, double eps,
+                     double step, double isb, int paper, double l2, double inv) noexcept nogil
+    double bp_adam_f(float* th, const float* g, float* m, float* v, Py_ssize_t s,
+                     Py_ssize_t e, float b1, float b2, float c1, float c2, float eps,
+                     float step, float isb, int paper, float l2, float inv) noexcept nogil
+    double bp_rmsprop_d(double* th, const double* g, double* v, Py_ssize_t s, Py_ssize_t e,
+                        double rho, double c, double lr, double eps, double l2,
+                        double inv) noexcept nogil
+    double bp_rmsprop_f(float* th, const float* g, float* v, Py_ssize_t s, Py_ssize_t e,
+                        float rho, float c, float lr, float eps, float l2,
+                        float inv) noexcept nogil
+    double bp_adagrad_d(double* th, const double* g, double* acc, Py_ssize_t s, Py_ssize_t e,
+                        double lr, double eps, double l2, double inv) noexcept nogil
+    double bp_adagrad_f(float* th, const float* g, float* acc, Py_ssize_t s, Py_ssize_t e,
+                        float lr, float eps, float l2, float inv) noexcept nogil
     float bp_exp_f(float x) noexcept nogil
     int bp_max_threads() noexcept nogil
     int bp_team_size() noexcept nogil
@@ -1038,73 +1132,42 @@ cdef double _adam_step(const OptConfig* o, floating* theta, const floating* g,
     # m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2, at step t = o.t (already advanced)
     # scikit-learn: theta += -lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
     # paper:        theta -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-    cdef Py_ssize_t i
-    cdef floating b1 = <floating> o.beta_1, b2 = <floating> o.beta_2
-    cdef floating c1 = <floating> (1 - o.beta_1), c2 = <floating> (1 - o.beta_2)
-    cdef floating eps = <floating> o.epsilon, gi, mi, vi, t
-    cdef floating step, inv_sqrt_bc2
+    # The loop is bp_adam_d/f in the C block (vector-width clones).
     cdef double bc1 = 1 - pow(o.beta_1, <double> o.t)
     cdef double bc2 = 1 - pow(o.beta_2, <double> o.t)
-    cdef double sq = 0.0
-    if not o.paper_adam:
-        step = <floating> (-(o.lr * sqrt(bc2) / bc1))
-        for i in range(start, end):
-            t = theta[i]
-            sq += <double> (t * t)
-            gi = (g[i] + l2 * t) * inv_scale
-            mi = b1 * m[i] + c1 * gi
-            vi = b2 * v[i] + c2 * (gi * gi)
-            m[i] = mi
-            v[i] = vi
-            theta[i] = t + step * mi / (_sqrt(vi) + eps)
+    cdef double step = -(o.lr / bc1) if o.paper_adam else -(o.lr * sqrt(bc2) / bc1)
+    cdef double isb = 1 / sqrt(bc2)
+    if floating is float:
+        return bp_adam_f(theta, g, m, v, start, end, <float> o.beta_1, <float> o.beta_2,
+                         <float> (1 - o.beta_1), <float> (1 - o.beta_2), <float> o.epsilon,
+                         <float> step, <float> isb, o.paper_adam, l2, inv_scale)
     else:
-        step = <floating> (-(o.lr / bc1))
-        inv_sqrt_bc2 = <floating> (1 / sqrt(bc2))
-        for i in range(start, end):
-            t = theta[i]
-            sq += <double> (t * t)
-            gi = (g[i] + l2 * t) * inv_scale
-            mi = b1 * m[i] + c1 * gi
-            vi = b2 * v[i] + c2 * (gi * gi)
-            m[i] = mi
-            v[i] = vi
-            theta[i] = t + step * mi / (_sqrt(vi) * inv_sqrt_bc2 + eps)
-    return sq
+        return bp_adam_d(theta, g, m, v, start, end, o.beta_1, o.beta_2,
+                         1 - o.beta_1, 1 - o.beta_2, o.epsilon, step, isb, o.paper_adam,
+                         l2, inv_scale)
 
 
 cdef double _rmsprop_step(const OptConfig* o, floating* theta, const floating* g,
                           floating* v, Py_ssize_t start, Py_ssize_t end,
                           floating l2, floating inv_scale) noexcept nogil:
-    # v = rho v + (1 - rho) g'^2;  theta -= lr g' / (sqrt(v) + eps)
-    cdef Py_ssize_t i
-    cdef floating rho = <floating> o.rho, c = <floating> (1 - o.rho)
-    cdef floating lr = <floating> o.lr, eps = <floating> o.epsilon, gi, vi, t
-    cdef double sq = 0.0
-    for i in range(start, end):
-        t = theta[i]
-        sq += <double> (t * t)
-        gi = (g[i] + l2 * t) * inv_scale
-        vi = rho * v[i] + c * (gi * gi)
-        v[i] = vi
-        theta[i] = t - lr * gi / (_sqrt(vi) + eps)
-    return sq
+    # v = rho v + (1 - rho) g'^2;  theta -= lr g' / (sqrt(v) + eps)   (bp_rmsprop_d/f)
+    if floating is float:
+        return bp_rmsprop_f(theta, g, v, start, end, <float> o.rho, <float> (1 - o.rho),
+                            <float> o.lr, <float> o.epsilon, l2, inv_scale)
+    else:
+        return bp_rmsprop_d(theta, g, v, start, end, o.rho, 1 - o.rho, o.lr, o.epsilon,
+                            l2, inv_scale)
 
 
 cdef double _adagrad_step(const OptConfig* o, floating* theta, const floating* g,
                           floating* acc, Py_ssize_t start, Py_ssize_t end,
                           floating l2, floating inv_scale) noexcept nogil:
-    # G += g'^2;  theta -= lr g' / (sqrt(G) + eps)
-    cdef Py_ssize_t i
-    cdef floating lr = <floating> o.lr, eps = <floating> o.epsilon, gi, ai, t
-    cdef double sq = 0.0
-    for i in range(start, end):
-        t = theta[i]
-        sq += <double> (t * t)
-        gi = (g[i] + l2 * t) * inv_scale
-        ai = acc[i] + gi * gi
-        acc[i] = ai
-        theta[i] = t - lr * gi / (_sqrt(ai) + eps)
-    return sq
+    # G += g'^2;  theta -= lr g' / (sqrt(G) + eps)   (bp_adagrad_d/f)
+    if floating is float:
+        return bp_adagrad_f(theta, g, acc, start, end, <float> o.lr, <float> o.epsilon,
+                            l2, inv_scale)
+    else:
+        return bp_adagrad_d(theta, g, acc, start, end, o.lr, o.epsilon, l2, inv_scale)
 
 
 cdef double _update_range(const OptConfig* o, floating* theta, const floating* g,
@@ -1476,13 +1539,16 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
                 # update the slice; the update finishes the gradient
                 # ((g + alpha W) / sw_sum) and returns sum(W**2) before the
                 # update for the L2 term.
+                # Each thread sums into its own gradient row (reading the others'
+                # rows only), so no cache line is written by two cores.
                 p0 = tid * n_params // team
                 p1 = (tid + 1) * n_params // team
-                for k in range(1, team):
-                    for i in range(p0, p1):
-                        g0[i] = g0[i] + g0[k * n_params + i]
+                for k in range(team):
+                    if k != tid:
+                        for i in range(p0, p1):
+                            g[i] = g[i] + g0[k * n_params + i]
                 oc.t = oc.t + 1
-                part[MAX_THREADS + tid] = _update_span(&oc, th, g0, s0, s1, L.n_weights,
+                part[MAX_THREADS + tid] = _update_span(&oc, th, g, s0, s1, L.n_weights,
                                                        p0, p1, alpha, 1.0 / sw_sum)
             else:
                 # All of this batch's sample weights are zero: it carries no
