@@ -1,0 +1,81 @@
+"""Timing in alternation: A B C A B C ..., warm-up first, median of the rest.
+
+Alternating contenders inside one process means a burst of load from another
+tenant of this shared machine hits every contender about equally, so the
+in-run ratios stay meaningful even when absolute times drift.
+"""
+import gc
+import statistics
+import time
+import traceback
+
+
+# A contender whose warm-up takes longer than both of these is dropped (for
+# example torch's OpenMP threads when another process holds one of two cores:
+# 100x slower epochs would otherwise stretch the run by an hour).
+DROP_AFTER_SECONDS = 30.0
+DROP_AFTER_FACTOR = 10.0  # times the median warm-up of the workload's contenders
+
+
+def time_alternating(contenders, repeats, warmup=1, settle=0.0):
+    """Run every contender ``warmup + repeats`` times, interleaved.
+
+    Returns ``{id(contender): {"times": [...], "error": str | None}}``; warm-up
+    runs are not timed. A contender that raises is recorded with its error and
+    dropped from later rounds; the others go on. After the warm-up rounds, a
+    contender whose first run took over ``DROP_AFTER_SECONDS`` and over
+    ``DROP_AFTER_FACTOR`` times the median first run is dropped too.
+
+    ``settle`` seconds of sleep before each call let worker threads of the
+    previous contender (OpenBLAS and OpenMP spin-wait after a parallel region)
+    go idle, so they do not steal a core from the next one.
+    """
+    record = {id(c): {"times": [], "error": None} for c in contenders}
+    active = list(contenders)
+    first = {}
+    for i in range(-warmup, repeats):
+        if i == 0 and first:
+            _drop_stragglers(first, active, record)
+        for c in list(active):
+            try:
+                elapsed = _timed_call(c, i, settle)
+            except Exception as exc:
+                record[id(c)]["error"] = f"{type(exc).__name__}: {exc}"
+                record[id(c)]["traceback"] = traceback.format_exc()
+                active.remove(c)
+                continue
+            first.setdefault(id(c), elapsed)
+            if i >= 0:
+                record[id(c)]["times"].append(elapsed)
+    return record
+
+
+def _timed_call(contender, i, settle):
+    gc.collect()
+    if settle:
+        time.sleep(settle)
+    gc.disable()  # a collection mid-call would be charged to this contender
+    try:
+        t0 = time.perf_counter()
+        contender.run(i)
+        return time.perf_counter() - t0
+    finally:
+        gc.enable()
+
+
+def _drop_stragglers(first, active, record):
+    typical = statistics.median(first.values())
+    for c in list(active):
+        t = first.get(id(c))
+        if t is not None and t > DROP_AFTER_SECONDS and t > DROP_AFTER_FACTOR * typical:
+            record[id(c)]["error"] = (
+                f"dropped: its warm-up took {t:.0f} s, {t / typical:.0f}x the median "
+                "warm-up (machine overloaded?)")
+            active.remove(c)
+
+
+def summarize(times):
+    """Median, min and max of a list of seconds (None when empty)."""
+    if not times:
+        return {"median": None, "min": None, "max": None}
+    return {"median": statistics.median(times), "min": min(times), "max": max(times)}
