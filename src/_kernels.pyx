@@ -36,7 +36,7 @@ Conventions
 
 from cython cimport floating
 from cython.parallel cimport parallel
-from libc.math cimport expm1, expm1f, log, logf, tanh, tanhf, sqrt, sqrtf, pow, isfinite
+from libc.math cimport expm1, expm1f, log, logf, tanh, tanhf, sqrt, pow, isfinite
 from libc.string cimport memcpy
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -80,9 +80,6 @@ cdef extern from *:
     static inline int bp_max_threads(void) { return omp_get_max_threads(); }
     static inline int bp_team_size(void) { return omp_get_num_threads(); }
     static inline int bp_thread_id(void) { return omp_get_thread_num(); }
-    static inline void bp_barrier(void) {
-        #pragma omp barrier
-    }
     #define BP_OPENMP 1
 
     /* The per-batch barrier. libgomp's barrier spins without yielding, so on
@@ -130,7 +127,6 @@ cdef extern from *:
     static inline int bp_max_threads(void) { return 1; }
     static inline int bp_team_size(void) { return 1; }
     static inline int bp_thread_id(void) { return 0; }
-    static inline void bp_barrier(void) {}
     typedef struct { int unused; } bp_barrier_t;
     static inline void bp_barrier_init(bp_barrier_t* b) { (void)b; }
     static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) {
@@ -324,7 +320,6 @@ cdef extern from *:
     int bp_max_threads() noexcept nogil
     int bp_team_size() noexcept nogil
     int bp_thread_id() noexcept nogil
-    void bp_barrier() noexcept nogil
     ctypedef struct bp_barrier_t:
         pass
     void bp_barrier_init(bp_barrier_t* b) noexcept nogil
@@ -402,11 +397,6 @@ cdef inline floating _tanh(floating x) noexcept nogil:
     else:
         return tanh(x)
 
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
 
 
 # ---------------------------------------------------------------------------
