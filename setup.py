@@ -54,10 +54,14 @@ if sys.platform == "win32":
     compile_args = ["/O2"]
 else:
     # -fno-math-errno lets the compiler vectorize sqrt in the optimizer loops;
-    # -ffp-contract=off keeps a*b + c as two roundings in every target clone
-    # (as NumPy and scikit-learn compute it); no -ffast-math: the kernels must
-    # see NaN and inf to report them.
-    compile_args = (["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]) + [
+    # -fno-trapping-math lets it turn floating-point selects (the clamps of
+    # our exp, ReLU) into vector blends instead of branches: it only gives up
+    # exact floating-point *exception flags*, which nothing here reads, and
+    # changes no result. -ffp-contract=off keeps a*b + c as two roundings in
+    # every target clone (as NumPy and scikit-learn compute it). No
+    # -ffast-math: the kernels must see NaN and inf to report them.
+    compile_args = (["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno",
+                                                  "-fno-trapping-math"]) + [
         "-ffp-contract=off"]
 
 directives = {
