@@ -186,16 +186,15 @@ class BpcoreEpoch(Contender):
         # The engine epoch as bpcore.train and MLPClassifier run it: one
         # EpochRunner per fit (inputs validated and workspace allocated once),
         # then one kernel call per epoch on a freshly shuffled order.
-        from bpcore._engine import EpochRunner
-        from sklearn.utils import shuffle
-        self._shuffle = shuffle
+        from bpcore._engine import EpochRunner, reshuffle
+        self._reshuffle = reshuffle
         self.runner = EpochRunner(self.net.layout, self.net.params, self.opt, self.X,
                                   self.Y, None, workload.batch_size, ALPHA)
         self.order = np.arange(self.X.shape[0], dtype=np.intp)
         self.rs = np.random.RandomState(SEED + 1000)
 
     def run(self, i):
-        self.order = self._shuffle(self.order, random_state=self.rs)
+        self.order = self._reshuffle(self.order, self.rs)
         self.runner.run(self.order)
 
     def accuracy(self):

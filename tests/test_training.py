@@ -167,6 +167,21 @@ def test_train_continues_with_the_optimizer_state(rng):
     assert opt_a.t == opt_b.t == 2 * 4
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 1797, 20_000])
+def test_reshuffle_draws_as_sklearn_shuffle(n):
+    """Epoch after epoch, the engine's reshuffle is sklearn.utils.shuffle bitwise,
+    and leaves the random state where scikit-learn's would."""
+    from bpcore._engine import reshuffle
+    ours, theirs = np.random.RandomState(42), np.random.RandomState(42)
+    a = b = np.arange(n, dtype=np.intp)
+    for _ in range(4):
+        a = reshuffle(a, ours)
+        b = sk_shuffle(b, random_state=theirs)
+        assert a.dtype == np.intp
+        np.testing.assert_array_equal(a, b)
+    assert ours.randint(1 << 30) == theirs.randint(1 << 30)
+
+
 def test_batch_size_larger_than_data_is_clipped(rng):
     X, Y = _data([3, 4, 2], "squared_error", "identity", 10, rng)
     a = Network([3, 4, 2], random_state=0)

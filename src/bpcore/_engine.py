@@ -31,6 +31,19 @@ def _single_threaded_blas():
     return _blas_controller.limit(limits=1, user_api="blas")
 
 
+def reshuffle(order, random_state):
+    """``sklearn.utils.shuffle(order, random_state=random_state)``, without its overhead.
+
+    The same draws in the same order (a permutation of ``arange(n)`` by
+    ``RandomState.shuffle``, then indexing), so the result is bitwise
+    scikit-learn's; its per-call validation cost ~0.2 ms, a tenth of a digits
+    epoch. ``random_state`` must be a ``numpy.random.RandomState``.
+    """
+    idx = np.arange(order.shape[0])
+    random_state.shuffle(idx)
+    return order[idx]
+
+
 def choose_threads(layout, batch_size):
     """How many threads the epoch kernel uses for this layout and batch size.
 

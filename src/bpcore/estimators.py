@@ -34,7 +34,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -45,7 +45,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import DivergenceError, EpochRunner
+from ._engine import DivergenceError, EpochRunner, reshuffle
 from ._kernels import CSRInput
 from ._lbfgs import minimize_lbfgs
 from ._validation import csr_input
@@ -390,7 +390,7 @@ class _BaseMLP(BaseEstimator, ABC):
             for _ in range(self.max_iter):
                 if self.shuffle:
                     # Shuffle the previous order, drawing as scikit-learn does.
-                    order = shuffle(order, random_state=self._random_state)
+                    order = reshuffle(order, self._random_state)
                 if diverged:
                     epoch_loss = np.nan
                 else:

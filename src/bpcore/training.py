@@ -1,8 +1,8 @@
 """The training loop of the core API: epochs, shuffling, one kernel call per epoch."""
 import numpy as np
-from sklearn.utils import check_random_state, shuffle as _shuffle
+from sklearn.utils import check_random_state
 
-from ._engine import EpochRunner
+from ._engine import EpochRunner, reshuffle
 from ._validation import check_positive_int, check_real
 from .network import Network
 from .optimizers import Optimizer
@@ -68,6 +68,6 @@ def train(net, X, Y, *, optimizer, epochs=1, batch_size=32, shuffle=True,
     losses = np.empty(epochs)
     for epoch in range(epochs):
         if shuffle:
-            order = _shuffle(order, random_state=rs)
+            order = reshuffle(order, rs)
         losses[epoch] = runner.run(order if shuffle else None)
     return losses
