@@ -289,6 +289,119 @@ cdef extern from *:
     BP_DEFINE_UPDATES(double, d, sqrt)
     BP_DEFINE_UPDATES(float, f, sqrtf)
 
+    /* The per-element passes of forward and backward, cloned like the
+       updates above: bias + activation, and the activation's derivative
+       (from its output) times the delta, fused with the bias gradient's
+       column sum. Every matrix is rows x cols with a row stride (ld), so a
+       thread can work on a column block of a shared buffer. Branch-free
+       selects vectorize; tanh and expm1 stay calls to libm. Every clone
+       computes bitwise the same values: no contraction, and every sum
+       (softmax's row sum, the column sums) runs in the same sequential order.
+       The codes are the Activation enum's (checked when the module loads). */
+    enum { BP_IDENTITY = 0, BP_LOGISTIC = 1, BP_TANH = 2, BP_RELU = 3,
+           BP_LEAKY_RELU = 4, BP_ELU = 5, BP_SOFTMAX = 6, BP_EXP = 7 };
+    #define BP_DEFINE_ELEMENTWISE(T, SUF, EXP, EXPM1, TANH)                         \
+    BP_CLONES static void bp_bias_act_##SUF(int code, T* z, ptrdiff_t ldz,          \
+            const T* bias, ptrdiff_t rows, ptrdiff_t cols, T slope, T ealpha) {      \
+        ptrdiff_t i, j;                                                              \
+        for (i = 0; i < rows; i++) {                                                 \
+            T* row = z + i * ldz;                                                    \
+            switch (code) {                                                          \
+            case BP_IDENTITY:                                                        \
+                for (j = 0; j < cols; j++) row[j] = row[j] + bias[j];                \
+                break;                                                               \
+            case BP_RELU:  /* v < 0 keeps NaN as NaN, as np.maximum(v, 0) */         \
+                for (j = 0; j < cols; j++) {                                         \
+                    T v = row[j] + bias[j];                                          \
+                    row[j] = v < 0 ? (T)0 : v;                                       \
+                }                                                                    \
+                break;                                                               \
+            case BP_LEAKY_RELU:                                                      \
+                for (j = 0; j < cols; j++) {                                         \
+                    T v = row[j] + bias[j];                                          \
+                    row[j] = v < 0 ? slope * v : v;                                  \
+                }                                                                    \
+                break;                                                               \
+            case BP_LOGISTIC:                                                        \
+                for (j = 0; j < cols; j++)                                           \
+                    row[j] = (T)1 / ((T)1 + EXP(-(row[j] + bias[j])));               \
+                break;                                                               \
+            case BP_TANH:                                                            \
+                for (j = 0; j < cols; j++) row[j] = TANH(row[j] + bias[j]);          \
+                break;                                                               \
+            case BP_ELU:                                                             \
+                for (j = 0; j < cols; j++) {                                         \
+                    T v = row[j] + bias[j];                                          \
+                    row[j] = v < 0 ? ealpha * EXPM1(v) : v;                          \
+                }                                                                    \
+                break;                                                               \
+            case BP_EXP:                                                             \
+                for (j = 0; j < cols; j++) row[j] = EXP(row[j] + bias[j]);           \
+                break;                                                               \
+            case BP_SOFTMAX: {  /* shifted by the row maximum: exp never overflows */ \
+                T vmax, total = 0;                                                   \
+                for (j = 0; j < cols; j++) row[j] = row[j] + bias[j];                \
+                vmax = row[0];                                                       \
+                for (j = 1; j < cols; j++) vmax = row[j] > vmax ? row[j] : vmax;     \
+                for (j = 0; j < cols; j++) row[j] = EXP(row[j] - vmax);              \
+                for (j = 0; j < cols; j++) total = total + row[j];                   \
+                for (j = 0; j < cols; j++) row[j] = row[j] / total;                  \
+                break;                                                               \
+            }                                                                        \
+            default:                                                                 \
+                break;                                                               \
+            }                                                                        \
+        }                                                                            \
+    }                                                                                \
+    BP_CLONES static void bp_act_back_##SUF(int code, const T* a, ptrdiff_t lda,    \
+            T* delta, ptrdiff_t ldd, ptrdiff_t rows, ptrdiff_t cols, T slope,        \
+            T ealpha, T* colsum, int accumulate) {                                   \
+        ptrdiff_t i, j;                                                              \
+        if (colsum != NULL && !accumulate)                                           \
+            for (j = 0; j < cols; j++) colsum[j] = 0;                                \
+        for (i = 0; i < rows; i++) {                                                 \
+            const T* ar = a + i * lda;                                               \
+            T* dr = delta + i * ldd;                                                 \
+            switch (code) {                                                          \
+            case BP_RELU:                                                            \
+                for (j = 0; j < cols; j++) dr[j] = ar[j] == 0 ? (T)0 : dr[j];        \
+                break;                                                               \
+            case BP_LOGISTIC:  /* scikit-learn's order: delta *= a; delta *= 1 - a */ \
+                for (j = 0; j < cols; j++) dr[j] = (dr[j] * ar[j]) * ((T)1 - ar[j]); \
+                break;                                                               \
+            case BP_TANH:                                                            \
+                for (j = 0; j < cols; j++) dr[j] = dr[j] * ((T)1 - ar[j] * ar[j]);   \
+                break;                                                               \
+            case BP_LEAKY_RELU:                                                      \
+                for (j = 0; j < cols; j++) dr[j] = ar[j] > 0 ? dr[j] : dr[j] * slope; \
+                break;                                                               \
+            case BP_ELU:  /* z <= 0: a = alpha (exp(z) - 1), f'(z) = a + alpha */     \
+                for (j = 0; j < cols; j++)                                           \
+                    dr[j] = ar[j] > 0 ? dr[j] : dr[j] * (ar[j] + ealpha);            \
+                break;                                                               \
+            case BP_EXP:                                                             \
+                for (j = 0; j < cols; j++) dr[j] = dr[j] * ar[j];                    \
+                break;                                                               \
+            case BP_SOFTMAX: {  /* Jacobian-vector product: a * (delta - <delta, a>) */ \
+                T dot = 0;                                                           \
+                for (j = 0; j < cols; j++) dot = dot + dr[j] * ar[j];                \
+                for (j = 0; j < cols; j++) dr[j] = ar[j] * (dr[j] - dot);            \
+                break;                                                               \
+            }                                                                        \
+            default:  /* identity */                                                 \
+                break;                                                               \
+            }                                                                        \
+            if (colsum != NULL) {                                                    \
+                if (i == 0 && !accumulate)                                           \
+                    for (j = 0; j < cols; j++) colsum[j] = dr[j];                    \
+                else                                                                 \
+                    for (j = 0; j < cols; j++) colsum[j] = colsum[j] + dr[j];        \
+            }                                                                        \
+        }                                                                            \
+    }
+    BP_DEFINE_ELEMENTWISE(double, d, bp_exp_d, expm1, tanh)
+    BP_DEFINE_ELEMENTWISE(float, f, bp_exp_f, expm1f, tanhf)
+
     #if defined(__GNUC__) || defined(__clang__)
     #define bp_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
     #else
@@ -317,6 +430,17 @@ cdef extern from *:
     double bp_adagrad_f(float* th, const float* g, float* acc, Py_ssize_t s, Py_ssize_t e,
                         float lr, float eps, float l2, float inv) noexcept nogil
     float bp_exp_f(float x) noexcept nogil
+    void bp_bias_act_d(int code, double* z, Py_ssize_t ldz, const double* bias,
+                       Py_ssize_t rows, Py_ssize_t cols, double slope, double ealpha) noexcept nogil
+    void bp_bias_act_f(int code, float* z, Py_ssize_t ldz, const float* bias,
+                       Py_ssize_t rows, Py_ssize_t cols, float slope, float ealpha) noexcept nogil
+    void bp_act_back_d(int code, const double* a, Py_ssize_t lda, double* delta,
+                       Py_ssize_t ldd, Py_ssize_t rows, Py_ssize_t cols, double slope,
+                       double ealpha, double* colsum, int accumulate) noexcept nogil
+    void bp_act_back_f(int code, const float* a, Py_ssize_t lda, float* delta,
+                       Py_ssize_t ldd, Py_ssize_t rows, Py_ssize_t cols, float slope,
+                       float ealpha, float* colsum, int accumulate) noexcept nogil
+    int BP_IDENTITY, BP_LOGISTIC, BP_TANH, BP_RELU, BP_LEAKY_RELU, BP_ELU, BP_SOFTMAX, BP_EXP
     int bp_max_threads() noexcept nogil
     int bp_team_size() noexcept nogil
     int bp_thread_id() noexcept nogil
@@ -355,6 +479,11 @@ cpdef enum Status:
     NONFINITE_LOSS = 1
     NONFINITE_PARAMS = 2
     INTERRUPTED = 3
+
+if (BP_IDENTITY, BP_LOGISTIC, BP_TANH, BP_RELU, BP_LEAKY_RELU, BP_ELU, BP_SOFTMAX,
+        BP_EXP) != (IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU, SOFTMAX, EXP):
+    raise ImportError("bpcore._kernels: the C activation codes disagree with the "
+                      "Activation enum (a build from inconsistent sources)")
 
 DEF MAX_LAYERS = 256
 DEF MAX_THREADS = 64
@@ -448,105 +577,43 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a,
 # 2. Activations
 # ---------------------------------------------------------------------------
 
-cdef void _bias_activation(int code, floating* z, const floating* bias,
-                           Py_ssize_t rows, Py_ssize_t cols,
-                           double leaky_slope, double elu_alpha) noexcept nogil:
-    """z = f(z + bias) in place, row by row, in one pass.
+cdef inline void _bias_activation(int code, floating* z, const floating* bias,
+                                  Py_ssize_t rows, Py_ssize_t cols,
+                                  double leaky_slope, double elu_alpha,
+                                  Py_ssize_t ldz=-1) noexcept nogil:
+    """z = f(z + bias) in place, row by row, in one pass (bp_bias_act_*).
 
-    The element loops are branch-free (selects, not jumps) so that the
-    compiler vectorizes them: ReLU signs are data, and mispredicted branches
-    on them cost more than the arithmetic.
+    ``ldz`` is the row stride (default ``cols``), so a column block of a wider
+    matrix can be processed in place.
     """
-    cdef Py_ssize_t i, j
-    cdef floating* row
-    cdef floating v, vmax, total
-    cdef floating slope = <floating> leaky_slope, ealpha = <floating> elu_alpha
-    for i in range(rows):
-        row = z + i * cols
-        if code == IDENTITY:
-            for j in range(cols):
-                row[j] = row[j] + bias[j]
-        elif code == RELU:
-            for j in range(cols):
-                v = row[j] + bias[j]
-                # `v < 0` keeps NaN as NaN, as np.maximum(v, 0) does.
-                row[j] = 0 if v < 0 else v
-        elif code == LEAKY_RELU:
-            for j in range(cols):
-                v = row[j] + bias[j]
-                row[j] = slope * v if v < 0 else v
-        elif code == LOGISTIC:
-            for j in range(cols):
-                row[j] = 1 / (1 + _exp(-(row[j] + bias[j])))
-        elif code == TANH:
-            for j in range(cols):
-                row[j] = _tanh(row[j] + bias[j])
-        elif code == ELU:
-            for j in range(cols):
-                v = row[j] + bias[j]
-                row[j] = ealpha * _expm1(v) if v < 0 else v
-        elif code == EXP:
-            for j in range(cols):
-                row[j] = _exp(row[j] + bias[j])
-        elif code == SOFTMAX:
-            # Shift by the row maximum so exp never overflows.
-            for j in range(cols):
-                row[j] = row[j] + bias[j]
-            vmax = row[0]
-            for j in range(1, cols):
-                vmax = row[j] if row[j] > vmax else vmax
-            for j in range(cols):
-                row[j] = _exp(row[j] - vmax)
-            # A separate loop: a sum inside the exp loop would keep it scalar.
-            total = 0
-            for j in range(cols):
-                total = total + row[j]
-            for j in range(cols):
-                row[j] = row[j] / total
+    if ldz < 0:
+        ldz = cols
+    if floating is float:
+        bp_bias_act_f(code, z, ldz, bias, rows, cols, <float> leaky_slope,
+                      <float> elu_alpha)
+    else:
+        bp_bias_act_d(code, z, ldz, bias, rows, cols, leaky_slope, elu_alpha)
 
 
-cdef void _activation_backward(int code, const floating* a, floating* delta,
-                               Py_ssize_t rows, Py_ssize_t cols,
-                               double leaky_slope, double elu_alpha) noexcept nogil:
-    """delta = delta * f'(z) in place, with f' written in terms of a = f(z)."""
-    cdef Py_ssize_t i, j, n = rows * cols
-    cdef floating slope = <floating> leaky_slope, ealpha = <floating> elu_alpha
-    cdef floating dot, ai
-    cdef const floating* arow
-    cdef floating* drow
-    if code == IDENTITY:
-        return
-    elif code == RELU:
-        for i in range(n):
-            delta[i] = 0 if a[i] == 0 else delta[i]
-    elif code == LOGISTIC:
-        # Same operation order as scikit-learn: delta *= a; delta *= 1 - a.
-        for i in range(n):
-            delta[i] = (delta[i] * a[i]) * (1 - a[i])
-    elif code == TANH:
-        for i in range(n):
-            delta[i] = delta[i] * (1 - a[i] * a[i])
-    elif code == LEAKY_RELU:
-        for i in range(n):
-            delta[i] = delta[i] if a[i] > 0 else delta[i] * slope
-    elif code == ELU:
-        # For z <= 0, a = alpha * (exp(z) - 1), so f'(z) = alpha * exp(z) = a + alpha.
-        for i in range(n):
-            ai = a[i]
-            delta[i] = delta[i] if ai > 0 else delta[i] * (ai + ealpha)
-    elif code == EXP:
-        for i in range(n):
-            delta[i] = delta[i] * a[i]
-    elif code == SOFTMAX:
-        # Jacobian-vector product: dz = a * (delta - sum(delta * a)).
-        for i in range(rows):
-            arow = a + i * cols
-            drow = delta + i * cols
-            dot = 0
-            for j in range(cols):
-                dot = dot + drow[j] * arow[j]
-            for j in range(cols):
-                drow[j] = arow[j] * (drow[j] - dot)
+cdef inline void _activation_backward(int code, const floating* a, floating* delta,
+                                      Py_ssize_t rows, Py_ssize_t cols,
+                                      double leaky_slope, double elu_alpha,
+                                      floating* colsum=NULL, bint accumulate=False,
+                                      Py_ssize_t ld=-1) noexcept nogil:
+    """delta = delta * f'(z) in place, with f' written in terms of a = f(z).
+
+    With ``colsum``, also ``colsum (+)= delta.sum(axis=0)`` of the result in
+    the same pass (the bias gradient of the layer below). ``ld`` is the row
+    stride of both ``a`` and ``delta`` (default ``cols``).
+    """
+    if ld < 0:
+        ld = cols
+    if floating is float:
+        bp_act_back_f(code, a, ld, delta, ld, rows, cols, <float> leaky_slope,
+                      <float> elu_alpha, colsum, accumulate)
+    else:
+        bp_act_back_d(code, a, ld, delta, ld, rows, cols, leaky_slope, elu_alpha,
+                      colsum, accumulate)
 
 
 def activation_forward(int code, floating[:, ::1] z, bias=None,
@@ -932,21 +999,10 @@ cdef void _forward(const Layout* L, const floating* theta, const floating* x,
 
 
 cdef inline void _colsum(const floating* d, Py_ssize_t rows, Py_ssize_t cols,
-                         floating* out, bint accumulate) noexcept nogil:
+                         floating* out, bint accumulate, Py_ssize_t ld=-1) noexcept nogil:
     """out (+)= d.sum(axis=0), row after row as NumPy does for axis=0."""
-    cdef Py_ssize_t i, j
-    cdef const floating* row
-    if not accumulate:
-        for j in range(cols):
-            out[j] = d[j]
-        i = 1
-    else:
-        i = 0
-    while i < rows:
-        row = d + i * cols
-        for j in range(cols):
-            out[j] = out[j] + row[j]
-        i += 1
+    _activation_backward(IDENTITY, d, <floating*> d, rows, cols, 0.0, 0.0, out,
+                         accumulate, ld)
 
 
 cdef double _forward_backward(const Layout* L, const floating* theta,
@@ -981,9 +1037,14 @@ cdef double _forward_backward(const Layout* L, const floating* theta,
     loss_sum = _loss_delta(L.loss, acts[n_layers - 1], y, sw, rows, n_outputs,
                            L.sq_scale, d)
     loss_sum *= _loss_factor(L.loss, n_outputs)
+    # The bias gradient of each layer is summed in the pass that finishes
+    # its delta.
     if L.loss == SQUARED_ERROR and out_act != IDENTITY:
         _activation_backward(out_act, acts[n_layers - 1], d, rows, n_outputs,
-                             L.leaky_slope, L.elu_alpha)
+                             L.leaky_slope, L.elu_alpha,
+                             grad + L.b_off[n_layers - 1], accumulate)
+    else:
+        _colsum(d, rows, n_outputs, grad + L.b_off[n_layers - 1], accumulate)
 
     for l in range(n_layers - 1, -1, -1):
         n_in = <int> L.sizes[l]
@@ -996,14 +1057,14 @@ cdef double _forward_backward(const Layout* L, const floating* theta,
             # gW_l (+)= A_in.T @ delta
             _gemm(True, False, n_in, n_out, r, 1, a_in, n_in, d, n_out,
                   beta, grad + L.w_off[l], n_out)
-        # gb_l (+)= delta.sum(axis=0)
-        _colsum(d, rows, n_out, grad + L.b_off[l], accumulate)
         if l > 0:
-            # delta_prev = delta @ W_l.T, then times f'(z) of the layer below
+            # delta_prev = delta @ W_l.T, then times f'(z) of the layer below,
+            # and gb_{l-1} (+)= delta_prev.sum(axis=0)
             _gemm(False, True, r, n_in, n_out, 1, d, n_out,
                   theta + L.w_off[l], n_out, 0, d_next, n_in)
             _activation_backward(L.act[l - 1], acts[l - 1], d_next, rows, n_in,
-                                 L.leaky_slope, L.elu_alpha)
+                                 L.leaky_slope, L.elu_alpha,
+                                 grad + L.b_off[l - 1], accumulate)
             tmp = d
             d = d_next
             d_next = tmp
