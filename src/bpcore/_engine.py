@@ -10,14 +10,22 @@ import numpy as np
 
 from . import _kernels
 
-# Split a batch across threads only when each thread gets at least this many
-# multiply-adds of forward+backward work. Measured on 2 cores (docs/DESIGN.md,
-# Threads): 0.7 M per batch (W1: 64-100-10, batch 32) gained ~1.1x, 4.4 M
-# (batch 200) 1.9x; per batch, each core re-reads the half of the parameters
-# the other just updated and the other's gradient half, which small batches
-# cannot amortize. Small problems also stay immune to spinning barriers on an
-# oversubscribed machine.
+# How the epoch kernel splits a batch across threads (docs/DESIGN.md, Threads).
+#
+# By rows: each thread runs forward and backward on its rows, then the
+# threads sum their gradients and update a slice of the parameters each.
+# Every batch moves half the parameters and gradients between cores and
+# waits at two barriers, so a thread needs at least this many multiply-adds
+# of forward+backward work per batch to gain (2 cores: 0.7 M per batch,
+# 64-100-10 at batch 32, gained 1.1x; 4.4 M, batch 200, 2.1x).
 _MIN_MACS_PER_THREAD = 1_000_000
+# By hidden units (networks with one hidden layer, dense X): each thread owns
+# a block of hidden units and their weights for the whole epoch; one barrier
+# per batch and no parameter traffic. On 2 cores it beat the row split for
+# every batch size up to 128 we measured (64-100-10, 256-256-10, 784-100-10,
+# 20-32-2; batch 32: 1.6-1.8x against 0.8-1.4x) and lost beyond.
+_UNIT_SPLIT_MAX_BATCH = 128
+_MIN_MACS_PER_THREAD_UNITS = 100_000
 
 _blas_controller = None
 
@@ -44,15 +52,20 @@ def reshuffle(order, random_state):
     return order[idx]
 
 
-def choose_threads(layout, batch_size):
-    """How many threads the epoch kernel uses for this layout and batch size.
+def choose_threads(layout, batch_size, dense=True):
+    """How the epoch kernel uses threads: ``(n_threads, by_units)``.
 
-    OpenMP's current limit (``threadpoolctl.threadpool_limits`` sets it), capped
-    so that every thread gets enough work per batch to pay for the barriers.
+    OpenMP's current limit (``threadpoolctl.threadpool_limits`` sets it),
+    capped so that every thread gets enough work per batch to pay for its
+    synchronization; ``by_units`` picks the hidden-unit split over the row
+    split (see the constants above).
     """
     limit = _kernels.max_threads()
     macs = 3 * batch_size * layout.macs_per_row
-    return int(max(1, min(limit, macs // _MIN_MACS_PER_THREAD)))
+    if dense and len(layout.sizes) == 3 and batch_size <= _UNIT_SPLIT_MAX_BATCH:
+        n = min(limit, macs // _MIN_MACS_PER_THREAD_UNITS, layout.sizes[1])
+        return int(max(1, n)), n > 1
+    return int(max(1, min(limit, macs // _MIN_MACS_PER_THREAD))), False
 
 
 class DivergenceError(ValueError):
@@ -91,12 +104,16 @@ class EpochRunner:
         # One gradient row per thread; the threads' rows are summed in the update.
         self.grad = np.zeros((self.n_threads_max, params.shape[0]), dtype=params.dtype)
         self.state = optimizer.state_for(params)
+        self.dense = isinstance(X, np.ndarray)
+        work = layout.workspace_size(batch_size)
+        if self.dense and len(layout.sizes) == 3:
+            work = max(work, layout.units_workspace_size(batch_size, self.n_threads_max))
         n_batches = -(-n // batch_size)
         self.batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
         self.batch_rows[-1] = n - batch_size * (n_batches - 1)
         self.batches = _kernels.Minibatches(
             X, Y, sample_weight, None, batch_size, float(alpha),
-            np.zeros(layout.workspace_size(batch_size), dtype=params.dtype),
+            np.zeros(work, dtype=params.dtype),
             np.zeros(n_batches, dtype=np.float64),
         )
         self._snapshot = np.empty_like(params)
@@ -115,8 +132,9 @@ class EpochRunner:
         """
         self.batches.perm = perm
         np.copyto(self._snapshot, self.params)
-        n_threads = min(self.n_threads_max,
-                        choose_threads(self.layout, self.batches.batch_size))
+        n_threads, by_units = choose_threads(self.layout, self.batches.batch_size,
+                                             self.dense)
+        n_threads = min(self.n_threads_max, n_threads)
         # BLAS stays on one thread while our threads split the batch, and also
         # when a batch is too small to split: then its GEMMs are too small for
         # BLAS threads to pay (W1 with 2 BLAS threads ran at 0.81x of 1).
@@ -125,7 +143,7 @@ class EpochRunner:
         with _single_threaded_blas() if single_blas else contextlib.nullcontext():
             status = _kernels.train_epoch(self.layout, self.optimizer._config,
                                           self.batches, self.params, self.grad,
-                                          self.state, n_threads)
+                                          self.state, n_threads, by_units)
         n_done = self.batches.n_done
         done_loss = float(np.dot(self.batches.batch_loss[:n_done], self.batch_rows[:n_done]))
         if status != _kernels.Status.OK:

@@ -1,0 +1,265 @@
+"""The epoch kernel's two ways of using threads agree with one thread.
+
+Row split: every thread runs its rows of the batch, gradients are summed.
+Hidden-unit split (one hidden layer, small batches): every thread owns a block
+of hidden units and their weights for the whole epoch (_epoch_by_units).
+Both only reorder sums, so results agree with one thread to rounding; with one
+thread the unit split is bitwise the plain path.
+"""
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from bpcore import SGD, Adam, AdaGrad, DivergenceError, Network, RMSProp, train
+from bpcore import _kernels
+from bpcore._engine import choose_threads
+from bpcore._validation import csr_input
+from conftest import DTYPES
+
+CASES = [
+    # hidden activation, output, loss
+    ("relu", "softmax", "log_loss"),
+    ("tanh", "identity", "squared_error"),
+    ("logistic", "logistic", "log_loss"),   # binary / multilabel
+    ("leaky_relu", "logistic", "squared_error"),
+    ("elu", "exp", "poisson"),
+]
+OPTIMIZERS = {
+    "adam": lambda: Adam(1e-2),
+    "adam-paper": lambda: Adam(1e-2, variant="paper"),
+    "nesterov": lambda: SGD(0.05, momentum=0.9, nesterov=True),
+    "sgd": lambda: SGD(0.05),
+    "rmsprop": lambda: RMSProp(1e-3),
+    "adagrad": lambda: AdaGrad(1e-2),
+}
+
+
+def _targets(rng, n, k, output, loss, dtype):
+    if loss == "log_loss" and output == "softmax":
+        return np.eye(k, dtype=dtype)[rng.integers(0, k, n)]
+    if loss == "log_loss":
+        return rng.integers(0, 2, (n, k)).astype(dtype)
+    if loss == "poisson":
+        return rng.poisson(1.0, (n, k)).astype(dtype)
+    return rng.standard_normal((n, k)).astype(dtype)
+
+
+def _epochs(by_units, n_threads, *, case=CASES[0], opt="adam", dtype=np.float64,
+            alpha=1e-4, weighted=False, shuffle=True, batch_size=32, sizes=(13, 37, 4),
+            epochs=3):
+    rng = np.random.default_rng(0)
+    n = 301
+    act, output, loss = case
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    Y = _targets(rng, n, sizes[-1], output, loss, dtype)
+    sw = rng.uniform(0, 2, n).astype(dtype) if weighted else None
+    net = Network(list(sizes), activation=act, output=output, loss=loss, dtype=dtype,
+                  random_state=0)
+    optimizer = OPTIMIZERS[opt]()
+    layout = net.layout
+    state = optimizer.state_for(net.params)
+    grad = np.zeros((2, net.params.size), dtype)
+    work = np.zeros(max(layout.workspace_size(batch_size),
+                        layout.units_workspace_size(batch_size, 2)), dtype)
+    batches = _kernels.Minibatches(X, Y, sw, None, batch_size, alpha, work, np.zeros(n))
+    orders = np.random.RandomState(1)
+    losses = []
+    for _ in range(epochs):
+        batches.perm = orders.permutation(n).astype(np.intp) if shuffle else None
+        status = _kernels.train_epoch(layout, optimizer._config, batches, net.params, grad,
+                                      state, n_threads, by_units)
+        assert status == _kernels.Status.OK
+        losses.append(batches.batch_loss[:batches.n_done].copy())
+    return net.params.copy(), np.concatenate(losses), optimizer._config.t, state.copy()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+def test_unit_split_agrees_with_one_thread(case, opt, dtype):
+    plain = _epochs(False, 1, case=case, opt=opt, dtype=dtype)
+    one = _epochs(True, 1, case=case, opt=opt, dtype=dtype)
+    two = _epochs(True, 2, case=case, opt=opt, dtype=dtype)
+    # One thread: the same operations in the same order, except that sum(W**2)
+    # of the L2 term is summed block by block.
+    np.testing.assert_array_equal(one[0], plain[0])
+    np.testing.assert_array_equal(one[3], plain[3])
+    np.testing.assert_allclose(one[1], plain[1], rtol=1e-15 if dtype == np.float64 else 1e-6)
+    assert one[2] == plain[2] == two[2] == 30
+    # Two threads: the output product is summed in two halves.
+    rtol, atol = (1e-11, 1e-13) if dtype == np.float64 else (2e-4, 2e-5)
+    np.testing.assert_allclose(two[0], plain[0], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(two[1], plain[1], rtol=rtol)
+    assert np.isfinite(two[0]).all()
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(weighted=True), dict(alpha=0.0), dict(shuffle=False), dict(batch_size=7),
+    dict(batch_size=301), dict(batch_size=1), dict(sizes=(5, 3, 2)),   # 3 units, 2 threads
+    dict(sizes=(1, 1, 1), case=("tanh", "identity", "squared_error")),  # fewer units than threads
+])
+def test_unit_split_edge_cases(kwargs):
+    plain = _epochs(False, 1, **kwargs)
+    two = _epochs(True, 2, **kwargs)
+    np.testing.assert_allclose(two[0], plain[0], rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(two[1], plain[1], rtol=1e-11)
+    np.testing.assert_array_equal(_epochs(True, 1, **kwargs)[0], plain[0])
+
+
+def test_unit_split_is_deterministic():
+    first = _epochs(True, 2)
+    for _ in range(5):
+        again = _epochs(True, 2)
+        np.testing.assert_array_equal(again[0], first[0])
+        np.testing.assert_array_equal(again[1], first[1])
+
+
+def test_unit_split_skips_batches_without_weight():
+    """A batch whose sample weights are all zero makes no update in either split."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 6))
+    Y = np.eye(3)[rng.integers(0, 3, 40)]
+    sw = np.ones(40)
+    sw[10:20] = 0.0
+    out = {}
+    for by_units, nt in [(False, 1), (True, 2)]:
+        net = Network([6, 8, 3], output="softmax", loss="log_loss", random_state=0)
+        opt = Adam(1e-2)
+        layout = net.layout
+        work = np.zeros(max(layout.workspace_size(10), layout.units_workspace_size(10, 2)))
+        batches = _kernels.Minibatches(X, Y, sw, None, 10, 1e-4, work, np.zeros(4))
+        status = _kernels.train_epoch(layout, opt._config, batches, net.params,
+                                      np.zeros((2, net.params.size)), opt.state_for(net.params),
+                                      nt, by_units)
+        assert status == _kernels.Status.OK and batches.n_done == 4
+        out[by_units] = (net.params.copy(), batches.batch_loss.copy(), opt.t)
+    assert out[True][1][1] == out[False][1][1] == 0.0
+    assert out[True][2] == out[False][2] == 3
+    np.testing.assert_allclose(out[True][0], out[False][0], rtol=1e-12, atol=1e-14)
+
+
+def test_unit_split_rejects_what_it_cannot_run():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 4))
+    Y = rng.standard_normal((20, 2))
+    deep = Network([4, 5, 5, 2], random_state=0)
+    with pytest.raises(ValueError, match="exactly one hidden layer"):
+        deep.layout.units_workspace_size(8, 2)
+    opt = SGD(0.1)
+    batches = _kernels.Minibatches(X, Y, None, None, 8, 0.0,
+                                   np.zeros(deep.layout.workspace_size(8)), np.zeros(3))
+    with pytest.raises(ValueError, match="exactly one hidden layer"):
+        _kernels.train_epoch(deep.layout, opt._config, batches, deep.params,
+                             np.zeros((2, deep.params.size)), opt.state_for(deep.params),
+                             2, True)
+    net = Network([4, 5, 2], random_state=0)
+    opt = SGD(0.1)
+    small = _kernels.Minibatches(X, Y, None, None, 8, 0.0,
+                                 np.zeros(net.layout.workspace_size(8)), np.zeros(3))
+    with pytest.raises(ValueError, match="workspace too small for by_units"):
+        _kernels.train_epoch(net.layout, opt._config, small, net.params,
+                             np.zeros((2, net.params.size)), opt.state_for(net.params), 2, True)
+    csr = csr_input(sp.csr_matrix(X), np.float64)
+    sparse = _kernels.Minibatches(csr, Y, None, None, 8, 0.0,
+                                  np.zeros(net.layout.units_workspace_size(8, 2)), np.zeros(3))
+    with pytest.raises(ValueError, match="dense X"):
+        _kernels.train_epoch(net.layout, opt._config, sparse, net.params,
+                             np.zeros((2, net.params.size)), opt.state_for(net.params), 2, True)
+
+
+def test_choose_threads(monkeypatch):
+    monkeypatch.setattr(_kernels, "max_threads", lambda: 2)
+    w1 = Network([64, 100, 10]).layout
+    assert choose_threads(w1, 32) == (2, True)             # scikit-learn's shape, small batch
+    assert choose_threads(w1, 200) == (2, False)           # larger batch: rows
+    assert choose_threads(w1, 32, dense=False) == (1, False)
+    assert choose_threads(Network([64, 100, 100, 10]).layout, 32) == (1, False)
+    assert choose_threads(Network([4, 8, 2]).layout, 32) == (1, False)   # too small to split
+    monkeypatch.setattr(_kernels, "max_threads", lambda: 1)
+    assert choose_threads(w1, 32) == (1, False)
+
+
+# ---------------------------------------------------------------------------
+# Through train(): the path the estimators take
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(_kernels.max_threads() < 2 or not _kernels.has_openmp(),
+                    reason="needs two OpenMP threads")
+def test_train_takes_the_unit_split_and_agrees_across_thread_counts():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((600, 32))
+    Y = np.eye(5)[rng.integers(0, 5, 600)]
+
+    def once():
+        net = Network([32, 128, 5], output="softmax", loss="log_loss", random_state=0)
+        losses = train(net, X, Y, optimizer=Adam(1e-3), epochs=2, batch_size=32,
+                       random_state=0, alpha=1e-4)
+        return losses, net.params.copy()
+
+    assert choose_threads(Network([32, 128, 5]).layout, 32) == (2, True)
+    default = once()
+    with threadpoolctl.threadpool_limits(limits=1):
+        single = once()
+    np.testing.assert_allclose(default[0], single[0], rtol=1e-12)
+    np.testing.assert_allclose(default[1], single[1], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unit_split_divergence_raises_and_keeps_finite_params(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 50)) * 1e3
+    Y = rng.standard_normal((400, 1)) * 1e3
+    net = Network([50, 400, 1], activation="relu", dtype=dtype, random_state=0)
+    assert choose_threads(net.layout, 20)[1] == (_kernels.max_threads() > 1)
+    with pytest.raises(DivergenceError, match="Training diverged") as info:
+        train(net, X, Y, optimizer=SGD(10.0), epochs=5, batch_size=20, random_state=0)
+    assert np.isfinite(net.params).all()
+    assert info.value.epoch_loss_so_far is not None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill is POSIX")
+def test_ctrl_c_interrupts_the_unit_split_promptly():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8000, 64))
+    Y = np.eye(10)[rng.integers(0, 10, 8000)]
+    net = Network([64, 4096, 10], activation="relu", output="softmax", loss="log_loss",
+                  random_state=0)
+    assert choose_threads(net.layout, 32)[1] == (_kernels.max_threads() > 1)
+    before = net.params.copy()
+    opt = Adam(learning_rate=1e-4)
+    sent = {}
+
+    def interrupt():
+        sent["at"] = time.perf_counter()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(0.3, interrupt)
+    try:
+        start = time.perf_counter()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            train(net, X, Y, optimizer=opt, epochs=50, batch_size=32, random_state=0)
+        caught = time.perf_counter()
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert "at" in sent and sent["at"] - start >= 0.3
+    assert caught - sent["at"] < 0.5, f"took {caught - sent['at']:.2f} s after the signal"
+    # The threads wrote their blocks back: finite, trained, usable parameters.
+    assert (np.array([np.finfo(np.float64).tiny]) / 4)[0] > 0
+    assert np.isfinite(net.params).all()
+    assert not np.array_equal(net.params, before)
+    assert opt.t > 0
+    W0 = net.coefs[0]
+    assert not np.array_equal(W0[:, -1], before[:64 * 4096].reshape(64, 4096)[:, -1])
+    out = net.forward(X[:5])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-12)
