@@ -166,7 +166,8 @@ def run_workload(workload, data, libs, threads, args):
     # measured); with more than one thread, let them sleep before the next
     # contender starts, or they steal its second core.
     settle = 0.12 if threads > 1 else 0.0
-    record = time_alternating(live, repeats, warmup=1, settle=settle)
+    record = time_alternating(live, repeats, warmup=1, settle=settle,
+                              calls_per_run=workload.epochs_per_run)
 
     for row, c in zip(rows, built):
         if c is not None:
@@ -230,13 +231,17 @@ def main(argv=None):
         "warmup": 1, "dtypes": list(DTYPES),
         "workload_specs": {n: {"description": WORKLOADS[n].description,
                                "layer_units": WORKLOADS[n].layer_units(),
-                               "batch_size": WORKLOADS[n].batch_size}
+                               "batch_size": WORKLOADS[n].batch_size,
+                               "epochs_per_run": WORKLOADS[n].epochs_per_run}
                            for n in args.workloads},
         "data": data_info,
     }
     targets = report.check_targets(rows, args.threads, list(DTYPES))
 
-    repeats_text = ", ".join(f"{n} {repeats_for(WORKLOADS[n], args)}" for n in args.workloads)
+    repeats_text = ", ".join(
+        f"{n} {repeats_for(WORKLOADS[n], args)}"
+        + (f" x {WORKLOADS[n].epochs_per_run} epochs" if WORKLOADS[n].epochs_per_run > 1 else "")
+        for n in args.workloads)
     header = (
         f"## bpcore benchmarks{' (quick)' if args.quick else ''}\n\n"
         f"{env['date']} | {env['cpu_model']} | {env['usable_cpus']} usable CPUs | "

@@ -17,8 +17,10 @@ DROP_AFTER_SECONDS = 30.0
 DROP_AFTER_FACTOR = 10.0  # times the median warm-up of the workload's contenders
 
 
-def time_alternating(contenders, repeats, warmup=1, settle=0.0):
+def time_alternating(contenders, repeats, warmup=1, settle=0.0, calls_per_run=1):
     """Run every contender ``warmup + repeats`` times, interleaved.
+
+    A run is ``calls_per_run`` back-to-back calls; its recorded time is per call.
 
     Returns ``{id(contender): {"times": [...], "error": str | None}}``; warm-up
     runs are not timed. A contender that raises is recorded with its error and
@@ -38,7 +40,7 @@ def time_alternating(contenders, repeats, warmup=1, settle=0.0):
             _drop_stragglers(first, active, record)
         for c in list(active):
             try:
-                elapsed = _timed_call(c, i, settle)
+                elapsed = _timed_call(c, i, settle, calls_per_run)
             except Exception as exc:
                 record[id(c)]["error"] = f"{type(exc).__name__}: {exc}"
                 record[id(c)]["traceback"] = traceback.format_exc()
@@ -50,15 +52,16 @@ def time_alternating(contenders, repeats, warmup=1, settle=0.0):
     return record
 
 
-def _timed_call(contender, i, settle):
+def _timed_call(contender, i, settle, calls=1):
     gc.collect()
     if settle:
         time.sleep(settle)
     gc.disable()  # a collection mid-call would be charged to this contender
     try:
         t0 = time.perf_counter()
-        contender.run(i)
-        return time.perf_counter() - t0
+        for _ in range(calls):
+            contender.run(i)
+        return (time.perf_counter() - t0) / calls
     finally:
         gc.enable()
 
