@@ -1,0 +1,40 @@
+"""The benchmark floor (FloorRunner): the epoch's GEMMs and optimizer pass only."""
+import numpy as np
+import pytest
+
+from bpcore import Adam, Network
+from bpcore._engine import FloorRunner, floor_epoch
+
+
+def _problem(rng):
+    X = rng.standard_normal((100, 8))
+    Y = np.eye(3)[rng.integers(0, 3, 100)]
+    return X, Y
+
+
+def test_floor_leaves_the_network_and_optimizer_alone(rng):
+    X, Y = _problem(rng)
+    net = Network([8, 16, 3], output="softmax", loss="log_loss", random_state=0)
+    opt = Adam(1e-3)
+    before = net.params.copy()
+    runner = FloorRunner(net, opt, X, Y, batch_size=32)
+    for _ in range(3):
+        runner.run()
+    floor_epoch(net, opt, X, Y, 32)
+    np.testing.assert_array_equal(net.params, before)
+    assert opt.t == 0
+    # It did the work: its own copy moved, with non-zero weight gradients
+    # (real numbers through the optimizer's sqrt and division, as in training).
+    assert not np.array_equal(runner.params, before)
+    assert np.isfinite(runner.params).all()
+    n_weights = net.layout.n_weights
+    assert np.count_nonzero(runner.grad[:n_weights]) == n_weights
+    assert np.count_nonzero(runner.state) > 0
+
+
+def test_floor_needs_dense_x(rng):
+    sp = pytest.importorskip("scipy.sparse")
+    X, Y = _problem(rng)
+    net = Network([8, 16, 3], random_state=0)
+    with pytest.raises(TypeError, match="dense X"):
+        FloorRunner(net, Adam(), sp.csr_matrix(X), Y, 32)
