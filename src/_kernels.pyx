@@ -304,6 +304,32 @@ cdef extern from *:
     BP_CLONES static void bp_bias_act_##SUF(int code, T* z, ptrdiff_t ldz,          \
             const T* bias, ptrdiff_t rows, ptrdiff_t cols, T slope, T ealpha) {      \
         ptrdiff_t i, j;                                                              \
+        if (code == BP_SOFTMAX) {                                                    \
+            /* Shifted by the row maximum so exp never overflows. Output rows    \
+               are narrow (10 classes): exp runs over the whole block at once,   \
+               not row by row, so it fills whole vectors. */                     \
+            for (i = 0; i < rows; i++) {                                             \
+                T* row = z + i * ldz;                                                \
+                T vmax;                                                              \
+                for (j = 0; j < cols; j++) row[j] = row[j] + bias[j];                \
+                vmax = row[0];                                                       \
+                for (j = 1; j < cols; j++) vmax = row[j] > vmax ? row[j] : vmax;     \
+                for (j = 0; j < cols; j++) row[j] = row[j] - vmax;                   \
+            }                                                                        \
+            if (ldz == cols) {                                                       \
+                for (j = 0; j < rows * cols; j++) z[j] = EXP(z[j]);                  \
+            } else {                                                                 \
+                for (i = 0; i < rows; i++)                                           \
+                    for (j = 0; j < cols; j++) z[i * ldz + j] = EXP(z[i * ldz + j]); \
+            }                                                                        \
+            for (i = 0; i < rows; i++) {                                             \
+                T* row = z + i * ldz;                                                \
+                T total = 0;                                                         \
+                for (j = 0; j < cols; j++) total = total + row[j];                   \
+                for (j = 0; j < cols; j++) row[j] = row[j] / total;                  \
+            }                                                                        \
+            return;                                                                  \
+        }                                                                            \
         for (i = 0; i < rows; i++) {                                                 \
             T* row = z + i * ldz;                                                    \
             switch (code) {                                                          \
@@ -338,16 +364,6 @@ cdef extern from *:
             case BP_EXP:                                                             \
                 for (j = 0; j < cols; j++) row[j] = EXP(row[j] + bias[j]);           \
                 break;                                                               \
-            case BP_SOFTMAX: {  /* shifted by the row maximum: exp never overflows */ \
-                T vmax, total = 0;                                                   \
-                for (j = 0; j < cols; j++) row[j] = row[j] + bias[j];                \
-                vmax = row[0];                                                       \
-                for (j = 1; j < cols; j++) vmax = row[j] > vmax ? row[j] : vmax;     \
-                for (j = 0; j < cols; j++) row[j] = EXP(row[j] - vmax);              \
-                for (j = 0; j < cols; j++) total = total + row[j];                   \
-                for (j = 0; j < cols; j++) row[j] = row[j] / total;                  \
-                break;                                                               \
-            }                                                                        \
             default:                                                                 \
                 break;                                                               \
             }                                                                        \
