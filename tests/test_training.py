@@ -367,13 +367,17 @@ def test_training_respects_threadpool_limits_and_agrees_across_thread_counts():
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill is POSIX")
-def test_ctrl_c_interrupts_training_promptly():
+@pytest.mark.parametrize("sizes", [
+    [64, 512, 512, 10],   # batches split by rows (with 2+ threads)
+    [64, 4096, 10],       # batches split by hidden units (with 2+ threads)
+])
+def test_ctrl_c_interrupts_training_promptly(sizes):
     rng = np.random.default_rng(0)
     # One epoch of this takes seconds (tens on a slow machine): the signal
     # must be noticed inside the epoch kernel, not between epochs.
     X = rng.standard_normal((8000, 64))
     Y = np.eye(10)[rng.integers(0, 10, 8000)]
-    net = Network([64, 512, 512, 10], activation="relu", output="softmax", loss="log_loss",
+    net = Network(sizes, activation="relu", output="softmax", loss="log_loss",
                   random_state=0)
     before = net.params.copy()
     opt = Adam(learning_rate=1e-4)
@@ -403,6 +407,10 @@ def test_ctrl_c_interrupts_training_promptly():
     # and training continues (with the same optimizer).
     assert np.isfinite(net.params).all()
     assert not np.array_equal(net.params, before)
+    # Every thread's block of hidden units was written back (the unit split
+    # trains private copies).
+    W0 = before[:64 * sizes[1]].reshape(64, sizes[1])
+    assert (net.coefs[0][:, 0] != W0[:, 0]).any() and (net.coefs[0][:, -1] != W0[:, -1]).any()
     assert opt.t > 0
     out = net.forward(X[:5])
     assert np.isfinite(out).all()
