@@ -31,12 +31,19 @@ _blas_controller = None
 
 
 def _single_threaded_blas():
-    """Context that limits BLAS to one thread (our own threads split the work)."""
+    """Context that limits BLAS to one thread (our own threads split the work).
+
+    Nothing to do, and nothing done, when every BLAS already runs one thread
+    (``threadpool_limits(1)`` around the fit): entering threadpoolctl's limit
+    cost ~13 us per epoch, 1% of a digits epoch.
+    """
     global _blas_controller
     if _blas_controller is None:
         from threadpoolctl import ThreadpoolController
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
+        _blas_controller = ThreadpoolController().select(user_api="blas")
+    if all(lib.num_threads == 1 for lib in _blas_controller.lib_controllers):
+        return contextlib.nullcontext()
+    return _blas_controller.limit(limits=1)
 
 
 def reshuffle(order, random_state):
