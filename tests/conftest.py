@@ -16,6 +16,18 @@ sys.path.insert(0, os.path.dirname(__file__))  # `import reference` from any roo
 
 DTYPES = [np.float32, np.float64]
 
+def make_targets(loss, output, n, k, rng, poisson_mean=1.0):
+    """Random float64 targets (n, k) that fit the loss: one-hot for softmax log
+    loss, 0/1 for logistic log loss, counts for Poisson, normal otherwise."""
+    if loss == "log_loss" and output == "softmax":
+        return np.eye(k)[rng.integers(0, k, n)]
+    if loss == "log_loss":
+        return rng.integers(0, 2, (n, k)).astype(float)
+    if loss == "poisson":
+        return rng.poisson(poisson_mean, (n, k)).astype(float)
+    return rng.standard_normal((n, k))
+
+
 #: Relative tolerance of a kernel result against the float64 reference.
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 

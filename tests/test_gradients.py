@@ -13,6 +13,7 @@ import pytest
 import reference as ref
 from bpcore import Network
 from bpcore.activations import HIDDEN_ACTIVATIONS, LOSSES
+from conftest import make_targets
 
 #: Finite-difference step and the tolerance on the relative error. Rounding
 #: makes each difference quotient noisy by about eps * |loss| / STEP; with
@@ -78,16 +79,6 @@ def finite_differences(net, X, Y, alpha, sample_weight):
     return fd
 
 
-def targets(loss, output, n, k, rng):
-    if loss == "log_loss" and output == "softmax":
-        return np.eye(k)[rng.integers(0, k, n)]
-    if loss == "log_loss":
-        return rng.integers(0, 2, (n, k)).astype(float)
-    if loss == "poisson":
-        return rng.poisson(1.5, (n, k)).astype(float)
-    return rng.standard_normal((n, k))
-
-
 def make_problem(hidden, loss, output, depth, seed, n=10, n_features=3, n_outputs=3):
     """A small network and data set whose kinked units stay off their kinks."""
     sizes = [n_features] + HIDDEN_WIDTHS[:depth] + [n_outputs]
@@ -101,7 +92,7 @@ def make_problem(hidden, loss, output, depth, seed, n=10, n_features=3, n_output
         zs, _ = ref.network_forward(net.coefs, net.intercepts, [hidden] * depth + [output], X)
         if hidden in KINKED and depth and min(np.abs(z).min() for z in zs[:-1]) < KINK_MARGIN:
             continue
-        Y = targets(loss, output, n, n_outputs, rng)
+        Y = make_targets(loss, output, n, n_outputs, rng, poisson_mean=1.5)
         sw = rng.uniform(0.1, 3.0, n)
         return net, X, Y, sw
     raise RuntimeError("no seed kept every pre-activation off the kink")

@@ -8,7 +8,8 @@ import reference as ref
 from bpcore import _kernels as K
 from bpcore.activations import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from bpcore.optimizers import OPTIMIZERS
-from conftest import DTYPES, OPTIMIZER_CASES, assert_close, require_optimizer_reference
+from conftest import (DTYPES, OPTIMIZER_CASES, assert_close, make_targets,
+                      require_optimizer_reference)
 
 # ---------------------------------------------------------------------------
 # gemm
@@ -304,17 +305,6 @@ def _random_net(sizes, rng, dtype):
     return coefs, inter, ref.flatten(coefs, inter).astype(dtype)
 
 
-def _targets(loss, output, out_shape, rng):
-    n, k = out_shape
-    if loss == "log_loss" and output == "softmax":
-        return np.eye(k)[rng.integers(0, k, n)]
-    if loss == "log_loss":
-        return rng.integers(0, 2, (n, k)).astype(float)
-    if loss == "poisson":
-        return rng.poisson(1.0, (n, k)).astype(float)
-    return rng.standard_normal((n, k))
-
-
 def test_layout_offsets():
     layout = _layout((3, 4, 2), ["tanh"], "identity", "squared_error", 1.0)
     assert layout.sizes == (3, 4, 2)
@@ -349,7 +339,7 @@ def test_loss_grad_kernel(sizes, hidden, output, loss, alpha, weighted, chunk, d
     layout = _layout(sizes, hidden, output, loss, 1.0 / n_out)
     coefs, inter, theta = _random_net(sizes, rng, dtype)
     X = rng.standard_normal((20, sizes[0])).astype(dtype)
-    Y = _targets(loss, output, (20, n_out), rng).astype(dtype)
+    Y = make_targets(loss, output, 20, n_out, rng).astype(dtype)
     sw = rng.uniform(0.2, 2.0, 20).astype(dtype) if weighted else None
     value_ref, gc, gb = ref.network_loss_grad(coefs, inter, hidden + [output], loss, X, Y,
                                               alpha=alpha, sample_weight=sw, dtype=dtype)
@@ -422,7 +412,7 @@ def test_train_epoch_kernel(sizes, hidden, output, loss, opt_name, hyper, bs, al
     layout = _layout(sizes, hidden, output, loss, 1.0 / sizes[-1])
     coefs, inter, theta = _random_net(sizes, rng, dtype)
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
-    Y = _targets(loss, output, (n, sizes[-1]), rng).astype(dtype)
+    Y = make_targets(loss, output, n, sizes[-1], rng).astype(dtype)
     sw = rng.uniform(0.2, 2.0, n).astype(dtype) if weighted else None
     perm = rng.permutation(n).astype(np.intp) if permuted else None
     opt = OPTIMIZERS[opt_name](**hyper)

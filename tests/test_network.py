@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import reference as ref
 from bpcore import Adam, Network, train
 from bpcore.activations import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
-from conftest import DTYPES, assert_close
+from conftest import DTYPES, assert_close, make_targets
 
 # ---------------------------------------------------------------------------
 # Layout: one flat buffer, per-layer views
@@ -54,16 +54,6 @@ def _hidden_list(activation, sizes):
     return [activation] * (len(sizes) - 2) if isinstance(activation, str) else list(activation)
 
 
-def _targets(loss, output, n, k, rng):
-    if loss == "log_loss" and output == "softmax":
-        return np.eye(k)[rng.integers(0, k, n)]
-    if loss == "log_loss":
-        return rng.integers(0, 2, (n, k)).astype(float)
-    if loss == "poisson":
-        return rng.poisson(1.0, (n, k)).astype(float)
-    return rng.standard_normal((n, k))
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sizes, activation, output, loss", NETWORKS)
 def test_forward(sizes, activation, output, loss, dtype, rng):
@@ -85,7 +75,7 @@ def test_loss_and_grad(sizes, activation, output, loss, alpha, weighted, dtype, 
     net = Network(sizes, activation=activation, output=output, loss=loss, dtype=dtype,
                   random_state=3)
     X = rng.standard_normal((30, sizes[0])).astype(dtype)
-    Y = _targets(loss, output, 30, sizes[-1], rng).astype(dtype)
+    Y = make_targets(loss, output, 30, sizes[-1], rng).astype(dtype)
     sw = rng.uniform(0.1, 2.0, 30).astype(dtype) if weighted else None
     value, grad = net.loss_and_grad(X, Y, alpha=alpha, sample_weight=sw)
     assert isinstance(value, float)

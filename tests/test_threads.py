@@ -16,7 +16,7 @@ from bpcore import SGD, Adam, AdaGrad, DivergenceError, Network, RMSProp, train
 from bpcore import _kernels
 from bpcore._engine import choose_threads
 from bpcore._validation import csr_input
-from conftest import DTYPES
+from conftest import DTYPES, make_targets
 
 CASES = [
     # hidden activation, output, loss
@@ -36,16 +36,6 @@ OPTIMIZERS = {
 }
 
 
-def _targets(rng, n, k, output, loss, dtype):
-    if loss == "log_loss" and output == "softmax":
-        return np.eye(k, dtype=dtype)[rng.integers(0, k, n)]
-    if loss == "log_loss":
-        return rng.integers(0, 2, (n, k)).astype(dtype)
-    if loss == "poisson":
-        return rng.poisson(1.0, (n, k)).astype(dtype)
-    return rng.standard_normal((n, k)).astype(dtype)
-
-
 def _epochs(by_units, n_threads, *, case=CASES[0], opt="adam", dtype=np.float64,
             alpha=1e-4, weighted=False, shuffle=True, batch_size=32, sizes=(13, 37, 4),
             epochs=3):
@@ -53,7 +43,7 @@ def _epochs(by_units, n_threads, *, case=CASES[0], opt="adam", dtype=np.float64,
     n = 301
     act, output, loss = case
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
-    Y = _targets(rng, n, sizes[-1], output, loss, dtype)
+    Y = make_targets(loss, output, n, sizes[-1], rng).astype(dtype)
     sw = rng.uniform(0, 2, n).astype(dtype) if weighted else None
     net = Network(list(sizes), activation=act, output=output, loss=loss, dtype=dtype,
                   random_state=0)

@@ -17,7 +17,7 @@ import reference as ref
 import bpcore
 from bpcore import _kernels
 from bpcore import SGD, Adam, DivergenceError, Network, train
-from conftest import DTYPES, assert_close
+from conftest import DTYPES, assert_close, make_targets
 
 # ---------------------------------------------------------------------------
 # The worked example from the issue
@@ -108,16 +108,7 @@ LOOP_CASES = [
 
 def _data(sizes, loss, output, n, rng):
     X = rng.standard_normal((n, sizes[0]))
-    k = sizes[-1]
-    if loss == "log_loss" and output == "softmax":
-        Y = np.eye(k)[rng.integers(0, k, n)]
-    elif loss == "log_loss":
-        Y = rng.integers(0, 2, (n, k)).astype(float)
-    elif loss == "poisson":
-        Y = rng.poisson(1.0, (n, k)).astype(float)
-    else:
-        Y = rng.standard_normal((n, k))
-    return X, Y
+    return X, make_targets(loss, output, n, sizes[-1], rng)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
