@@ -36,7 +36,7 @@ Conventions
 
 from cython cimport floating
 from cython.parallel cimport parallel
-from libc.math cimport expm1, expm1f, log, logf, tanh, tanhf, sqrt, pow, isfinite
+from libc.math cimport log, logf, sqrt, pow, isfinite
 from libc.string cimport memcpy
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -438,7 +438,6 @@ cdef extern from *:
     bp_fpstate bp_fp_enter() noexcept nogil
     void bp_fp_exit(bp_fpstate s) noexcept nogil
     void bp_prefetch(const void* p) noexcept nogil
-    double bp_exp_d(double x) noexcept nogil
     double bp_adam_d(double* th, const double* g, double* m, double* v, Py_ssize_t s,
                      Py_ssize_t e, double b1, double b2, double c1, double c2, double eps,
                      double step, double isb, int paper, double l2, double inv) noexcept nogil
@@ -455,7 +454,6 @@ cdef extern from *:
                         double lr, double eps, double l2, double inv) noexcept nogil
     double bp_adagrad_f(float* th, const float* g, float* acc, Py_ssize_t s, Py_ssize_t e,
                         float lr, float eps, float l2, float inv) noexcept nogil
-    float bp_exp_f(float x) noexcept nogil
     void bp_bias_act_d(int code, double* z, Py_ssize_t ldz, const double* bias,
                        Py_ssize_t rows, Py_ssize_t cols, double slope, double ealpha) noexcept nogil
     void bp_bias_act_f(int code, float* z, Py_ssize_t ldz, const float* bias,
@@ -530,31 +528,11 @@ DEF PAD = 16
 # 0. Scalar helpers (float32 math in float32, float64 in float64)
 # ---------------------------------------------------------------------------
 
-cdef inline floating _exp(floating x) noexcept nogil:
-    # Vectorizable exp (see bp_exp_d in the C block above), within 1-2 ulp of libm.
-    if floating is float:
-        return bp_exp_f(x)
-    else:
-        return bp_exp_d(x)
-
-cdef inline floating _expm1(floating x) noexcept nogil:
-    if floating is float:
-        return expm1f(x)
-    else:
-        return expm1(x)
-
 cdef inline floating _log(floating x) noexcept nogil:
     if floating is float:
         return logf(x)
     else:
         return log(x)
-
-cdef inline floating _tanh(floating x) noexcept nogil:
-    if floating is float:
-        return tanhf(x)
-    else:
-        return tanh(x)
-
 
 
 # ---------------------------------------------------------------------------
@@ -1278,23 +1256,17 @@ cdef double _sgd_step(const OptConfig* o, floating* theta, const floating* g,
     return sq
 
 
-cdef inline void _adam_coefs(const OptConfig* o, double* step, double* isb) noexcept nogil:
-    # scikit-learn: theta += -lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
-    # paper:        theta -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-    cdef double bc1 = 1 - pow(o.beta_1, <double> o.t)
-    cdef double bc2 = 1 - pow(o.beta_2, <double> o.t)
-    step[0] = -(o.lr / bc1) if o.paper_adam else -(o.lr * sqrt(bc2) / bc1)
-    isb[0] = 1 / sqrt(bc2)
-
-
 cdef double _adam_step(const OptConfig* o, floating* theta, const floating* g,
                        floating* m, floating* v, Py_ssize_t start, Py_ssize_t end,
                        floating l2, floating inv_scale) noexcept nogil:
-    # m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2, at step t = o.t (already
-    # advanced), then the step of _adam_coefs. The loop is bp_adam_d/f in the C
-    # block (vector-width clones).
-    cdef double step, isb
-    _adam_coefs(o, &step, &isb)
+    # m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2, at step t = o.t (already advanced)
+    # scikit-learn: theta += -lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+    # paper:        theta -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    # The loop is bp_adam_d/f in the C block (vector-width clones).
+    cdef double bc1 = 1 - pow(o.beta_1, <double> o.t)
+    cdef double bc2 = 1 - pow(o.beta_2, <double> o.t)
+    cdef double step = -(o.lr / bc1) if o.paper_adam else -(o.lr * sqrt(bc2) / bc1)
+    cdef double isb = 1 / sqrt(bc2)
     if floating is float:
         return bp_adam_f(theta, g, m, v, start, end, <float> o.beta_1, <float> o.beta_2,
                          <float> (1 - o.beta_1), <float> (1 - o.beta_2), <float> o.epsilon,
@@ -1356,39 +1328,6 @@ cdef double _update_span(const OptConfig* o, floating* theta, const floating* g,
     if end > n_weights:
         _update_range(o, theta, g, s0, s1, max(start, n_weights), end, 0,
                       <floating> inv_scale)
-    return sq
-
-
-cdef double _update_rows(const OptConfig* o, floating* theta, const floating* g,
-                         floating* s0, floating* s1, Py_ssize_t first, Py_ssize_t n_rows,
-                         Py_ssize_t stride, Py_ssize_t width, double l2,
-                         double inv_scale) noexcept nogil:
-    """Update the segments [first + i * stride, + width) for i < n_rows (a column
-    block of a row-major weight matrix), with L2 factor ``l2``.
-
-    Returns sum(theta**2) over the segments before the update. Adam's bias
-    corrections are computed once for all rows.
-    """
-    cdef Py_ssize_t i, a
-    cdef double sq = 0.0, step, isb
-    if o.kind != ADAM:
-        for i in range(n_rows):
-            a = first + i * stride
-            sq += _update_range(o, theta, g, s0, s1, a, a + width, <floating> l2,
-                                <floating> inv_scale)
-        return sq
-    _adam_coefs(o, &step, &isb)
-    for i in range(n_rows):
-        a = first + i * stride
-        if floating is float:
-            sq += bp_adam_f(theta, g, s0, s1, a, a + width, <float> o.beta_1,
-                            <float> o.beta_2, <float> (1 - o.beta_1), <float> (1 - o.beta_2),
-                            <float> o.epsilon, <float> step, <float> isb, o.paper_adam,
-                            <float> l2, <float> inv_scale)
-        else:
-            sq += bp_adam_d(theta, g, s0, s1, a, a + width, o.beta_1, o.beta_2,
-                            1 - o.beta_1, 1 - o.beta_2, o.epsilon, step, isb,
-                            o.paper_adam, l2, inv_scale)
     return sq
 
 
