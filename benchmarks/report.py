@@ -145,6 +145,18 @@ def _target(name, value, ok, detail=""):
     return {"target": name, "value": value, "status": status, "detail": detail}
 
 
+def _per_workload(rows, value, **match):
+    """[(value(r), workload)] over the rows whose fields equal ``match``,
+    where value(r) is not None."""
+    vals = []
+    for r in rows:
+        if all(r[k] == v for k, v in match.items()):
+            v = value(r)
+            if v is not None:
+                vals.append((v, r["workload"]))
+    return vals
+
+
 def check_targets(rows, threads_run, dtypes_run):
     out = []
 
@@ -158,13 +170,9 @@ def check_targets(rows, threads_run, dtypes_run):
     # 2. bpcore within FLOOR_TARGET of the floor, every epoch workload.
     for threads in threads_run:
         for dtype in dtypes_run:
-            vals = []
-            for r in rows:
-                if (r["kind"] == "epoch" and r["threads"] == threads
-                        and r["library"] == "bpcore" and r["dtype"] == dtype):
-                    f = floor_multiple(rows, r)
-                    if f is not None:
-                        vals.append((f, r["workload"]))
+            vals = _per_workload(
+                rows, lambda r: floor_multiple(rows, r), kind="epoch", threads=threads,
+                library="bpcore", dtype=dtype)
             worst = max(vals) if vals else None
             out.append(_target(
                 f"bpcore/floor <= {FLOOR_TARGET}x, {SHORT[dtype]} {threads}T, all workloads",
@@ -188,13 +196,8 @@ def check_targets(rows, threads_run, dtypes_run):
     # 4. bpcore float32 faster than torch float32 everywhere.
     if "float32" in dtypes_run:
         for threads in threads_run:
-            vals = []
-            for r in rows:
-                if (r["threads"] == threads and r["library"] == "torch"
-                        and r["dtype"] == "float32"):
-                    s = speedup(rows, r)
-                    if s is not None:
-                        vals.append((s, r["workload"]))
+            vals = _per_workload(rows, lambda r: speedup(rows, r), threads=threads,
+                                 library="torch", dtype="float32")
             worst = min(vals) if vals else None
             out.append(_target(
                 f"bpcore f32 faster than torch f32 everywhere, {threads}T",
