@@ -33,6 +33,44 @@ def test_gemm(dtype, trans_a, trans_b, alpha, beta, rng):
     assert_close(out, expected, dtype, scale=scale)
 
 
+@pytest.fixture(params=[1, 4], ids=["whole", "cut"])
+def gemm_split(request):
+    """Run a test with _gemm's row-block cut off (1) and at its default of 4."""
+    previous = K.set_gemm_split(request.param)
+    yield request.param
+    K.set_gemm_split(previous)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+# n * k = 10,000 multiply-adds per row of C, so at most 100 rows per block
+# under the 1e6 limit: 150 rows -> 2 blocks, 250 -> 3, 301 -> 4 (75, 75, 75,
+# 76), 401 -> 5, more than the 4 allowed: one call. 100 -> at the limit.
+@pytest.mark.parametrize("m", [100, 150, 250, 301, 401])
+def test_gemm_cut_into_row_blocks(dtype, trans_a, trans_b, m, gemm_split, rng):
+    n, k = 125, 80
+    alpha, beta = -0.7, 0.5
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    expected = ref.gemm(trans_a, trans_b, alpha, a, b, beta, c)
+    scale = ref.gemm_scale(trans_a, trans_b, alpha, a, b, beta, c)
+    out = c.copy()
+    K.gemm(trans_a, trans_b, alpha, a, b, beta, out)
+    assert_close(out, expected, dtype, scale=scale)
+
+
+def test_set_gemm_split_returns_previous_and_rejects_negative():
+    previous = K.set_gemm_split(3)
+    try:
+        assert K.set_gemm_split(2) == 3
+        with pytest.raises(ValueError, match="max_pieces must be >= 0"):
+            K.set_gemm_split(-1)
+    finally:
+        K.set_gemm_split(previous)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_empty_inner_dimension_scales_c_by_beta(dtype):
     a = np.zeros((3, 0), dtype=dtype)

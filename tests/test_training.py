@@ -340,6 +340,69 @@ def test_training_is_deterministic(dtype):
         np.testing.assert_array_equal(again[1], first[1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_row_blocks_change_nothing_but_rounding(dtype):
+    # Batch 200 of 64-100-10 (W2's shape): its forward product (1.28 M
+    # multiply-adds) and X.T @ delta are cut in two when the cut is on.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((1000, 64))
+    Y = np.eye(10)[rng.integers(0, 10, 1000)]
+    results = {}
+    for pieces in (1, 4):
+        previous = _kernels.set_gemm_split(pieces)
+        try:
+            net = Network([64, 100, 10], activation="relu", output="softmax",
+                          loss="log_loss", dtype=dtype, random_state=0)
+            with threadpoolctl.threadpool_limits(1):
+                losses = train(net, X, Y, optimizer=Adam(1e-3), epochs=3, batch_size=200,
+                               random_state=0, alpha=1e-4)
+        finally:
+            _kernels.set_gemm_split(previous)
+        results[pieces] = (np.asarray(losses), net.params.copy())
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(results[4][0], results[1][0], rtol=rtol)
+    np.testing.assert_allclose(results[4][1], results[1][1], rtol=rtol, atol=rtol)
+
+
+def _blas(path, arch, api="openblas"):
+    return {"user_api": "blas", "internal_api": api, "filepath": path, "architecture": arch}
+
+
+SCIPY_LIB = "/venv/site-packages/scipy.libs/libscipy_openblas-6cdc3b4a.so"
+NUMPY_LIB = "/venv/site-packages/numpy.libs/libscipy_openblas64_-32a4b2a6.so"
+
+
+@pytest.mark.parametrize("infos, environ, expected", [
+    # SciPy's bundled OpenBLAS decides, whatever NumPy's says.
+    ([_blas(NUMPY_LIB, "Haswell"), _blas(SCIPY_LIB, "SkylakeX")], {}, 4),
+    ([_blas(NUMPY_LIB, "SkylakeX"), _blas(SCIPY_LIB, "Haswell")], {}, 1),
+    ([_blas(SCIPY_LIB, "SapphireRapids")], {}, 4),
+    ([_blas(SCIPY_LIB, "Zen")], {}, 1),
+    # One shared BLAS (conda, distributions).
+    ([_blas("/usr/lib/libopenblas.so.0", "SkylakeX")], {}, 4),
+    ([_blas("/usr/lib/libmkl_rt.so.2", None, api="mkl")], {}, 1),
+    # Two BLAS and neither is SciPy's own: leave GEMMs alone.
+    ([_blas("/a/libopenblas.so", "SkylakeX"), _blas("/b/libopenblas.so", "SkylakeX")], {}, 1),
+    ([], {}, 1),
+    ([_blas(SCIPY_LIB, "Haswell")], {"BPCORE_GEMM_SPLIT": "3"}, 3),
+    ([_blas(SCIPY_LIB, "SkylakeX")], {"BPCORE_GEMM_SPLIT": " 1 "}, 1),
+])
+def test_gemm_split_setting(infos, environ, expected):
+    from bpcore._engine import gemm_split_setting
+    assert gemm_split_setting(infos, environ) == expected
+
+
+@pytest.mark.parametrize("value, message", [
+    ("yes", "BPCORE_GEMM_SPLIT must be a whole number of row blocks"),
+    ("-2", "BPCORE_GEMM_SPLIT must be >= 0"),
+])
+def test_gemm_split_setting_rejects_bad_environment(value, message):
+    from bpcore._engine import gemm_split_setting
+    with pytest.raises(ValueError, match=message):
+        gemm_split_setting([], {"BPCORE_GEMM_SPLIT": value})
+
+
 def test_training_respects_threadpool_limits_and_agrees_across_thread_counts():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     X, Y = _threaded_problem()

@@ -5,6 +5,7 @@ per-batch losses), then each ``run`` is a single kernel call for a whole epoch
 and turns the kernel's status into an exception.
 """
 import contextlib
+import os
 
 import numpy as np
 
@@ -26,6 +27,60 @@ _MIN_MACS_PER_THREAD = 1_000_000
 # 20-32-2; batch 32: 1.6-1.8x against 0.8-1.4x) and lost beyond.
 _UNIT_SPLIT_MAX_BATCH = 128
 _MIN_MACS_PER_THREAD_UNITS = 100_000
+
+# OpenBLAS cores whose kernels include the small-matrix GEMM path that
+# _kernels._gemm cuts products down to (KERNEL.SKYLAKEX; Cooper Lake and
+# Sapphire Rapids build on it).
+_SMALL_GEMM_CORES = ("skylakex", "cooperlake", "sapphirerapids")
+_MAX_GEMM_PIECES = 4
+
+
+def _scipy_blas_info(infos):
+    """threadpoolctl's entry for the BLAS scipy.linalg.cython_blas calls, or None.
+
+    SciPy's wheels bundle their own OpenBLAS (``scipy.libs``, LP64
+    ``libscipy_openblas``); NumPy's may be loaded beside it (ILP64,
+    ``libscipy_openblas64_``). Elsewhere (conda, distributions) a single
+    shared BLAS serves both.
+    """
+    blas = [i for i in infos if i.get("user_api") == "blas"]
+    for info in blas:
+        path = info.get("filepath") or ""
+        if os.path.basename(os.path.dirname(path)) == "scipy.libs":
+            return info
+    if len({i.get("filepath") for i in blas}) == 1:
+        return blas[0]
+    return None
+
+
+def gemm_split_setting(infos=None, environ=os.environ):
+    """How many row blocks ``_kernels._gemm`` may cut a GEMM into (1: never).
+
+    ``BPCORE_GEMM_SPLIT=<n>`` overrides; otherwise 4 when SciPy's BLAS is
+    OpenBLAS running one of ``_SMALL_GEMM_CORES``, else 1 (with other
+    kernels the cut only adds calls: 4-11% slower, docs/DESIGN.md).
+    """
+    value = environ.get("BPCORE_GEMM_SPLIT", "").strip()
+    if value:
+        try:
+            pieces = int(value)
+        except ValueError:
+            raise ValueError("BPCORE_GEMM_SPLIT must be a whole number of row "
+                             "blocks (1 turns the cut off), got %r" % value) from None
+        if pieces < 0:
+            raise ValueError("BPCORE_GEMM_SPLIT must be >= 0, got %d" % pieces)
+        return pieces
+    if infos is None:
+        from threadpoolctl import threadpool_info
+        infos = threadpool_info()
+    info = _scipy_blas_info(infos)
+    if (info is not None and info.get("internal_api") == "openblas"
+            and str(info.get("architecture", "")).lower() in _SMALL_GEMM_CORES):
+        return _MAX_GEMM_PIECES
+    return 1
+
+
+_kernels.set_gemm_split(gemm_split_setting())
 
 _blas_controller = None
 
