@@ -265,6 +265,48 @@ def test_log_loss_clips_probabilities(kind, output, dtype, weighted, rng):
     assert_close(delta, delta_ref, dtype, scale=1.0)
 
 
+def _fsum_log_loss(out, y, dtype):
+    """-sum(y * log(clip(out))) summed exactly (math.fsum), in float64."""
+    import math
+    eps = float(np.finfo(dtype).eps)
+    p = np.clip(out.astype(np.float64), eps, 1 - eps)
+    logs = np.log(p[y != 0]) * y[y != 0].astype(np.float64)
+    return -math.fsum(logs.tolist())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["batch", "all_clipped", "multi_hot", "mixed_soft"])
+def test_log_loss_product_of_probabilities(case, dtype, rng):
+    # Unweighted log loss multiplies the true classes' probabilities and
+    # takes one log; it must match the summed logs to a few ulp of the sum.
+    rows, cols = 200, 10
+    out = rng.dirichlet(np.ones(cols), rows).astype(dtype)
+    y = np.eye(cols, dtype=dtype)[rng.integers(0, cols, rows)]
+    if case == "all_clipped":
+        # 5000 rows whose true class got probability 0: each clipped to eps,
+        # a product of eps**5000 (2^-260000 in float64) without rescaling.
+        rows = 5000
+        out = np.zeros((rows, cols), dtype=dtype)
+        out[:, 0] = 1
+        y = np.zeros((rows, cols), dtype=dtype)
+        y[:, 1] = 1
+    elif case == "multi_hot":
+        # every target 1: 100 factors per row, each possibly tiny.
+        cols = 100
+        out = (rng.dirichlet(np.ones(cols), rows) ** 4).astype(dtype)
+        y = np.ones((rows, cols), dtype=dtype)
+    elif case == "mixed_soft":
+        y[::3] = rng.dirichlet(np.ones(cols), len(y[::3])).astype(dtype)
+    expected = _fsum_log_loss(out, y, dtype)
+    delta = np.empty_like(out)
+    total = K.loss_delta(LOSSES["log_loss"]["softmax"], out, y, None, delta)
+    # float32's soft-label logs are float32 logf, as scikit-learn's.
+    rtol = 1e-14 if dtype == np.float64 or case != "mixed_soft" else 1e-6
+    assert total == pytest.approx(expected, rel=rtol)
+    if case == "all_clipped":
+        assert total == pytest.approx(-rows * np.log(np.finfo(dtype).eps), rel=1e-14)
+
+
 def test_squared_error_is_half_mean_over_outputs():
     out = np.array([[1.0, 2.0], [0.0, 0.0]])
     y = np.array([[0.0, 0.0], [1.0, 3.0]])
