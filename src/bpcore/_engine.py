@@ -71,8 +71,11 @@ def gemm_split_setting(infos=None, environ=os.environ):
             raise ValueError("BPCORE_GEMM_SPLIT must be >= 0, got %d" % pieces)
         return pieces
     if infos is None:
-        from threadpoolctl import threadpool_info
-        infos = threadpool_info()
+        try:
+            from threadpoolctl import threadpool_info
+            infos = threadpool_info()
+        except Exception:  # a speed heuristic must never stop the import
+            return 1
     info = _scipy_blas_info(infos)
     if (info is not None and info.get("internal_api") == "openblas"
             and str(info.get("architecture", "")).lower() in _SMALL_GEMM_CORES):
