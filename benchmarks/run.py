@@ -92,6 +92,9 @@ def environment(libs):
     }
     if libs.bpcore is not None:
         env["bpcore_file"] = getattr(libs.bpcore, "__file__", None)
+        # Row blocks GEMMs just above OpenBLAS's small-matrix limit are cut
+        # into (1: never; BPCORE_GEMM_SPLIT overrides; docs/DESIGN.md).
+        env["bpcore_gemm_split"] = libs.bpcore._kernels.get_gemm_split()
     if libs.torch is not None:
         env["torch_default_threads"] = libs.torch.get_num_threads()
     return env
@@ -249,8 +252,13 @@ def main(argv=None):
         f"contenders alternated, 1 warm-up then timed runs: {repeats_text} | "
         + " ".join(f"{k} {v}" for k, v in env["versions"].items() if v) + "\n"
     )
-    if libs.notes:
-        header += "\n" + "\n".join(f"- {n}" for n in libs.notes) + "\n"
+    notes = list(libs.notes)
+    if "bpcore_gemm_split" in env:
+        notes.append(f"bpcore cuts GEMMs just above OpenBLAS's small-matrix limit into "
+                     f"at most {env['bpcore_gemm_split']} row blocks (1: never; "
+                     f"BPCORE_GEMM_SPLIT)")
+    if notes:
+        header += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     text = header + "\n" + "\n".join(
         report.markdown_table(rows, t) for t in args.threads
     ) + "\n" + report.targets_text(targets)

@@ -591,6 +591,11 @@ def set_gemm_split(int max_pieces):
     return previous
 
 
+def get_gemm_split():
+    """The current row-block limit of the GEMM cut (0 or 1: never cut)."""
+    return _gemm_max_pieces
+
+
 cdef inline void _gemm(bint trans_a, bint trans_b, int m, int n, int k,
                        floating alpha, const floating* a, int lda,
                        const floating* b, int ldb,

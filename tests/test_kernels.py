@@ -21,7 +21,11 @@ from conftest import (DTYPES, OPTIMIZER_CASES, assert_close, make_targets,
 @pytest.mark.parametrize("trans_b", [False, True])
 @pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (0.7, 0.0), (-1.3, 1.0), (2.0, -0.5)])
 def test_gemm(dtype, trans_a, trans_b, alpha, beta, rng):
-    m, n, k = 7, 5, 11
+    _check_gemm(dtype, trans_a, trans_b, 7, 5, 11, alpha, beta, rng)
+
+
+def _check_gemm(dtype, trans_a, trans_b, m, n, k, alpha, beta, rng):
+    """K.gemm on random operands of these shapes against the NumPy reference."""
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
     b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
     c = rng.standard_normal((m, n)).astype(dtype)
@@ -49,22 +53,14 @@ def gemm_split(request):
 # 76), 401 -> 5, more than the 4 allowed: one call. 100 -> at the limit.
 @pytest.mark.parametrize("m", [100, 150, 250, 301, 401])
 def test_gemm_cut_into_row_blocks(dtype, trans_a, trans_b, m, gemm_split, rng):
-    n, k = 125, 80
-    alpha, beta = -0.7, 0.5
-    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
-    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
-    c = rng.standard_normal((m, n)).astype(dtype)
-    expected = ref.gemm(trans_a, trans_b, alpha, a, b, beta, c)
-    scale = ref.gemm_scale(trans_a, trans_b, alpha, a, b, beta, c)
-    out = c.copy()
-    K.gemm(trans_a, trans_b, alpha, a, b, beta, out)
-    assert_close(out, expected, dtype, scale=scale)
+    _check_gemm(dtype, trans_a, trans_b, m, 125, 80, -0.7, 0.5, rng)
 
 
 def test_set_gemm_split_returns_previous_and_rejects_negative():
     previous = K.set_gemm_split(3)
     try:
         assert K.set_gemm_split(2) == 3
+        assert K.get_gemm_split() == 2
         with pytest.raises(ValueError, match="max_pieces must be >= 0"):
             K.set_gemm_split(-1)
     finally:
