@@ -227,34 +227,29 @@ cdef extern from *:
     #else
     #define BP_CLONES
     #endif
+    /* One Adam step over th[s:e]; SCALE is empty or `* inv_sqrt_bc2`. */
+    #define BP_ADAM_LOOP(T, SQRT, SCALE)                                             \
+        for (i = s; i < e; i++) {                                                    \
+            T t = th[i];                                                             \
+            sq += (double)(t * t);                                                   \
+            T gi = (g[i] + l2 * t) * inv;                                            \
+            T mi = b1 * m[i] + c1 * gi;                                              \
+            T vi = b2 * v[i] + c2 * (gi * gi);                                       \
+            m[i] = mi;                                                               \
+            v[i] = vi;                                                               \
+            th[i] = t + step * mi / (SQRT(vi) SCALE + eps);                          \
+        }
     #define BP_DEFINE_UPDATES(T, SUF, SQRT)                                          \
     BP_CLONES static double bp_adam_##SUF(T* th, const T* g, T* m, T* v,            \
             ptrdiff_t s, ptrdiff_t e, T b1, T b2, T c1, T c2, T eps, T step,         \
             T inv_sqrt_bc2, int paper, T l2, T inv) {                                \
         double sq = 0.0;                                                             \
         ptrdiff_t i;                                                                 \
+        /* Two loops, so neither tests `paper` per element. */                      \
         if (!paper) {                                                                \
-            for (i = s; i < e; i++) {                                                \
-                T t = th[i];                                                         \
-                sq += (double)(t * t);                                               \
-                T gi = (g[i] + l2 * t) * inv;                                        \
-                T mi = b1 * m[i] + c1 * gi;                                          \
-                T vi = b2 * v[i] + c2 * (gi * gi);                                   \
-                m[i] = mi;                                                           \
-                v[i] = vi;                                                           \
-                th[i] = t + step * mi / (SQRT(vi) + eps);                            \
-            }                                                                        \
+            BP_ADAM_LOOP(T, SQRT, )                                                  \
         } else {                                                                     \
-            for (i = s; i < e; i++) {                                                \
-                T t = th[i];                                                         \
-                sq += (double)(t * t);                                               \
-                T gi = (g[i] + l2 * t) * inv;                                        \
-                T mi = b1 * m[i] + c1 * gi;                                          \
-                T vi = b2 * v[i] + c2 * (gi * gi);                                   \
-                m[i] = mi;                                                           \
-                v[i] = vi;                                                           \
-                th[i] = t + step * mi / (SQRT(vi) * inv_sqrt_bc2 + eps);             \
-            }                                                                        \
+            BP_ADAM_LOOP(T, SQRT, * inv_sqrt_bc2)                                    \
         }                                                                            \
         return sq;                                                                   \
     }                                                                                \
