@@ -1533,6 +1533,18 @@ def has_openmp():
     return bool(BP_OPENMP)
 
 
+cdef inline bint _signal_raised(Py_ssize_t* since_poll, Py_ssize_t poll_every) noexcept nogil:
+    """Every ``poll_every``-th call, run Python's signal handlers (Ctrl-C);
+    True if one raised (the exception is then pending)."""
+    cdef bint raised = False
+    since_poll[0] += 1
+    if since_poll[0] >= poll_every:
+        since_poll[0] = 0
+        with gil:
+            raised = PyErr_CheckSignals() != 0
+    return raised
+
+
 cdef inline void _gather(const floating* X, const floating* Y, const floating* sw,
                          const Py_ssize_t* perm, Py_ssize_t first, Py_ssize_t r0,
                          Py_ssize_t r1, Py_ssize_t n0, Py_ssize_t n_out, bint dense_x,
@@ -1837,13 +1849,9 @@ cdef int _epoch_by_units(const Layout* L, OptConfig* opt_c, const floating* Xp,
                 dl[par] = data_loss
                 sws[par] = sw_sum
                 info[2] = oc.t
-                since_poll = since_poll + 1
-                if since_poll >= poll_every and b + 1 < n_batches:
-                    since_poll = 0
-                    with gil:
-                        if PyErr_CheckSignals() != 0:
-                            info[3] = 1
-                    if info[3] and pending == OK:
+                if b + 1 < n_batches and _signal_raised(&since_poll, poll_every):
+                    info[3] = 1
+                    if pending == OK:
                         pending = INTERRUPTED
                 # Read by everyone after the next batch's barrier.
                 stop[1 - par] = pending
@@ -2146,14 +2154,9 @@ def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
                 t_outp[0] = oc.t
                 if not isfinite(loss):
                     fl[0] = NONFINITE_LOSS
-                since_poll = since_poll + 1
-                if since_poll >= poll_every and b + 1 < n_batches:
-                    since_poll = 0
-                    with gil:
-                        if PyErr_CheckSignals() != 0:
-                            fl[1] = 1
-                    if fl[1]:
-                        fl[0] = INTERRUPTED
+                if b + 1 < n_batches and _signal_raised(&since_poll, poll_every):
+                    fl[1] = 1
+                    fl[0] = INTERRUPTED
             # The flag set just above is read by everyone after the next
             # batch's first barrier (thread 0 writes it before reaching it).
         bp_fp_exit(fp)
