@@ -554,13 +554,27 @@ cdef inline void _blas_gemm(bint trans_a, bint trans_b, int m, int n, int k,
 # dot product over the whole k, in one BLAS call. Off (0) unless
 # bpcore._engine finds SciPy's BLAS to be OpenBLAS with those kernels: with
 # OpenBLAS's Haswell kernels the same cut cost 4-11%.
+#
+# The same kernels refuse A @ B.T (column-major "TN" once the operands are
+# swapped, see _blas_gemm) when C has more than SMALL_TN_MAX_C entries or the
+# inner dimension is below SMALL_TN_MIN_K, and send it down the packed path
+# (copies, a memset of C, the big kernel). That is every hidden layer's
+# delta @ W.T in front of a 10-class output (k = 10). _gemm_a_bt then copies
+# B.T (k x n, 1,000 entries for W2) and issues the NN product, which the
+# small kernel takes: W2's 200x10 @ 10x100 12.1 -> 7.8 us, W1's 32-row one
+# 2.5 -> 1.8 us, W3's 128x10 @ 10x256 18.5 -> 13.6 us (float64, copy
+# included). Same products, same dot products, under the same setting.
 DEF SMALL_GEMM_MACS = 1000000
+DEF SMALL_TN_MAX_C = 1200
+DEF SMALL_TN_MIN_K = 32
 cdef int _gemm_max_pieces = 0
 
 
 def set_gemm_split(int max_pieces):
-    """Cut GEMMs just above OpenBLAS's small-matrix limit into at most
-    ``max_pieces`` row blocks (0 or 1: never). Returns the previous setting."""
+    """Shape GEMMs for OpenBLAS's small-matrix kernels: cut products just
+    above their limit into at most ``max_pieces`` row blocks, and issue
+    A @ B.T they refuse as A @ (a copy of B.T). 0 or 1: neither. Returns the
+    previous setting."""
     global _gemm_max_pieces
     if max_pieces < 0:
         raise ValueError("max_pieces must be >= 0, got %d" % max_pieces)
@@ -574,6 +588,21 @@ def get_gemm_split():
     return _gemm_max_pieces
 
 
+cdef inline int _gemm_pieces(int m, int n, int k) noexcept nogil:
+    """The row blocks _gemm cuts an m x n x k product into; 1 when it issues
+    it whole (under the small-matrix limit, or too far above it)."""
+    cdef long long per_row
+    cdef int rows_max, pieces
+    if _gemm_max_pieces > 1 and n > 0 and k > 0:
+        per_row = <long long> n * k
+        if <long long> m * per_row > SMALL_GEMM_MACS and per_row <= SMALL_GEMM_MACS:
+            rows_max = <int> (SMALL_GEMM_MACS // per_row)
+            pieces = (m + rows_max - 1) // rows_max
+            if pieces <= _gemm_max_pieces:
+                return pieces
+    return 1
+
+
 cdef inline void _gemm(bint trans_a, bint trans_b, int m, int n, int k,
                        floating alpha, const floating* a, int lda,
                        const floating* b, int ldb,
@@ -583,24 +612,46 @@ cdef inline void _gemm(bint trans_a, bint trans_b, int m, int n, int k,
     Products just above SMALL_GEMM_MACS go to BLAS as up to
     _gemm_max_pieces blocks of rows (see above).
     """
-    cdef long long per_row
-    cdef int rows_max, pieces, i, r0, nr
-    if _gemm_max_pieces > 1 and n > 0 and k > 0:
-        per_row = <long long> n * k
-        if <long long> m * per_row > SMALL_GEMM_MACS and per_row <= SMALL_GEMM_MACS:
-            rows_max = <int> (SMALL_GEMM_MACS // per_row)
-            pieces = (m + rows_max - 1) // rows_max
-            if pieces <= _gemm_max_pieces:
-                # Near-equal blocks, each at most ceil(m / pieces) <= rows_max.
-                r0 = 0
-                for i in range(pieces):
-                    nr = (m - r0) // (pieces - i)
-                    _blas_gemm(trans_a, trans_b, nr, n, k, alpha,
-                               a + (r0 if trans_a else <Py_ssize_t> r0 * lda), lda,
-                               b, ldb, beta, c + <Py_ssize_t> r0 * ldc, ldc)
-                    r0 += nr
-                return
+    cdef int pieces = _gemm_pieces(m, n, k)
+    cdef int i, r0, nr
+    if pieces > 1:
+        # Near-equal blocks, each at most ceil(m / pieces) rows.
+        r0 = 0
+        for i in range(pieces):
+            nr = (m - r0) // (pieces - i)
+            _blas_gemm(trans_a, trans_b, nr, n, k, alpha,
+                       a + (r0 if trans_a else <Py_ssize_t> r0 * lda), lda,
+                       b, ldb, beta, c + <Py_ssize_t> r0 * ldc, ldc)
+            r0 += nr
+        return
     _blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+cdef inline void _gemm_a_bt(int m, int n, int k, const floating* a, int lda,
+                            const floating* b, int ldb, floating* c, int ldc,
+                            floating* bt) noexcept nogil:
+    """C = A @ B.T, row-major: A is m x k, B is n x k, C is m x n.
+
+    When the small-kernel shaping is on and OpenBLAS would refuse this
+    product in its TN small kernel but take A @ B.T as NN (see above), B.T
+    is copied into ``bt`` (k x n; NULL: never) and the NN product issued.
+    ``bt`` may hold anything on entry (callers lend the gradient block they
+    are about to overwrite).
+    """
+    cdef int pieces, rows_max, i, j
+    cdef const floating* br
+    if bt != NULL and _gemm_max_pieces > 1 and m > 0 and n > 0 and k > 0:
+        pieces = _gemm_pieces(m, n, k)
+        if pieces > 1 or <long long> m * n * k <= SMALL_GEMM_MACS:
+            rows_max = (m + pieces - 1) // pieces
+            if <long long> n * rows_max > SMALL_TN_MAX_C or k < SMALL_TN_MIN_K:
+                for i in range(n):
+                    br = b + <Py_ssize_t> i * ldb
+                    for j in range(k):
+                        bt[<Py_ssize_t> j * n + i] = br[j]
+                _gemm(False, False, m, n, k, 1, a, lda, bt, n, 0, c, ldc)
+                return
+    _gemm(False, True, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
 
 
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a,
@@ -608,6 +659,7 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a,
     """c_out = alpha * op(a) @ op(b) + beta * c_out (row-major, in place)."""
     cdef int m = c_out.shape[0], n = c_out.shape[1]
     cdef int k = a.shape[0] if trans_a else a.shape[1]
+    cdef floating[::1] bt
     if (a.shape[1] if trans_a else a.shape[0]) != m \
             or (b.shape[1] if trans_b else b.shape[0]) != k \
             or (b.shape[0] if trans_b else b.shape[1]) != n:
@@ -619,6 +671,14 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a,
         for i in range(m):
             for j in range(n):
                 c_out[i, j] = <floating> (beta * c_out[i, j])
+        return
+    if not trans_a and trans_b and alpha == 1 and beta == 0:
+        # The epoch kernels' delta @ W.T, with its copy of W.T when it helps.
+        import numpy as np
+        bt = np.empty(n * k, dtype=np.float32 if floating is float else np.float64)
+        with nogil:
+            _gemm_a_bt(m, n, k, &a[0, 0], a.shape[1], &b[0, 0], b.shape[1],
+                       &c_out[0, 0], n, &bt[0])
         return
     with nogil:
         _gemm(trans_a, trans_b, m, n, k, <floating> alpha, &a[0, 0], a.shape[1],
@@ -1141,6 +1201,12 @@ cdef double _forward_backward(const Layout* L, const floating* theta,
         n_in = <int> L.sizes[l]
         n_out = <int> L.sizes[l + 1]
         a_in = x if l == 0 else acts[l - 1]
+        if l > 0:
+            # delta_prev = delta @ W_l.T, before gW_l: until then gW_l's block
+            # is free to hold _gemm_a_bt's copy of W_l.T (not when it
+            # accumulates).
+            _gemm_a_bt(r, n_in, n_out, d, n_out, theta + L.w_off[l], n_out,
+                       d_next, n_in, NULL if accumulate else grad + L.w_off[l])
         if l == 0 and sp != NULL:
             _csr_t_matmul(sp, <const floating*> sp.data, rows, d, n_in, n_out,
                           grad + L.w_off[0], accumulate)
@@ -1149,10 +1215,8 @@ cdef double _forward_backward(const Layout* L, const floating* theta,
             _gemm(True, False, n_in, n_out, r, 1, a_in, n_in, d, n_out,
                   beta, grad + L.w_off[l], n_out)
         if l > 0:
-            # delta_prev = delta @ W_l.T, then times f'(z) of the layer below,
-            # and gb_{l-1} (+)= delta_prev.sum(axis=0)
-            _gemm(False, True, r, n_in, n_out, 1, d, n_out,
-                  theta + L.w_off[l], n_out, 0, d_next, n_in)
+            # delta_prev times f'(z) of the layer below, and
+            # gb_{l-1} (+)= delta_prev.sum(axis=0)
             _activation_backward(L.act[l - 1], acts[l - 1], d_next, rows, n_in,
                                  L.leaky_slope, L.elu_alpha,
                                  grad + L.b_off[l - 1], accumulate)
@@ -1826,12 +1890,14 @@ cdef int _epoch_by_units(const Layout* L, OptConfig* opt_c, const floating* Xp,
                 else:
                     _colsum(d2, rows, K, pg + n_loc_w + hw, False)
                 if hw > 0:
+                    # D1 = D2 @ W_1[h0:h1].T (gW_1's block lends itself for
+                    # the copy of W_1[h0:h1].T, see _gemm_a_bt)
+                    _gemm_a_bt(<int> rows, <int> hw, <int> K, d2, <int> K,
+                               pth + n0 * hw, <int> K, d1, <int> hw, pg + n0 * hw)
                     # gW_1[h0:h1] = A.T @ D2
                     _gemm(True, False, <int> hw, <int> K, <int> rows, 1, a_t, <int> hw,
                           d2, <int> K, 0, pg + n0 * hw, <int> K)
-                    # D1 = D2 @ W_1[h0:h1].T times f', and gb_0[h0:h1]
-                    _gemm(False, True, <int> rows, <int> hw, <int> K, 1, d2, <int> K,
-                          pth + n0 * hw, <int> K, 0, d1, <int> hw)
+                    # D1 times f', and gb_0[h0:h1]
                     _activation_backward(act0, a_t, d1, rows, hw, slope, ealpha,
                                          pg + n_loc_w, False)
                     # gW_0[:, h0:h1] = X.T @ D1
@@ -2292,7 +2358,8 @@ def floor_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
     """The benchmark floor: only the matrix products of an epoch plus the optimizer.
 
     The same GEMM calls with the same shapes as ``train_epoch`` (three per
-    layer, two for the first), back to back, and one optimizer pass per batch;
+    layer, two for the first; delta @ W.T through the same copy of W.T when
+    _gemm_a_bt makes one), back to back, and one optimizer pass per batch;
     no gather, activations, loss or bias. ``theta`` is updated with a garbage
     gradient, so pass a throwaway copy.
     """
@@ -2337,11 +2404,11 @@ def floor_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
                 n_in = <int> L.sizes[l]
                 n_out = <int> L.sizes[l + 1]
                 a_in = &X[b * bs, 0] if l == 0 else acts[l - 1]
+                if l > 0:
+                    _gemm_a_bt(r, n_in, n_out, d_a, n_out, th + L.w_off[l], n_out,
+                               d_b, n_in, gr + L.w_off[l])
                 _gemm(True, False, n_in, n_out, r, 1, a_in, n_in, d_a, n_out,
                       0, gr + L.w_off[l], n_out)
-                if l > 0:
-                    _gemm(False, True, r, n_in, n_out, 1, d_a, n_out,
-                          th + L.w_off[l], n_out, 0, d_b, n_in)
             _optimizer_step(&oc, th, gr, s0, s1, L.n_weights, theta.shape[0],
                             data.alpha, 1.0 / rows)
         bp_fp_exit(fp)

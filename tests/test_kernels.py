@@ -56,6 +56,18 @@ def test_gemm_cut_into_row_blocks(dtype, trans_a, trans_b, m, gemm_split, rng):
     _check_gemm(dtype, trans_a, trans_b, m, 125, 80, -0.7, 0.5, rng)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+# delta @ W.T as the epoch kernels issue it (alpha 1, beta 0): with the
+# shaping on, (200, 100, 10), (32, 100, 10) and (150, 125, 80) (two row
+# blocks) go through the copy of W.T; (20, 30, 40) is one OpenBLAS's TN small
+# kernel takes (C of 600 entries, k >= 32) and (401, 125, 80) one too big for
+# the small kernels: both keep A @ B.T.
+@pytest.mark.parametrize("m, n, k", [(200, 100, 10), (32, 100, 10), (150, 125, 80),
+                                     (20, 30, 40), (401, 125, 80), (1, 1, 1)])
+def test_gemm_a_bt_through_a_copy_of_b_transposed(dtype, m, n, k, gemm_split, rng):
+    _check_gemm(dtype, False, True, m, n, k, 1.0, 0.0, rng)
+
+
 def test_set_gemm_split_returns_previous_and_rejects_negative():
     previous = K.set_gemm_split(3)
     try:
