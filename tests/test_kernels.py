@@ -283,10 +283,12 @@ def _fsum_log_loss(out, y, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", ["batch", "all_clipped", "multi_hot", "mixed_soft"])
+@pytest.mark.parametrize("case", ["batch", "all_clipped", "multi_hot", "mixed_soft",
+                                  "ragged", "ragged_clipped", "tail_rescale"])
 def test_log_loss_product_of_probabilities(case, dtype, rng):
-    # Unweighted log loss multiplies the true classes' probabilities and
-    # takes one log; it must match the summed logs to a few ulp of the sum.
+    # Unweighted log loss multiplies the true classes' probabilities in 8
+    # lanes (whole vectors, then the rest one by one) and takes a log per
+    # lane; it must match the summed logs to a few ulp of the sum.
     rows, cols = 200, 10
     out = rng.dirichlet(np.ones(cols), rows).astype(dtype)
     y = np.eye(cols, dtype=dtype)[rng.integers(0, cols, rows)]
@@ -305,14 +307,42 @@ def test_log_loss_product_of_probabilities(case, dtype, rng):
         y = np.ones((rows, cols), dtype=dtype)
     elif case == "mixed_soft":
         y[::3] = rng.dirichlet(np.ones(cols), len(y[::3])).astype(dtype)
+    elif case.startswith("ragged"):
+        # 37 x 7 = 259 entries: 32 groups of 8 and 3 left for the scalar
+        # lanes; clipped: every factor eps, so lanes rescale in both parts.
+        rows, cols = 37 if case == "ragged" else 4001, 7
+        out = rng.dirichlet(np.ones(cols), rows).astype(dtype)
+        y = np.eye(cols, dtype=dtype)[rng.integers(0, cols, rows)]
+        if case == "ragged_clipped":
+            out = (1 - y) / (cols - 1)
+    elif case == "tail_rescale":
+        # Every factor eps: a lane first rescales at its (k + 1)-th factor,
+        # k = floor(900 / -log2(eps)). The vector part gives each lane k,
+        # the scalar rest 3 lanes their (k + 1)-th.
+        k = int(900 // -np.log2(np.finfo(dtype).eps))
+        rows, cols = 8 * k + 3, 1
+        out = np.zeros((rows, cols), dtype=dtype)
+        y = np.ones((rows, cols), dtype=dtype)
     expected = _fsum_log_loss(out, y, dtype)
     delta = np.empty_like(out)
     total = K.loss_delta(LOSSES["log_loss"]["softmax"], out, y, None, delta)
     # float32's soft-label logs are float32 logf, as scikit-learn's.
     rtol = 1e-14 if dtype == np.float64 or case != "mixed_soft" else 1e-6
     assert total == pytest.approx(expected, rel=rtol)
-    if case == "all_clipped":
-        assert total == pytest.approx(-rows * np.log(np.finfo(dtype).eps), rel=1e-14)
+    if case in ("all_clipped", "ragged_clipped", "tail_rescale"):
+        assert total == pytest.approx(-rows * np.log(float(np.finfo(dtype).eps)), rel=1e-14)
+    np.testing.assert_array_equal(delta, out - y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("where", [0, 1996])
+def test_log_loss_nan_probability_gives_nan(where, dtype, rng):
+    # A NaN in the vector part (entry 0) or the scalar tail (1996 of 1998).
+    out = rng.dirichlet(np.ones(9), 222).astype(dtype)
+    y = np.eye(9, dtype=dtype)[rng.integers(0, 9, 222)]
+    out.flat[where] = np.nan
+    y.flat[where] = 1
+    assert np.isnan(K.loss_delta(K.Loss.LOG_LOSS, out, y, None, np.empty_like(out)))
 
 
 def test_squared_error_is_half_mean_over_outputs():
