@@ -682,18 +682,22 @@ def get_gemm_split():
 
 
 cdef inline int _gemm_pieces(int m, int n, int k) noexcept nogil:
-    """The row blocks _gemm cuts an m x n x k product into; 1 when it issues
-    it whole (under the small-matrix limit, or too far above it)."""
+    """How many calls _gemm issues an m x n x k product in, every one under
+    the small-matrix limit (1: whole, already under it); 0 when it goes whole
+    to the packed path (too far above the limit, or the shaping is off)."""
     cdef long long per_row
     cdef int rows_max, pieces
-    if _gemm_max_pieces > 1 and n > 0 and k > 0:
-        per_row = <long long> n * k
-        if <long long> m * per_row > SMALL_GEMM_MACS and per_row <= SMALL_GEMM_MACS:
-            rows_max = <int> (SMALL_GEMM_MACS // per_row)
-            pieces = (m + rows_max - 1) // rows_max
-            if pieces <= _gemm_max_pieces:
-                return pieces
-    return 1
+    if _gemm_max_pieces <= 1 or n <= 0 or k <= 0:
+        return 0
+    per_row = <long long> n * k
+    if <long long> m * per_row <= SMALL_GEMM_MACS:
+        return 1
+    if per_row <= SMALL_GEMM_MACS:
+        rows_max = <int> (SMALL_GEMM_MACS // per_row)
+        pieces = (m + rows_max - 1) // rows_max
+        if pieces <= _gemm_max_pieces:
+            return pieces
+    return 0
 
 
 cdef inline void _gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -731,19 +735,18 @@ cdef inline void _gemm_a_bt(int m, int n, int k, const floating* a, int lda,
     ``bt`` may hold anything on entry (callers lend the gradient block they
     are about to overwrite).
     """
-    cdef int pieces, rows_max, i, j
+    cdef int pieces = _gemm_pieces(m, n, k) if bt != NULL and m > 0 else 0
+    cdef int rows_max, i, j
     cdef const floating* br
-    if bt != NULL and _gemm_max_pieces > 1 and m > 0 and n > 0 and k > 0:
-        pieces = _gemm_pieces(m, n, k)
-        if pieces > 1 or <long long> m * n * k <= SMALL_GEMM_MACS:
-            rows_max = (m + pieces - 1) // pieces
-            if <long long> n * rows_max > SMALL_TN_MAX_C or k < SMALL_TN_MIN_K:
-                for i in range(n):
-                    br = b + <Py_ssize_t> i * ldb
-                    for j in range(k):
-                        bt[<Py_ssize_t> j * n + i] = br[j]
-                _gemm(False, False, m, n, k, 1, a, lda, bt, n, 0, c, ldc)
-                return
+    if pieces > 0:
+        rows_max = (m + pieces - 1) // pieces
+        if <long long> n * rows_max > SMALL_TN_MAX_C or k < SMALL_TN_MIN_K:
+            for i in range(n):
+                br = b + <Py_ssize_t> i * ldb
+                for j in range(k):
+                    bt[<Py_ssize_t> j * n + i] = br[j]
+            _gemm(False, False, m, n, k, 1, a, lda, bt, n, 0, c, ldc)
+            return
     _gemm(False, True, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
 
 
