@@ -8,6 +8,7 @@ Environment switches:
   the compiler accepts it (probed below); without it the kernels run every
   batch on one thread and produce the same results.
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -77,8 +78,9 @@ directives = {
 extensions = [
     Extension(
         "bpcore._kernels",
-        sources=["src/_kernels.pyx"],
-        include_dirs=[np.get_include()],
+        # The C sources by role (src/c/*.c; their headers sit beside them).
+        sources=["src/_kernels.pyx"] + sorted(glob.glob("src/c/*.c")),
+        include_dirs=[np.get_include(), "src/c"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
         + ([] if DEBUG else [("CYTHON_WITHOUT_ASSERTIONS", None)]),
         extra_compile_args=compile_args + omp_compile,

@@ -46,544 +46,101 @@ cdef extern from "Python.h":
     # and re-raises the pending exception itself after leaving the nogil block.
     int PyErr_CheckSignals()
 
-cdef extern from *:
-    """
-    /* Flush-to-zero and denormals-are-zero for the duration of a kernel call. */
-    #if defined(__SSE__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 1)
-    #include <xmmintrin.h>
-    typedef unsigned int bp_fpstate;
-    static inline bp_fpstate bp_fp_enter(void) {
-        unsigned int old = _mm_getcsr();
-        _mm_setcsr(old | 0x8040u);   /* FTZ (bit 15) | DAZ (bit 6) */
-        return old;
-    }
-    static inline void bp_fp_exit(bp_fpstate s) { _mm_setcsr(s); }
-    #elif defined(__aarch64__)
-    typedef unsigned long long bp_fpstate;
-    static inline bp_fpstate bp_fp_enter(void) {
-        unsigned long long old, fz;
-        __asm__ __volatile__("mrs %0, fpcr" : "=r"(old));
-        fz = old | (1ULL << 24);     /* FZ */
-        __asm__ __volatile__("msr fpcr, %0" : : "r"(fz));
-        return old;
-    }
-    static inline void bp_fp_exit(bp_fpstate s) { __asm__ __volatile__("msr fpcr, %0" : : "r"(s)); }
-    #else
-    typedef int bp_fpstate;
-    static inline bp_fpstate bp_fp_enter(void) { return 0; }
-    static inline void bp_fp_exit(bp_fpstate s) { (void)s; }
-    #endif
-
-    /* OpenMP, or a single thread when the build has none. */
-    #ifdef _OPENMP
-    #include <omp.h>
-    static inline int bp_max_threads(void) { return omp_get_max_threads(); }
-    static inline int bp_team_size(void) { return omp_get_num_threads(); }
-    static inline int bp_thread_id(void) { return omp_get_thread_num(); }
-    #define BP_OPENMP 1
-
-    /* The per-batch barrier. libgomp's barrier spins without yielding, so on
-       a shared machine (another runtime's idle workers still spinning, e.g.
-       OpenBLAS or torch after their calls) a thread waiting for a
-       descheduled partner burns the very core that partner needs: measured
-       5-10x slowdowns. This sense-reversing barrier spins briefly (the
-       normal case: the partner is a few microseconds behind), then yields.
-       The acq_rel increment and release/acquire on `sense` make every write
-       before the barrier visible to every thread after it. */
-    #if defined(__GNUC__) || defined(__clang__)
-    #include <sched.h>
-    #if defined(__x86_64__) || defined(__i386__)
-    #include <immintrin.h>
-    #define bp_cpu_relax() _mm_pause()
-    #else
-    #define bp_cpu_relax() ((void)0)
-    #endif
-    typedef struct { int count; int sense; } bp_barrier_t;
-    static inline void bp_barrier_init(bp_barrier_t* b) { b->count = 0; b->sense = 0; }
-    static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) {
-        int s;
-        unsigned spins = 0;
-        if (team <= 1) return;
-        s = !*local_sense;
-        *local_sense = s;
-        if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == team) {
-            __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
-        } else {
-            while (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s) {
-                if (++spins < 2000) bp_cpu_relax(); else sched_yield();
-            }
-        }
-    }
-    #else
-    typedef struct { int unused; } bp_barrier_t;
-    static inline void bp_barrier_init(bp_barrier_t* b) { (void)b; }
-    static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) {
-        (void)b; (void)local_sense; (void)team;
-        #pragma omp barrier
-    }
-    #endif
-    #else
-    static inline int bp_max_threads(void) { return 1; }
-    static inline int bp_team_size(void) { return 1; }
-    static inline int bp_thread_id(void) { return 0; }
-    typedef struct { int unused; } bp_barrier_t;
-    static inline void bp_barrier_init(bp_barrier_t* b) { (void)b; }
-    static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) {
-        (void)b; (void)local_sense; (void)team;
-    }
-    #define BP_OPENMP 0
-    #endif
-
-    /* exp that the compiler can vectorize (libm's exp is an opaque call).
-       exp(x) = 2^k * exp(r), k = round(x / ln 2), r = x - k ln 2 (Cody-Waite,
-       two constants), exp(r) by its Taylor series on |r| <= ln(2)/2
-       (degree 13 for double: truncation < 5e-18; degree 7 for float:
-       < 6e-9). k is rounded by the 1.5 * 2^52 shifter, whose low mantissa
-       bits then hold k; 2^k is applied as two halves, 2^k1 * 2^k2, so that
-       every scale factor is a normal number and overflow to inf and gradual
-       underflow happen in the final IEEE multiplications, as for libm.
-       Accuracy: within 1-2 ulp of libm. NaN propagates. */
-    #include <stdint.h>
-    #include <string.h>
-    static inline double bp_pow2_d(double t) {
-        uint64_t b; double r;
-        memcpy(&b, &t, 8);
-        b = (b + 1023u) << 52;
-        memcpy(&r, &b, 8);
-        return r;
-    }
-    static inline double bp_exp_d(double x) {
-        const double shifter = 6755399441055744.0;  /* 1.5 * 2^52 */
-        double xc = x > 709.79 ? 709.79 : x;
-        xc = xc < -745.2 ? -745.2 : xc;
-        double kf = (xc * 1.4426950408889634 + shifter) - shifter;
-        double r = (xc - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10;
-        double p = 1.0 / 6227020800.0;
-        p = p * r + 1.0 / 479001600.0;
-        p = p * r + 1.0 / 39916800.0;
-        p = p * r + 1.0 / 3628800.0;
-        p = p * r + 1.0 / 362880.0;
-        p = p * r + 1.0 / 40320.0;
-        p = p * r + 1.0 / 5040.0;
-        p = p * r + 1.0 / 720.0;
-        p = p * r + 1.0 / 120.0;
-        p = p * r + 1.0 / 24.0;
-        p = p * r + 1.0 / 6.0;
-        p = p * r + 0.5;
-        p = p * r + 1.0;
-        p = p * r + 1.0;
-        double t1 = kf * 0.5 + shifter;
-        double kf1 = t1 - shifter;
-        double t2 = (kf - kf1) + shifter;
-        double res = (p * bp_pow2_d(t1)) * bp_pow2_d(t2);
-        res = x > 709.79 ? HUGE_VAL : res;
-        res = x < -745.2 ? 0.0 : res;
-        return res;
-    }
-    static inline float bp_pow2_f(float t) {
-        uint32_t b; float r;
-        memcpy(&b, &t, 4);
-        b = (b + 127u) << 23;
-        memcpy(&r, &b, 4);
-        return r;
-    }
-    static inline float bp_exp_f(float x) {
-        const float shifter = 12582912.0f;  /* 1.5 * 2^23 */
-        float xc = x > 88.73f ? 88.73f : x;
-        xc = xc < -103.98f ? -103.98f : xc;
-        float kf = (xc * 1.44269504f + shifter) - shifter;
-        float r = (xc - kf * 0.693145752f) - kf * 1.42860677e-06f;
-        float p = 1.0f / 5040.0f;
-        p = p * r + 1.0f / 720.0f;
-        p = p * r + 1.0f / 120.0f;
-        p = p * r + 1.0f / 24.0f;
-        p = p * r + 1.0f / 6.0f;
-        p = p * r + 0.5f;
-        p = p * r + 1.0f;
-        p = p * r + 1.0f;
-        float t1 = kf * 0.5f + shifter;
-        float kf1 = t1 - shifter;
-        float t2 = (kf - kf1) + shifter;
-        float res = (p * bp_pow2_f(t1)) * bp_pow2_f(t2);
-        res = x > 88.73f ? HUGE_VALF : res;
-        res = x < -103.98f ? 0.0f : res;
-        return res;
-    }
-
-    /* The divider-bound optimizer updates (Adam, RMSProp; AdaGrad is RMSProp
-       with rho = c = 1), compiled
-       for AVX-512, AVX2 and baseline x86-64 and chosen once at load time
-       (GCC target_clones / ifunc, Linux). On this project's 2-core EPYC the
-       Adam pass over 7,510 parameters took 17.9 us with SSE2, 9.2 with AVX2
-       and 6.9 with AVX-512: sqrt and division throughput scale with vector
-       width. setup.py passes -ffp-contract=off, so no clone fuses a*b + c into
-       an FMA: every target rounds exactly like the baseline (and NumPy).
-       Each returns sum(theta**2) over its range before the update; the
-       gradient is finished on the fly as (g + l2 * theta) * inv. */
-    #include <math.h>
-    #include <stddef.h>
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-    #define BP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-    #else
-    #define BP_CLONES
-    #endif
-    /* One Adam step over th[s:e]; SCALE is empty or `* inv_sqrt_bc2`. */
-    #define BP_ADAM_LOOP(T, SQRT, SCALE)                                             \
-        for (i = s; i < e; i++) {                                                    \
-            T t = th[i];                                                             \
-            sq += (double)(t * t);                                                   \
-            T gi = (g[i] + l2 * t) * inv;                                            \
-            T mi = b1 * m[i] + c1 * gi;                                              \
-            T vi = b2 * v[i] + c2 * (gi * gi);                                       \
-            m[i] = mi;                                                               \
-            v[i] = vi;                                                               \
-            th[i] = t + step * mi / (SQRT(vi) SCALE + eps);                          \
-        }
-    #define BP_DEFINE_UPDATES(T, SUF, SQRT)                                          \
-    BP_CLONES static double bp_adam_##SUF(T* th, const T* g, T* m, T* v,            \
-            ptrdiff_t s, ptrdiff_t e, T b1, T b2, T c1, T c2, T eps, T step,         \
-            T inv_sqrt_bc2, int paper, T l2, T inv) {                                \
-        double sq = 0.0;                                                             \
-        ptrdiff_t i;                                                                 \
-        /* Two loops, so neither tests `paper` per element. */                      \
-        if (!paper) {                                                                \
-            BP_ADAM_LOOP(T, SQRT, )                                                  \
-        } else {                                                                     \
-            BP_ADAM_LOOP(T, SQRT, * inv_sqrt_bc2)                                    \
-        }                                                                            \
-        return sq;                                                                   \
-    }                                                                                \
-    BP_CLONES static double bp_rmsprop_##SUF(T* th, const T* g, T* v, ptrdiff_t s,  \
-            ptrdiff_t e, T rho, T c, T lr, T eps, T l2, T inv) {                     \
-        double sq = 0.0;                                                             \
-        ptrdiff_t i;                                                                 \
-        for (i = s; i < e; i++) {                                                    \
-            T t = th[i];                                                             \
-            sq += (double)(t * t);                                                   \
-            T gi = (g[i] + l2 * t) * inv;                                            \
-            T vi = rho * v[i] + c * (gi * gi);                                       \
-            v[i] = vi;                                                               \
-            th[i] = t - lr * gi / (SQRT(vi) + eps);                                  \
-        }                                                                            \
-        return sq;                                                                   \
-    }
-    BP_DEFINE_UPDATES(double, d, sqrt)
-    BP_DEFINE_UPDATES(float, f, sqrtf)
-
-    /* The per-element passes of forward and backward, cloned like the
-       updates above: bias + activation, and the activation's derivative
-       (from its output) times the delta, fused with the bias gradient's
-       column sum. Every matrix is rows x cols with a row stride (ld), so a
-       thread can work on a column block of a shared buffer. Branch-free
-       selects vectorize; tanh and expm1 stay calls to libm. Every clone
-       computes bitwise the same values: no contraction, and every sum
-       (softmax's row sum, the column sums) runs in the same sequential order.
-       The codes are the Activation enum's (checked when the module loads). */
-    enum { BP_IDENTITY = 0, BP_LOGISTIC = 1, BP_TANH = 2, BP_RELU = 3,
-           BP_LEAKY_RELU = 4, BP_ELU = 5, BP_SOFTMAX = 6, BP_EXP = 7 };
-    #define BP_DEFINE_ELEMENTWISE(T, SUF, EXP, EXPM1, TANH)                         \
-    BP_CLONES static void bp_bias_act_##SUF(int code, T* z, ptrdiff_t ldz,          \
-            const T* bias, ptrdiff_t rows, ptrdiff_t cols, T slope, T ealpha) {      \
-        ptrdiff_t i, j;                                                              \
-        if (code == BP_SOFTMAX) {                                                    \
-            /* Shifted by the row maximum so exp never overflows. Output rows    \
-               are narrow (10 classes): exp runs over the whole block at once,   \
-               not row by row, so it fills whole vectors. */                     \
-            for (i = 0; i < rows; i++) {                                             \
-                T* row = z + i * ldz;                                                \
-                T vmax;                                                              \
-                for (j = 0; j < cols; j++) row[j] = row[j] + bias[j];                \
-                vmax = row[0];                                                       \
-                for (j = 1; j < cols; j++) vmax = row[j] > vmax ? row[j] : vmax;     \
-                for (j = 0; j < cols; j++) row[j] = row[j] - vmax;                   \
-            }                                                                        \
-            if (ldz == cols) {                                                       \
-                for (j = 0; j < rows * cols; j++) z[j] = EXP(z[j]);                  \
-            } else {                                                                 \
-                for (i = 0; i < rows; i++)                                           \
-                    for (j = 0; j < cols; j++) z[i * ldz + j] = EXP(z[i * ldz + j]); \
-            }                                                                        \
-            for (i = 0; i < rows; i++) {                                             \
-                T* row = z + i * ldz;                                                \
-                T total = 0;                                                         \
-                for (j = 0; j < cols; j++) total = total + row[j];                   \
-                for (j = 0; j < cols; j++) row[j] = row[j] / total;                  \
-            }                                                                        \
-            return;                                                                  \
-        }                                                                            \
-        for (i = 0; i < rows; i++) {                                                 \
-            T* row = z + i * ldz;                                                    \
-            switch (code) {                                                          \
-            case BP_IDENTITY:                                                        \
-                for (j = 0; j < cols; j++) row[j] = row[j] + bias[j];                \
-                break;                                                               \
-            case BP_RELU:  /* v < 0 keeps NaN as NaN, as np.maximum(v, 0) */         \
-                for (j = 0; j < cols; j++) {                                         \
-                    T v = row[j] + bias[j];                                          \
-                    row[j] = v < 0 ? (T)0 : v;                                       \
-                }                                                                    \
-                break;                                                               \
-            case BP_LEAKY_RELU:                                                      \
-                for (j = 0; j < cols; j++) {                                         \
-                    T v = row[j] + bias[j];                                          \
-                    row[j] = v < 0 ? slope * v : v;                                  \
-                }                                                                    \
-                break;                                                               \
-            case BP_LOGISTIC:                                                        \
-                for (j = 0; j < cols; j++)                                           \
-                    row[j] = (T)1 / ((T)1 + EXP(-(row[j] + bias[j])));               \
-                break;                                                               \
-            case BP_TANH:                                                            \
-                for (j = 0; j < cols; j++) row[j] = TANH(row[j] + bias[j]);          \
-                break;                                                               \
-            case BP_ELU:                                                             \
-                for (j = 0; j < cols; j++) {                                         \
-                    T v = row[j] + bias[j];                                          \
-                    row[j] = v < 0 ? ealpha * EXPM1(v) : v;                          \
-                }                                                                    \
-                break;                                                               \
-            case BP_EXP:                                                             \
-                for (j = 0; j < cols; j++) row[j] = EXP(row[j] + bias[j]);           \
-                break;                                                               \
-            default:                                                                 \
-                break;                                                               \
-            }                                                                        \
-        }                                                                            \
-    }                                                                                \
-    BP_CLONES static void bp_act_back_##SUF(int code, const T* a, ptrdiff_t lda,    \
-            T* delta, ptrdiff_t ldd, ptrdiff_t rows, ptrdiff_t cols, T slope,        \
-            T ealpha, T* colsum, int accumulate) {                                   \
-        ptrdiff_t i, j;                                                              \
-        if (colsum != NULL && !accumulate)                                           \
-            for (j = 0; j < cols; j++) colsum[j] = 0;                                \
-        for (i = 0; i < rows; i++) {                                                 \
-            const T* ar = a + i * lda;                                               \
-            T* dr = delta + i * ldd;                                                 \
-            if (code == BP_RELU && colsum != NULL && (i > 0 || accumulate)) {        \
-                /* The common hidden layer: mask and sum in one loop (one loop   \
-                   overhead and one remainder per row instead of two). */        \
-                for (j = 0; j < cols; j++) {                                         \
-                    T dj = ar[j] == 0 ? (T)0 : dr[j];                                \
-                    dr[j] = dj;                                                      \
-                    colsum[j] = colsum[j] + dj;                                      \
-                }                                                                    \
-                continue;                                                            \
-            }                                                                        \
-            switch (code) {                                                          \
-            case BP_RELU:                                                            \
-                for (j = 0; j < cols; j++) dr[j] = ar[j] == 0 ? (T)0 : dr[j];        \
-                break;                                                               \
-            case BP_LOGISTIC:  /* scikit-learn's order: delta *= a; delta *= 1 - a */ \
-                for (j = 0; j < cols; j++) dr[j] = (dr[j] * ar[j]) * ((T)1 - ar[j]); \
-                break;                                                               \
-            case BP_TANH:                                                            \
-                for (j = 0; j < cols; j++) dr[j] = dr[j] * ((T)1 - ar[j] * ar[j]);   \
-                break;                                                               \
-            case BP_LEAKY_RELU:                                                      \
-                for (j = 0; j < cols; j++) dr[j] = ar[j] > 0 ? dr[j] : dr[j] * slope; \
-                break;                                                               \
-            case BP_ELU:  /* z <= 0: a = alpha (exp(z) - 1), f'(z) = a + alpha */     \
-                for (j = 0; j < cols; j++)                                           \
-                    dr[j] = ar[j] > 0 ? dr[j] : dr[j] * (ar[j] + ealpha);            \
-                break;                                                               \
-            case BP_EXP:                                                             \
-                for (j = 0; j < cols; j++) dr[j] = dr[j] * ar[j];                    \
-                break;                                                               \
-            case BP_SOFTMAX: {  /* Jacobian-vector product: a * (delta - <delta, a>) */ \
-                T dot = 0;                                                           \
-                for (j = 0; j < cols; j++) dot = dot + dr[j] * ar[j];                \
-                for (j = 0; j < cols; j++) dr[j] = ar[j] * (dr[j] - dot);            \
-                break;                                                               \
-            }                                                                        \
-            default:  /* identity */                                                 \
-                break;                                                               \
-            }                                                                        \
-            if (colsum != NULL) {                                                    \
-                if (i == 0 && !accumulate)                                           \
-                    for (j = 0; j < cols; j++) colsum[j] = dr[j];                    \
-                else                                                                 \
-                    for (j = 0; j < cols; j++) colsum[j] = colsum[j] + dr[j];        \
-            }                                                                        \
-        }                                                                            \
-    }
-    BP_DEFINE_ELEMENTWISE(double, d, bp_exp_d, expm1, tanh)
-    BP_DEFINE_ELEMENTWISE(float, f, bp_exp_f, expm1f, tanhf)
-
-    /* Log loss of a block without sample weights, over its n = rows * cols
-       entries as one flat array: delta = p - y, and the return value
-       -sum(y * log(clip(p))) (clip to [eps, 1 - eps] of T, scikit-learn's).
-       Targets exactly 1 (one-hot rows) need no log each: their clipped
-       probabilities are multiplied in double, in 8 lanes (entry i into lane
-       i % 8: one vector, and no single chain of dependent multiplications),
-       each lane rescaled by 2^900 whenever it drops below 2^-900 (a factor
-       is at least eps >= 2^-52, so no lane ever underflows); the loss is the
-       sum of the lanes' -log plus 900 ln 2 per rescale. Each multiplication
-       adds at most one rounding, so the error is that of adding the logs
-       (200 rows: a few hundred ulp of the product, ~1e-14 on a sum near
-       100). Other non-zero targets (soft labels) take their own log, in T as
-       the weighted row loop does. NaN probabilities propagate to the loss.
-       Whole groups of 8 run as GCC/Clang vector extensions (exact IEEE
-       operations lane by lane, so every target_clones clone agrees), the
-       rest (and everything elsewhere) per lane in scalar code, which does
-       the very same operations in each lane. */
-    #include <float.h>
-    #if defined(__GNUC__) || defined(__clang__)
-    #define BP_V8 1
-    typedef double bp_v8d __attribute__((vector_size(64)));
-    typedef long long bp_v8q __attribute__((vector_size(64)));
-    /* m ? a : b lane by lane, m a comparison's all-ones / zero mask */
-    #define BP_SEL8(m, a, b) \
-        ((bp_v8d)(((bp_v8q)(m) & (bp_v8q)(a)) | (~(bp_v8q)(m) & (bp_v8q)(b))))
-    #define BP_LD8_d(dst, src) memcpy(&(dst), (src), sizeof(bp_v8d))
-    /* Lane by lane: __builtin_convertvector here crashed GCC 12 (internal
-       compiler error) in the AVX2 and baseline clones. */
-    #define BP_LD8_f(dst, src) do { const float* s_ = (src); int k_;          \
-        for (k_ = 0; k_ < 8; k_++) (dst)[k_] = s_[k_]; } while (0)
-    #else
-    #define BP_V8 0
-    #endif
-    #if BP_V8
-    /* bp_log_loss_*'s whole groups of 8 (names are its locals). */
-    #define BP_LOG_LOSS_V8(SUF)                                                    \
-        {                                                                          \
-            bp_v8d vp = {1, 1, 1, 1, 1, 1, 1, 1}, one = vp, zero = vp - vp;        \
-            bp_v8d vr = zero, vok = zero, pv, t, pc;                               \
-            for (; i + 8 <= n; i += 8) {                                           \
-                BP_LD8_##SUF(pv, p + i);                                           \
-                BP_LD8_##SUF(t, y + i);                                            \
-                pc = BP_SEL8(pv < lo, zero + lo, pv);                              \
-                pc = BP_SEL8(pc > hi, zero + hi, pc);                              \
-                vp = vp * BP_SEL8(t == one, pc, one);                              \
-                vok += BP_SEL8(t == zero, one, zero) + BP_SEL8(t == one, one, zero); \
-                vr += BP_SEL8(vp < below, one, zero);                              \
-                vp = BP_SEL8(vp < below, vp * by, vp);                             \
-            }                                                                      \
-            for (l = 0; l < 8; l++) prod[l] = vp[l], resc[l] = vr[l], ok[l] = vok[l]; \
-        }
-    #else
-    #define BP_LOG_LOSS_V8(SUF)
-    #endif
-    #define BP_DEFINE_LOG_LOSS(T, SUF, LOG, EPS)                                   \
-    BP_CLONES static double bp_log_loss_##SUF(const T* p, const T* y, T* delta,    \
-                                              ptrdiff_t n) {                       \
-        const double lo = EPS, hi = (double)((T)1 - EPS);                          \
-        const double below = 0x1p-900, by = 0x1p900;                               \
-        double prod[8], resc[8], ok[8], total = 0, n_resc = 0, n_ok = 0;           \
-        ptrdiff_t i = 0, l;                                                        \
-        for (l = 0; l < 8; l++) prod[l] = 1, resc[l] = 0, ok[l] = 0;               \
-        for (i = 0; i < n; i++) delta[i] = p[i] - y[i];                            \
-        i = 0;                                                                     \
-        BP_LOG_LOSS_V8(SUF)                                                        \
-        for (; i < n; i++) {                                                       \
-            double pv = (double)p[i], t = (double)y[i], pc;                        \
-            l = i % 8;                                                             \
-            pc = pv < lo ? lo : pv;                                                \
-            pc = pc > hi ? hi : pc;                                                \
-            prod[l] = prod[l] * (t == 1 ? pc : 1.0);                               \
-            ok[l] += (t == 0 ? 1.0 : 0.0) + (t == 1 ? 1.0 : 0.0);                  \
-            resc[l] += prod[l] < below ? 1.0 : 0.0;                                \
-            prod[l] = prod[l] < below ? prod[l] * by : prod[l];                    \
-        }                                                                          \
-        for (l = 0; l < 8; l++) {                                                  \
-            total -= log(prod[l]);                                                 \
-            n_resc += resc[l];                                                     \
-            n_ok += ok[l];                                                         \
-        }                                                                          \
-        if (n_ok < (double)n) {                                                    \
-            for (i = 0; i < n; i++) {                                              \
-                T t = y[i];                                                        \
-                if (t != 0 && t != 1) {                                            \
-                    T pl = p[i] < (T)lo ? (T)lo : p[i];                            \
-                    total -= (double)(t * LOG(pl > (T)hi ? (T)hi : pl));           \
-                }                                                                  \
-            }                                                                      \
-        }                                                                          \
-        return total + n_resc * (900.0 * M_LN2);                                   \
-    }
-    BP_DEFINE_LOG_LOSS(double, d, log, DBL_EPSILON)
-    BP_DEFINE_LOG_LOSS(float, f, logf, FLT_EPSILON)
-
-    #if defined(__GNUC__) || defined(__clang__)
-    #define bp_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
-    #else
-    #define bp_prefetch(p) ((void)0)
-    #endif
-    """
+cdef extern from "bp_platform.h" nogil:
     ctypedef int bp_fpstate
-    bp_fpstate bp_fp_enter() noexcept nogil
-    void bp_fp_exit(bp_fpstate s) noexcept nogil
-    void bp_prefetch(const void* p) noexcept nogil
-    double bp_adam_d(double* th, const double* g, double* m, double* v, Py_ssize_t s,
-                     Py_ssize_t e, double b1, double b2, double c1, double c2, double eps,
-                     double step, double isb, int paper, double l2, double inv) noexcept nogil
-    double bp_adam_f(float* th, const float* g, float* m, float* v, Py_ssize_t s,
-                     Py_ssize_t e, float b1, float b2, float c1, float c2, float eps,
-                     float step, float isb, int paper, float l2, float inv) noexcept nogil
-    double bp_rmsprop_d(double* th, const double* g, double* v, Py_ssize_t s, Py_ssize_t e,
-                        double rho, double c, double lr, double eps, double l2,
-                        double inv) noexcept nogil
-    double bp_rmsprop_f(float* th, const float* g, float* v, Py_ssize_t s, Py_ssize_t e,
-                        float rho, float c, float lr, float eps, float l2,
-                        float inv) noexcept nogil
-    double bp_log_loss_d(const double* p, const double* y, double* delta,
-                         Py_ssize_t n) noexcept nogil
-    double bp_log_loss_f(const float* p, const float* y, float* delta,
-                         Py_ssize_t n) noexcept nogil
-    void bp_bias_act_d(int code, double* z, Py_ssize_t ldz, const double* bias,
-                       Py_ssize_t rows, Py_ssize_t cols, double slope, double ealpha) noexcept nogil
-    void bp_bias_act_f(int code, float* z, Py_ssize_t ldz, const float* bias,
-                       Py_ssize_t rows, Py_ssize_t cols, float slope, float ealpha) noexcept nogil
-    void bp_act_back_d(int code, const double* a, Py_ssize_t lda, double* delta,
-                       Py_ssize_t ldd, Py_ssize_t rows, Py_ssize_t cols, double slope,
-                       double ealpha, double* colsum, int accumulate) noexcept nogil
-    void bp_act_back_f(int code, const float* a, Py_ssize_t lda, float* delta,
-                       Py_ssize_t ldd, Py_ssize_t rows, Py_ssize_t cols, float slope,
-                       float ealpha, float* colsum, int accumulate) noexcept nogil
-    int BP_IDENTITY, BP_LOGISTIC, BP_TANH, BP_RELU, BP_LEAKY_RELU, BP_ELU, BP_SOFTMAX, BP_EXP
-    int bp_max_threads() noexcept nogil
-    int bp_team_size() noexcept nogil
-    int bp_thread_id() noexcept nogil
+    bp_fpstate bp_fp_enter() noexcept
+    void bp_fp_exit(bp_fpstate s) noexcept
+    void bp_prefetch(const void* p) noexcept
+    int bp_max_threads() noexcept
+    int bp_team_size() noexcept
+    int bp_thread_id() noexcept
     ctypedef struct bp_barrier_t:
         pass
-    void bp_barrier_init(bp_barrier_t* b) noexcept nogil
-    void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) noexcept nogil
+    void bp_barrier_init(bp_barrier_t* b) noexcept
+    void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) noexcept
     int BP_OPENMP
 
+cdef extern from "bp_updates.h" nogil:
+    double bp_adam_d(double* th, const double* g, double* m, double* v, Py_ssize_t s,
+                     Py_ssize_t e, double b1, double b2, double c1, double c2, double eps,
+                     double step, double isb, int paper, double l2, double inv) noexcept
+    double bp_adam_f(float* th, const float* g, float* m, float* v, Py_ssize_t s,
+                     Py_ssize_t e, float b1, float b2, float c1, float c2, float eps,
+                     float step, float isb, int paper, float l2, float inv) noexcept
+    double bp_rmsprop_d(double* th, const double* g, double* v, Py_ssize_t s, Py_ssize_t e,
+                        double rho, double c, double lr, double eps, double l2,
+                        double inv) noexcept
+    double bp_rmsprop_f(float* th, const float* g, float* v, Py_ssize_t s, Py_ssize_t e,
+                        float rho, float c, float lr, float eps, float l2,
+                        float inv) noexcept
 
-# Codes shared with the Python layer; names map to these once, in bpcore.
-cpdef enum Activation:
-    IDENTITY = 0
-    LOGISTIC = 1
-    TANH = 2
-    RELU = 3
-    LEAKY_RELU = 4
-    ELU = 5
-    SOFTMAX = 6
-    EXP = 7
+cdef extern from "bp_losses.h" nogil:
+    double bp_log_loss_d(const double* p, const double* y, double* delta,
+                         Py_ssize_t n) noexcept
+    double bp_log_loss_f(const float* p, const float* y, float* delta,
+                         Py_ssize_t n) noexcept
 
-cpdef enum Loss:
-    SQUARED_ERROR = 0
-    LOG_LOSS = 1          # softmax output, multiclass cross-entropy
-    BINARY_LOG_LOSS = 2   # logistic output, binary / multilabel cross-entropy
-    POISSON = 3           # exp output, half Poisson deviance
+cdef extern from "bp_elementwise.h" nogil:
+    void bp_bias_act_d(int code, double* z, Py_ssize_t ldz, const double* bias,
+                       Py_ssize_t rows, Py_ssize_t cols, double slope, double ealpha,
+                       double* zsave) noexcept
+    void bp_bias_act_f(int code, float* z, Py_ssize_t ldz, const float* bias,
+                       Py_ssize_t rows, Py_ssize_t cols, float slope, float ealpha,
+                       float* zsave) noexcept
+    void bp_act_back_d(int code, const double* a, Py_ssize_t lda, const double* z,
+                       double* delta, Py_ssize_t ldd, Py_ssize_t rows, Py_ssize_t cols,
+                       double slope, double ealpha, double* colsum, int accumulate) noexcept
+    void bp_act_back_f(int code, const float* a, Py_ssize_t lda, const float* z,
+                       float* delta, Py_ssize_t ldd, Py_ssize_t rows, Py_ssize_t cols,
+                       float slope, float ealpha, float* colsum, int accumulate) noexcept
 
-cpdef enum OptimizerKind:
-    SGD = 0
-    ADAM = 1
-    RMSPROP = 2
-    ADAGRAD = 3
 
-cpdef enum Status:
-    OK = 0
-    NONFINITE_LOSS = 1
-    NONFINITE_PARAMS = 2
-    INTERRUPTED = 3
+# Codes shared with the Python layer (defined once, in bp_enums.h); names
+# map to these once, in bpcore.
+cdef extern from "bp_enums.h":
+    cpdef enum Activation "bp_activation":
+        IDENTITY "BP_IDENTITY"
+        LOGISTIC "BP_LOGISTIC"
+        TANH "BP_TANH"
+        RELU "BP_RELU"
+        LEAKY_RELU "BP_LEAKY_RELU"
+        ELU "BP_ELU"
+        SOFTMAX "BP_SOFTMAX"
+        EXP "BP_EXP"
+        GELU "BP_GELU"
+        SILU "BP_SILU"
+        SOFTPLUS "BP_SOFTPLUS"
+        SELU "BP_SELU"
 
-if (BP_IDENTITY, BP_LOGISTIC, BP_TANH, BP_RELU, BP_LEAKY_RELU, BP_ELU, BP_SOFTMAX,
-        BP_EXP) != (IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU, SOFTMAX, EXP):
-    raise ImportError("bpcore._kernels: the C activation codes disagree with the "
-                      "Activation enum (a build from inconsistent sources)")
+    cpdef enum Loss "bp_loss":
+        SQUARED_ERROR "BP_SQUARED_ERROR"
+        LOG_LOSS "BP_LOG_LOSS"
+        BINARY_LOG_LOSS "BP_BINARY_LOG_LOSS"
+        POISSON "BP_POISSON"
+        ABSOLUTE_ERROR "BP_ABSOLUTE_ERROR"
+        HUBER "BP_HUBER"
+
+    cpdef enum OptimizerKind "bp_optimizer":
+        SGD "BP_SGD"
+        ADAM "BP_ADAM"
+        RMSPROP "BP_RMSPROP"
+        ADAGRAD "BP_ADAGRAD"
+        NADAM "BP_NADAM"
+        RPROP "BP_RPROP"
+
+    cpdef enum BlockKind "bp_block":
+        WEIGHTS "BP_WEIGHTS"
+        BIASES "BP_BIASES"
+        BN_SCALE "BP_BN_SCALE"
+        BN_SHIFT "BP_BN_SHIFT"
+
+    cpdef enum Status "bp_status":
+        OK "BP_OK"
+        NONFINITE_LOSS "BP_NONFINITE_LOSS"
+        NONFINITE_PARAMS "BP_NONFINITE_PARAMS"
+        INTERRUPTED "BP_INTERRUPTED"
+
+    bint bp_act_needs_z(int code) noexcept nogil
 
 DEF MAX_LAYERS = 256
 DEF MAX_THREADS = 64
@@ -798,9 +355,9 @@ cdef inline void _bias_activation(int code, floating* z, const floating* bias,
         ldz = cols
     if floating is float:
         bp_bias_act_f(code, z, ldz, bias, rows, cols, <float> leaky_slope,
-                      <float> elu_alpha)
+                      <float> elu_alpha, NULL)
     else:
-        bp_bias_act_d(code, z, ldz, bias, rows, cols, leaky_slope, elu_alpha)
+        bp_bias_act_d(code, z, ldz, bias, rows, cols, leaky_slope, elu_alpha, NULL)
 
 
 cdef inline void _activation_backward(int code, const floating* a, floating* delta,
@@ -817,10 +374,10 @@ cdef inline void _activation_backward(int code, const floating* a, floating* del
     if ld < 0:
         ld = cols
     if floating is float:
-        bp_act_back_f(code, a, ld, delta, ld, rows, cols, <float> leaky_slope,
+        bp_act_back_f(code, a, ld, NULL, delta, ld, rows, cols, <float> leaky_slope,
                       <float> elu_alpha, colsum, accumulate)
     else:
-        bp_act_back_d(code, a, ld, delta, ld, rows, cols, leaky_slope, elu_alpha,
+        bp_act_back_d(code, a, ld, NULL, delta, ld, rows, cols, leaky_slope, elu_alpha,
                       colsum, accumulate)
 
 

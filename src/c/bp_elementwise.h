@@ -1,0 +1,61 @@
+/* Element-wise passes of the layer walk (bp_elementwise.c, bp_layers.c). */
+#ifndef BP_ELEMENTWISE_H
+#define BP_ELEMENTWISE_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* z = f(z + bias) in place; with zsave (rows x cols, contiguous) also keeps
+   z + bias for the activations whose derivative needs it. */
+void bp_bias_act_d(int code, double* z, ptrdiff_t ldz, const double* bias,
+                   ptrdiff_t rows, ptrdiff_t cols, double slope, double ealpha,
+                   double* zsave);
+void bp_bias_act_f(int code, float* z, ptrdiff_t ldz, const float* bias,
+                   ptrdiff_t rows, ptrdiff_t cols, float slope, float ealpha,
+                   float* zsave);
+/* delta *= f'(.) in place, from the output a (or the saved z); with colsum
+   also colsum (+)= delta.sum(axis=0). */
+void bp_act_back_d(int code, const double* a, ptrdiff_t lda, const double* z,
+                   double* delta, ptrdiff_t ldd, ptrdiff_t rows, ptrdiff_t cols,
+                   double slope, double ealpha, double* colsum, int accumulate);
+void bp_act_back_f(int code, const float* a, ptrdiff_t lda, const float* z,
+                   float* delta, ptrdiff_t ldd, ptrdiff_t rows, ptrdiff_t cols,
+                   float slope, float ealpha, float* colsum, int accumulate);
+
+/* Batch normalization over the rows of a (rows x cols) block. Column sums
+   are accumulated in double and ADDED to the outputs (threads add their
+   partial sums; the caller zeroes). */
+void bp_col_sums_d(const double* z, ptrdiff_t rows, ptrdiff_t cols, double* sum);
+void bp_col_sums_f(const float* z, ptrdiff_t rows, ptrdiff_t cols, double* sum);
+void bp_col_sqdev_d(const double* z, ptrdiff_t rows, ptrdiff_t cols,
+                    const double* mean, double* sq);
+void bp_col_sqdev_f(const float* z, ptrdiff_t rows, ptrdiff_t cols,
+                    const double* mean, double* sq);
+/* xhat = (z - mean) * istd (kept in xhat, or not when xhat is NULL);
+   z = xhat * gamma. */
+void bp_bn_norm_d(double* z, double* xhat, ptrdiff_t rows, ptrdiff_t cols,
+                  const double* mean, const double* istd, const double* gamma);
+void bp_bn_norm_f(float* z, float* xhat, ptrdiff_t rows, ptrdiff_t cols,
+                  const double* mean, const double* istd, const float* gamma);
+/* sum_d += delta.sum(0), sum_dx += (delta * xhat).sum(0) */
+void bp_bn_back_sums_d(const double* d, const double* xhat, ptrdiff_t rows,
+                       ptrdiff_t cols, double* sum_d, double* sum_dx);
+void bp_bn_back_sums_f(const float* d, const float* xhat, ptrdiff_t rows,
+                       ptrdiff_t cols, double* sum_d, double* sum_dx);
+/* delta = (delta - mean_d - xhat * mean_dx) * istd * gamma (torch's order) */
+void bp_bn_back_d(double* d, const double* xhat, ptrdiff_t rows, ptrdiff_t cols,
+                  const double* mean_d, const double* mean_dx, const double* istd,
+                  const double* gamma);
+void bp_bn_back_f(float* d, const float* xhat, ptrdiff_t rows, ptrdiff_t cols,
+                  const double* mean_d, const double* mean_dx, const double* istd,
+                  const float* gamma);
+
+/* Inverted dropout: dst = keep ? src * (1 / (1 - p)) : 0, element by element
+   (dst may be src). Row i is sample ids[i] (first + i when ids is NULL);
+   keep is a pure function of (key, sample, column), see bp_dropout_key. */
+uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer);
+void bp_dropout_d(const double* src, double* dst, ptrdiff_t rows, ptrdiff_t cols,
+                  const ptrdiff_t* ids, ptrdiff_t first, uint64_t key, double p);
+void bp_dropout_f(const float* src, float* dst, ptrdiff_t rows, ptrdiff_t cols,
+                  const ptrdiff_t* ids, ptrdiff_t first, uint64_t key, double p);
+
+#endif /* BP_ELEMENTWISE_H */

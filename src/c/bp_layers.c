@@ -1,0 +1,90 @@
+/* Batch normalization and dropout passes (see bp_elementwise.h). Neither is
+   on the path of a plain network, so they favour clarity: statistics in
+   double, one pass per quantity. */
+#include "bp_elementwise.h"
+#include "bp_platform.h"
+#include <math.h>
+
+#define BP_DEFINE_BN(T, SUF)                                                     \
+void bp_col_sums_##SUF(const T* z, ptrdiff_t rows, ptrdiff_t cols, double* sum) { \
+    ptrdiff_t i, j;                                                              \
+    for (i = 0; i < rows; i++)                                                   \
+        for (j = 0; j < cols; j++) sum[j] += (double)z[i * cols + j];            \
+}                                                                                \
+void bp_col_sqdev_##SUF(const T* z, ptrdiff_t rows, ptrdiff_t cols,             \
+                        const double* mean, double* sq) {                        \
+    ptrdiff_t i, j;                                                              \
+    for (i = 0; i < rows; i++)                                                   \
+        for (j = 0; j < cols; j++) {                                             \
+            double d = (double)z[i * cols + j] - mean[j];                        \
+            sq[j] += d * d;                                                      \
+        }                                                                        \
+}                                                                                \
+void bp_bn_norm_##SUF(T* z, T* xhat, ptrdiff_t rows, ptrdiff_t cols,            \
+                      const double* mean, const double* istd, const T* gamma) {  \
+    ptrdiff_t i, j;                                                              \
+    for (i = 0; i < rows; i++)                                                   \
+        for (j = 0; j < cols; j++) {                                             \
+            T xh = (z[i * cols + j] - (T)mean[j]) * (T)istd[j];                  \
+            if (xhat != NULL) xhat[i * cols + j] = xh;                           \
+            z[i * cols + j] = xh * gamma[j];                                     \
+        }                                                                        \
+}                                                                                \
+void bp_bn_back_sums_##SUF(const T* d, const T* xhat, ptrdiff_t rows,           \
+                           ptrdiff_t cols, double* sum_d, double* sum_dx) {      \
+    ptrdiff_t i, j;                                                              \
+    for (i = 0; i < rows; i++)                                                   \
+        for (j = 0; j < cols; j++) {                                             \
+            double dv = (double)d[i * cols + j];                                 \
+            sum_d[j] += dv;                                                      \
+            sum_dx[j] += dv * (double)xhat[i * cols + j];                        \
+        }                                                                        \
+}                                                                                \
+void bp_bn_back_##SUF(T* d, const T* xhat, ptrdiff_t rows, ptrdiff_t cols,      \
+                      const double* mean_d, const double* mean_dx,               \
+                      const double* istd, const T* gamma) {                      \
+    ptrdiff_t i, j;                                                              \
+    for (i = 0; i < rows; i++)                                                   \
+        for (j = 0; j < cols; j++) {                                             \
+            T v = d[i * cols + j] - (T)mean_d[j] - xhat[i * cols + j] * (T)mean_dx[j]; \
+            d[i * cols + j] = v * (T)istd[j] * gamma[j];                         \
+        }                                                                        \
+}
+BP_DEFINE_BN(double, d)
+BP_DEFINE_BN(float, f)
+
+/* splitmix64's finalizer: a bijection of 64-bit integers whose output bits
+   each depend on every input bit (Steele, Lea & Flood 2014). Chaining it
+   over (seed, epoch, layer), then the sample, then the column gives a
+   counter-based stream: the mask of any unit of any sample is computed
+   from its coordinates alone, in any order, on any thread. */
+static inline uint64_t bp_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer) {
+    return bp_mix64(bp_mix64(bp_mix64(seed ^ 0x5851f42d4c957f2dULL) ^ epoch) ^ layer);
+}
+
+/* u in [0, 1) from the top 53 bits; the unit is kept when u >= p, so
+   P(keep) = 1 - p up to 2^-53. */
+#define BP_DEFINE_DROPOUT(T, SUF)                                                \
+void bp_dropout_##SUF(const T* src, T* dst, ptrdiff_t rows, ptrdiff_t cols,     \
+                      const ptrdiff_t* ids, ptrdiff_t first, uint64_t key,       \
+                      double p) {                                                \
+    const T scale = (T)1 / (T)(1.0 - p);                                         \
+    ptrdiff_t i, j;                                                              \
+    for (i = 0; i < rows; i++) {                                                 \
+        uint64_t sample = (uint64_t)(ids != NULL ? ids[i] : first + i);          \
+        uint64_t rk = bp_mix64(key ^ (sample * 0x9e3779b97f4a7c15ULL));          \
+        for (j = 0; j < cols; j++) {                                             \
+            uint64_t h = bp_mix64(rk + (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL); \
+            double u = (double)(h >> 11) * 0x1.0p-53;                            \
+            dst[i * cols + j] = u >= p ? src[i * cols + j] * scale : (T)0;       \
+        }                                                                        \
+    }                                                                            \
+}
+BP_DEFINE_DROPOUT(double, d)
+BP_DEFINE_DROPOUT(float, f)

@@ -1,0 +1,112 @@
+/* Platform pieces of bpcore's kernels: the floating-point mode (flush to
+   zero), OpenMP (or one thread without it), the per-batch barrier, prefetch
+   and the vector-width clone attribute. Header only: everything is static
+   inline. */
+#ifndef BP_PLATFORM_H
+#define BP_PLATFORM_H
+#include <stddef.h>
+
+/* Flush-to-zero and denormals-are-zero for the duration of a kernel call. */
+#if defined(__SSE__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 1)
+#include <xmmintrin.h>
+typedef unsigned int bp_fpstate;
+static inline bp_fpstate bp_fp_enter(void) {
+    unsigned int old = _mm_getcsr();
+    _mm_setcsr(old | 0x8040u);   /* FTZ (bit 15) | DAZ (bit 6) */
+    return old;
+}
+static inline void bp_fp_exit(bp_fpstate s) { _mm_setcsr(s); }
+#elif defined(__aarch64__)
+typedef unsigned long long bp_fpstate;
+static inline bp_fpstate bp_fp_enter(void) {
+    unsigned long long old, fz;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(old));
+    fz = old | (1ULL << 24);     /* FZ */
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(fz));
+    return old;
+}
+static inline void bp_fp_exit(bp_fpstate s) { __asm__ __volatile__("msr fpcr, %0" : : "r"(s)); }
+#else
+typedef int bp_fpstate;
+static inline bp_fpstate bp_fp_enter(void) { return 0; }
+static inline void bp_fp_exit(bp_fpstate s) { (void)s; }
+#endif
+
+/* OpenMP, or a single thread when the build has none. */
+#ifdef _OPENMP
+#include <omp.h>
+static inline int bp_max_threads(void) { return omp_get_max_threads(); }
+static inline int bp_team_size(void) { return omp_get_num_threads(); }
+static inline int bp_thread_id(void) { return omp_get_thread_num(); }
+#define BP_OPENMP 1
+
+/* The per-batch barrier. libgomp's barrier spins without yielding, so on
+   a shared machine (another runtime's idle workers still spinning, e.g.
+   OpenBLAS or torch after their calls) a thread waiting for a
+   descheduled partner burns the very core that partner needs: measured
+   5-10x slowdowns. This sense-reversing barrier spins briefly (the
+   normal case: the partner is a few microseconds behind), then yields.
+   The acq_rel increment and release/acquire on `sense` make every write
+   before the barrier visible to every thread after it. */
+#if defined(__GNUC__) || defined(__clang__)
+#include <sched.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define bp_cpu_relax() _mm_pause()
+#else
+#define bp_cpu_relax() ((void)0)
+#endif
+typedef struct { int count; int sense; } bp_barrier_t;
+static inline void bp_barrier_init(bp_barrier_t* b) { b->count = 0; b->sense = 0; }
+static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) {
+    int s;
+    unsigned spins = 0;
+    if (team <= 1) return;
+    s = !*local_sense;
+    *local_sense = s;
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == team) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
+    } else {
+        while (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s) {
+            if (++spins < 2000) bp_cpu_relax(); else sched_yield();
+        }
+    }
+}
+#else
+typedef struct { int unused; } bp_barrier_t;
+static inline void bp_barrier_init(bp_barrier_t* b) { (void)b; }
+static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) {
+    (void)b; (void)local_sense; (void)team;
+    #pragma omp barrier
+}
+#endif
+#else
+static inline int bp_max_threads(void) { return 1; }
+static inline int bp_team_size(void) { return 1; }
+static inline int bp_thread_id(void) { return 0; }
+typedef struct { int unused; } bp_barrier_t;
+static inline void bp_barrier_init(bp_barrier_t* b) { (void)b; }
+static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) {
+    (void)b; (void)local_sense; (void)team;
+}
+#define BP_OPENMP 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define bp_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
+#else
+#define bp_prefetch(p) ((void)0)
+#endif
+
+/* Vector-width clones: GCC's target_clones builds a function for AVX-512,
+   AVX2 and baseline x86-64 and picks one at load time (ifunc, Linux).
+   setup.py passes -ffp-contract=off, so no clone fuses a*b + c into an FMA:
+   every clone rounds exactly like the baseline (and NumPy). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define BP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BP_CLONES
+#endif
+
+#endif /* BP_PLATFORM_H */
