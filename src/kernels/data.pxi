@@ -1,0 +1,169 @@
+# Driver plumbing: input binding, minibatch data, threads, signals, gather.
+# Included by src/_kernels.pyx (see its Design docstring for the order).
+
+# ---------------------------------------------------------------------------
+# 7. Drivers
+# ---------------------------------------------------------------------------
+
+cdef int _reraise() except -1:
+    # Called with an exception pending (set by PyErr_CheckSignals): returning
+    # the error value makes Cython propagate that exception.
+    return -1
+
+
+cdef int _check_data(const Layout* L, Py_ssize_t x_rows, Py_ssize_t x_cols,
+                     Py_ssize_t y_rows, Py_ssize_t y_cols, Py_ssize_t params) except -1:
+    if x_cols != L.sizes[0]:
+        raise ValueError("X has %d features, the network expects %d" % (x_cols, L.sizes[0]))
+    if y_rows != x_rows:
+        raise ValueError("X has %d rows but Y has %d" % (x_rows, y_rows))
+    if y_cols != L.sizes[L.n_layers]:
+        raise ValueError("Y has %d columns, the network has %d outputs"
+                         % (y_cols, L.sizes[L.n_layers]))
+    if params != L.n_params:
+        raise ValueError("params has %d entries, the layout needs %d" % (params, L.n_params))
+    return 0
+
+
+cdef int _bind_input(object X, const floating** dense, SparseRows* sp, bint* is_sparse,
+                     Py_ssize_t* n_rows, Py_ssize_t* n_cols) except -1:
+    """Pointers for an input that is a dense C-contiguous array or a CSRInput.
+
+    The pointers stay valid while the caller holds ``X``.
+    """
+    cdef const floating[:, ::1] xd
+    cdef const floating[::1] data
+    cdef const Py_ssize_t[::1] ind
+    cdef const Py_ssize_t[::1] ptr
+    cdef CSRInput c
+    if isinstance(X, CSRInput):
+        c = X
+        data = c.data
+        ind = c.indices
+        ptr = c.indptr
+        sp.data = <const void*> &data[0] if data.shape[0] > 0 else NULL
+        sp.indices = &ind[0] if ind.shape[0] > 0 else NULL
+        sp.indptr = &ptr[0]
+        sp.rows = NULL
+        sp.first = 0
+        dense[0] = NULL
+        is_sparse[0] = True
+        n_rows[0] = c.n_rows
+        n_cols[0] = c.n_cols
+    else:
+        xd = X
+        dense[0] = &xd[0, 0] if xd.shape[0] > 0 and xd.shape[1] > 0 else NULL
+        is_sparse[0] = False
+        n_rows[0] = xd.shape[0]
+        n_cols[0] = xd.shape[1]
+    return 0
+
+
+cdef class Minibatches:
+    """One epoch's data as the epoch driver reads it.
+
+    ``X`` is a C-contiguous array or a ``CSRInput``. ``perm`` (intp, or None
+    for the natural order) gives the row order; batches are consecutive slices
+    of it of ``batch_size`` rows, the last one shorter. ``work`` is a scratch
+    buffer of at least ``layout.workspace_size(batch_size)`` entries and
+    ``batch_loss`` receives each batch's loss.
+    """
+    cdef public object X, Y, sample_weight, perm, work, batch_loss
+    cdef public Py_ssize_t batch_size, n_done
+    cdef public double alpha
+
+    def __init__(self, X, Y, sample_weight, perm, Py_ssize_t batch_size, double alpha,
+                 work, batch_loss):
+        self.X = X
+        self.Y = Y
+        self.sample_weight = sample_weight
+        self.perm = perm
+        self.batch_size = batch_size
+        self.alpha = alpha
+        self.work = work
+        self.batch_loss = batch_loss
+        self.n_done = 0
+
+
+def max_threads():
+    """Threads the epoch driver may use: OpenMP's current limit (which
+    threadpoolctl sets), or 1 when the extension was built without OpenMP."""
+    return bp_max_threads()
+
+
+def has_openmp():
+    return bool(BP_OPENMP)
+
+
+cdef inline bint _signal_raised(Py_ssize_t* since_poll, Py_ssize_t poll_every) noexcept nogil:
+    """Every ``poll_every``-th call, run Python's signal handlers (Ctrl-C);
+    True if one raised (the exception is then pending)."""
+    cdef bint raised = False
+    since_poll[0] += 1
+    if since_poll[0] >= poll_every:
+        since_poll[0] = 0
+        with gil:
+            raised = PyErr_CheckSignals() != 0
+    return raised
+
+
+cdef inline void _gather(const floating* X, const floating* Y, const floating* sw,
+                         const Py_ssize_t* perm, Py_ssize_t first, Py_ssize_t r0,
+                         Py_ssize_t r1, Py_ssize_t n0, Py_ssize_t n_out, bint dense_x,
+                         floating* xbuf, floating* ybuf, floating* swbuf) noexcept nogil:
+    """Copy rows perm[first + r] (r in r0..r1-1) of X, Y, sw into row r of the buffers.
+
+    While copying row r it asks for row r + GATHER_AHEAD, so the scattered
+    rows arrive a few at a time: prefetching a whole batch at once filled the
+    line-fill buffers and stalled (perf: 4% of a W2 epoch on the prefetch
+    instructions). _prefetch_rows asks for the first GATHER_AHEAD rows of the
+    next batch a batch in advance."""
+    cdef Py_ssize_t r, src
+    for r in range(r0, r1):
+        src = perm[first + r]
+        if dense_x:
+            if r + GATHER_AHEAD < r1:
+                _prefetch_row(X + perm[first + r + GATHER_AHEAD] * n0, n0)
+            memcpy(xbuf + r * n0, X + src * n0, n0 * sizeof(floating))
+        memcpy(ybuf + r * n_out, Y + src * n_out, n_out * sizeof(floating))
+        if sw != NULL:
+            swbuf[r] = sw[src]
+
+
+cdef inline void _prefetch_row(const floating* row, Py_ssize_t n0) noexcept nogil:
+    cdef Py_ssize_t c = 0
+    while c < n0 and c < PREFETCH_ROW:
+        bp_prefetch(row + c)
+        c += CACHE_LINE // sizeof(floating)
+
+
+cdef inline void _prefetch_rows(const floating* X, const Py_ssize_t* perm, Py_ssize_t r0,
+                                Py_ssize_t r1, Py_ssize_t n0) noexcept nogil:
+    # The first rows of the next batch; _gather asks for the rest as it goes.
+    cdef Py_ssize_t r
+    for r in range(r0, min(r1, r0 + GATHER_AHEAD)):
+        _prefetch_row(X + perm[r] * n0, n0)
+
+
+cdef Py_ssize_t _units_workspace_size(const Layout* L, Py_ssize_t rows,
+                                      Py_ssize_t team) noexcept nogil:
+    # Per thread (_epoch_by_units), each starting on its own cache lines: its
+    # packed parameters, gradient and two optimizer states (at most n_params
+    # each), its own copy of the batch (x, y, sample weights), its hidden
+    # block's activations and deltas (at most H wide), the output and the
+    # output delta. Shared: every thread's partial output product, two sets
+    # (by batch parity), each padded to whole cache lines.
+    return team * _units_thread_stride(L, rows) + 2 * team * _units_partial_stride(L, rows) + PAD
+
+
+cdef inline Py_ssize_t _round_up(Py_ssize_t v) noexcept nogil:
+    return (v + PAD - 1) // PAD * PAD
+
+
+cdef inline Py_ssize_t _units_thread_stride(const Layout* L, Py_ssize_t rows) noexcept nogil:
+    cdef Py_ssize_t n0 = L.sizes[0], H = L.sizes[1], K = L.sizes[2]
+    return _round_up(4 * L.n_params + rows * (n0 + 3 * K + 1 + 2 * H))
+
+
+cdef inline Py_ssize_t _units_partial_stride(const Layout* L, Py_ssize_t rows) noexcept nogil:
+    return _round_up(rows * L.sizes[2])

@@ -1,0 +1,250 @@
+# Optimizers over the flat parameter buffer, simplest first.
+# Included by src/_kernels.pyx (see its Design docstring for the order).
+
+# ---------------------------------------------------------------------------
+# 6. Optimizers over the flat parameter buffer
+# ---------------------------------------------------------------------------
+
+cdef struct OptConfig:
+    int kind
+    double lr
+    double momentum
+    bint nesterov
+    double beta_1
+    double beta_2
+    double epsilon
+    double rho
+    bint paper_adam     # Kingma & Ba's placement of epsilon instead of scikit-learn's
+    long long t         # Adam's step count
+
+
+cdef class OptimizerConfig:
+    """Hyperparameters and step count of one optimizer, as the kernels read them.
+
+    Validation happens in the Python optimizer classes; this only carries the
+    numbers. ``t`` is advanced by the kernels (one per Adam step).
+    """
+    cdef OptConfig c
+
+    def __cinit__(self, int kind, double lr, double momentum=0.0, bint nesterov=False,
+                  double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
+                  double rho=0.9, bint paper_adam=False, long long t=0):
+        if kind < SGD or kind > ADAGRAD:
+            raise ValueError("unknown optimizer code %d" % kind)
+        self.c.kind = kind
+        self.c.lr = lr
+        self.c.momentum = momentum
+        self.c.nesterov = nesterov
+        self.c.beta_1 = beta_1
+        self.c.beta_2 = beta_2
+        self.c.epsilon = epsilon
+        self.c.rho = rho
+        self.c.paper_adam = paper_adam
+        self.c.t = t
+
+    @property
+    def kind(self):
+        return self.c.kind
+
+    @property
+    def lr(self):
+        return self.c.lr
+
+    @lr.setter
+    def lr(self, double value):
+        self.c.lr = value
+
+    @property
+    def t(self):
+        return self.c.t
+
+    @t.setter
+    def t(self, long long value):
+        self.c.t = value
+
+    @property
+    def n_state(self):
+        """How many parameter-sized state buffers this optimizer keeps."""
+        if self.c.kind == SGD:
+            return 1 if (self.c.momentum != 0 or self.c.nesterov) else 0
+        if self.c.kind == ADAM:
+            return 2
+        return 1
+
+
+# Every update reads the raw gradient sum ``g`` and finalizes it on the fly,
+#     g' = (g + l2 * theta) * inv_scale
+# (the L2 term and the division by the batch weight), so that finishing the
+# gradient costs no pass of its own; each returns sum(theta**2) over its range
+# (before the update) for the L2 term of the loss. With l2 = 0 and
+# inv_scale = 1, g' is g exactly.
+
+cdef double _sgd_step(const OptConfig* o, floating* theta, const floating* g,
+                      floating* vel, Py_ssize_t start, Py_ssize_t end,
+                      floating l2, floating inv_scale) noexcept nogil:
+    # v = momentum * v - lr * g';  theta += v   (nesterov: theta += momentum * v - lr * g')
+    cdef Py_ssize_t i
+    cdef floating lr = <floating> o.lr, mu = <floating> o.momentum, v, t, gi
+    cdef double sq = 0.0
+    if vel == NULL:
+        for i in range(start, end):
+            t = theta[i]
+            sq += <double> (t * t)
+            gi = (g[i] + l2 * t) * inv_scale
+            theta[i] = t - lr * gi
+    elif o.nesterov:
+        for i in range(start, end):
+            t = theta[i]
+            sq += <double> (t * t)
+            gi = (g[i] + l2 * t) * inv_scale
+            v = mu * vel[i] - lr * gi
+            vel[i] = v
+            theta[i] = t + (mu * v - lr * gi)
+    else:
+        for i in range(start, end):
+            t = theta[i]
+            sq += <double> (t * t)
+            gi = (g[i] + l2 * t) * inv_scale
+            v = mu * vel[i] - lr * gi
+            vel[i] = v
+            theta[i] = t + v
+    return sq
+
+
+cdef double _adam_step(const OptConfig* o, floating* theta, const floating* g,
+                       floating* m, floating* v, Py_ssize_t start, Py_ssize_t end,
+                       floating l2, floating inv_scale) noexcept nogil:
+    # m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2, at step t = o.t (already advanced)
+    # scikit-learn: theta += -lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+    # paper:        theta -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    # The loop is bp_adam_d/f in the C block (vector-width clones).
+    cdef double bc1 = 1 - pow(o.beta_1, <double> o.t)
+    cdef double bc2 = 1 - pow(o.beta_2, <double> o.t)
+    cdef double step = -(o.lr / bc1) if o.paper_adam else -(o.lr * sqrt(bc2) / bc1)
+    cdef double isb = 1 / sqrt(bc2)
+    if floating is float:
+        return bp_adam_f(theta, g, m, v, start, end, <float> o.beta_1, <float> o.beta_2,
+                         <float> (1 - o.beta_1), <float> (1 - o.beta_2), <float> o.epsilon,
+                         <float> step, <float> isb, o.paper_adam, l2, inv_scale)
+    else:
+        return bp_adam_d(theta, g, m, v, start, end, o.beta_1, o.beta_2,
+                         1 - o.beta_1, 1 - o.beta_2, o.epsilon, step, isb, o.paper_adam,
+                         l2, inv_scale)
+
+
+cdef double _rmsprop_step(const OptConfig* o, floating* theta, const floating* g,
+                          floating* v, Py_ssize_t start, Py_ssize_t end,
+                          floating l2, floating inv_scale) noexcept nogil:
+    # v = rho v + (1 - rho) g'^2;  theta -= lr g' / (sqrt(v) + eps)   (bp_rmsprop_d/f)
+    if floating is float:
+        return bp_rmsprop_f(theta, g, v, start, end, <float> o.rho, <float> (1 - o.rho),
+                            <float> o.lr, <float> o.epsilon, l2, inv_scale)
+    else:
+        return bp_rmsprop_d(theta, g, v, start, end, o.rho, 1 - o.rho, o.lr, o.epsilon,
+                            l2, inv_scale)
+
+
+cdef double _adagrad_step(const OptConfig* o, floating* theta, const floating* g,
+                          floating* acc, Py_ssize_t start, Py_ssize_t end,
+                          floating l2, floating inv_scale) noexcept nogil:
+    # G += g'^2;  theta -= lr g' / (sqrt(G) + eps): RMSProp's kernel with
+    # rho = c = 1, bitwise the same (1 * G and 1 * g'^2 are exact).
+    if floating is float:
+        return bp_rmsprop_f(theta, g, acc, start, end, 1.0, 1.0, <float> o.lr,
+                            <float> o.epsilon, l2, inv_scale)
+    else:
+        return bp_rmsprop_d(theta, g, acc, start, end, 1.0, 1.0, o.lr, o.epsilon, l2,
+                            inv_scale)
+
+
+# The interface every driver uses (the epoch kernels, the floor, optimizer_step):
+#   _opt_begin_step(o)      once per optimizer step, before any _update_span of
+#                           that step (advances t and any other per-step scalar
+#                           state kept in OptConfig; every thread calls it on its
+#                           own copy of the config, so all copies agree);
+#   _update_span(o, ...)    the update of parameters [start, end), which may be
+#                           any slice of the flat buffer (a thread's share):
+#                           weights [0, n_weights) get the L2 term (and any
+#                           decoupled decay), everything after them does not.
+# State buffers are MAX_STATE pointers (NULL where the optimizer keeps fewer),
+# each laid out like the parameters.
+DEF MAX_STATE = 3
+
+
+cdef inline void _opt_begin_step(OptConfig* o) noexcept nogil:
+    o.t += 1
+
+
+cdef double _update_range(const OptConfig* o, floating* theta, const floating* g,
+                          floating** st, Py_ssize_t start, Py_ssize_t end,
+                          floating l2, floating inv_scale, bint weights) noexcept nogil:
+    """Update [start, end) of one kind: weights (``weights``) or not."""
+    if o.kind == SGD:
+        return _sgd_step(o, theta, g, st[0], start, end, l2, inv_scale)
+    elif o.kind == ADAM:
+        return _adam_step(o, theta, g, st[0], st[1], start, end, l2, inv_scale)
+    elif o.kind == RMSPROP:
+        return _rmsprop_step(o, theta, g, st[0], start, end, l2, inv_scale)
+    else:
+        return _adagrad_step(o, theta, g, st[0], start, end, l2, inv_scale)
+
+
+cdef double _update_span(const OptConfig* o, floating* theta, const floating* g,
+                         floating** st, Py_ssize_t n_weights,
+                         Py_ssize_t start, Py_ssize_t end, double alpha,
+                         double inv_scale) noexcept nogil:
+    """Update parameters start..end-1 (weights get the L2 term, biases not).
+
+    Returns sum(theta**2) over the weights in the span, before the update.
+    """
+    cdef double sq = 0.0
+    if start < n_weights:
+        sq = _update_range(o, theta, g, st, start, min(end, n_weights),
+                           <floating> alpha, <floating> inv_scale, True)
+    if end > n_weights:
+        _update_range(o, theta, g, st, max(start, n_weights), end, 0,
+                      <floating> inv_scale, False)
+    return sq
+
+
+cdef double _optimizer_step(OptConfig* o, floating* theta, const floating* g,
+                            floating** st, Py_ssize_t n_weights,
+                            Py_ssize_t n, double alpha, double inv_scale) noexcept nogil:
+    """One update of all n parameters from the raw gradient sums ``g``.
+
+    The first ``n_weights`` entries get the L2 term ``alpha * theta``; all are
+    scaled by ``inv_scale``. Returns sum(theta[:n_weights]**2) before the update.
+    """
+    _opt_begin_step(o)
+    return _update_span(o, theta, g, st, n_weights, 0, n, alpha, inv_scale)
+
+
+cdef int _state_pointers(OptimizerConfig opt, floating[:, ::1] state, Py_ssize_t n,
+                         floating** st) except -1:
+    """st[k] = &state[k, 0] for the optimizer's n_state buffers, NULL after."""
+    cdef Py_ssize_t need = opt.n_state, k
+    if need > MAX_STATE:
+        raise ValueError("an optimizer keeps at most %d state buffers" % MAX_STATE)
+    if state.shape[0] < need or (need > 0 and state.shape[1] != n):
+        raise ValueError("optimizer state must have shape (%d, %d), got (%d, %d)"
+                         % (need, n, state.shape[0], state.shape[1]))
+    for k in range(MAX_STATE):
+        st[k] = &state[k, 0] if k < need else NULL
+    return 0
+
+
+def optimizer_step(OptimizerConfig opt, floating[::1] theta, const floating[::1] grad,
+                   floating[:, ::1] state):
+    """One update of ``theta`` in place from ``grad``; ``state`` is (n_state, n)."""
+    cdef floating* st[MAX_STATE]
+    cdef Py_ssize_t n = theta.shape[0]
+    cdef bp_fpstate fp
+    if grad.shape[0] != n:
+        raise ValueError("grad has %d entries, params %d" % (grad.shape[0], n))
+    _state_pointers(opt, state, n, st)
+    if n == 0:
+        return
+    with nogil:
+        fp = bp_fp_enter()
+        _optimizer_step(&opt.c, &theta[0], &grad[0], st, n, n, 0.0, 1.0)
+        bp_fp_exit(fp)
