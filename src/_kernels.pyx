@@ -43,6 +43,7 @@ from cython cimport floating
 from cython.parallel cimport parallel
 from libc.math cimport log, logf, sqrt, pow, isfinite
 from libc.string cimport memcpy
+from libc.stdint cimport uint64_t
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -86,6 +87,33 @@ cdef extern from "bp_losses.h" nogil:
                          Py_ssize_t n) noexcept
 
 cdef extern from "bp_elementwise.h" nogil:
+    void bp_col_sums_d(const double* z, Py_ssize_t rows, Py_ssize_t cols, double* sum) noexcept
+    void bp_col_sums_f(const float* z, Py_ssize_t rows, Py_ssize_t cols, double* sum) noexcept
+    void bp_col_sqdev_d(const double* z, Py_ssize_t rows, Py_ssize_t cols,
+                        const double* mean, double* sq) noexcept
+    void bp_col_sqdev_f(const float* z, Py_ssize_t rows, Py_ssize_t cols,
+                        const double* mean, double* sq) noexcept
+    void bp_bn_norm_d(double* z, double* xhat, Py_ssize_t rows, Py_ssize_t cols,
+                      const double* mean, const double* istd, const double* gamma) noexcept
+    void bp_bn_norm_f(float* z, float* xhat, Py_ssize_t rows, Py_ssize_t cols,
+                      const double* mean, const double* istd, const float* gamma) noexcept
+    void bp_bn_back_sums_d(const double* d, const double* xhat, Py_ssize_t rows,
+                           Py_ssize_t cols, double* sum_d, double* sum_dx) noexcept
+    void bp_bn_back_sums_f(const float* d, const float* xhat, Py_ssize_t rows,
+                           Py_ssize_t cols, double* sum_d, double* sum_dx) noexcept
+    void bp_bn_back_d(double* d, const double* xhat, Py_ssize_t rows, Py_ssize_t cols,
+                      const double* mean_d, const double* mean_dx, const double* istd,
+                      const double* gamma) noexcept
+    void bp_bn_back_f(float* d, const float* xhat, Py_ssize_t rows, Py_ssize_t cols,
+                      const double* mean_d, const double* mean_dx, const double* istd,
+                      const float* gamma) noexcept
+    uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer) noexcept
+    void bp_dropout_d(const double* src, double* dst, Py_ssize_t rows, Py_ssize_t cols,
+                      const Py_ssize_t* ids, Py_ssize_t first, uint64_t key,
+                      double p) noexcept
+    void bp_dropout_f(const float* src, float* dst, Py_ssize_t rows, Py_ssize_t cols,
+                      const Py_ssize_t* ids, Py_ssize_t first, uint64_t key,
+                      double p) noexcept
     void bp_bias_act_d(int code, double* z, Py_ssize_t ldz, const double* bias,
                        Py_ssize_t rows, Py_ssize_t cols, double slope, double ealpha,
                        double* zsave) noexcept

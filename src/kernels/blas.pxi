@@ -125,8 +125,8 @@ cdef inline void _gemm(bint trans_a, bint trans_b, int m, int n, int k,
 
 cdef inline void _gemm_a_bt(int m, int n, int k, const floating* a, int lda,
                             const floating* b, int ldb, floating* c, int ldc,
-                            floating* bt) noexcept nogil:
-    """C = A @ B.T, row-major: A is m x k, B is n x k, C is m x n.
+                            floating* bt, floating beta=0) noexcept nogil:
+    """C = A @ B.T + beta * C, row-major: A is m x k, B is n x k, C is m x n.
 
     When the small-kernel shaping is on and OpenBLAS would refuse this
     product in its TN small kernel but take A @ B.T as NN (see above), B.T
@@ -144,9 +144,9 @@ cdef inline void _gemm_a_bt(int m, int n, int k, const floating* a, int lda,
                 br = b + <Py_ssize_t> i * ldb
                 for j in range(k):
                     bt[<Py_ssize_t> j * n + i] = br[j]
-            _gemm(False, False, m, n, k, 1, a, lda, bt, n, 0, c, ldc)
+            _gemm(False, False, m, n, k, 1, a, lda, bt, n, beta, c, ldc)
             return
-    _gemm(False, True, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+    _gemm(False, True, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 
 
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a,

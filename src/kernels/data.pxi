@@ -5,6 +5,43 @@
 # 7. Drivers
 # ---------------------------------------------------------------------------
 
+cdef struct EpochArgs:
+    # What every thread of one epoch reads; set once before the parallel block.
+    const Layout* L
+    const void* X            # dense X, or NULL (sparse: sp)
+    SparseRows sp
+    const void* Y
+    const void* sw           # sample weights, or NULL
+    const Py_ssize_t* perm   # row order, or NULL (natural order)
+    void* grad               # one row of n_params per thread
+    void* st[MAX_STATE]      # optimizer state
+    void* buffers            # batch norm's running statistics
+    void* xbuf
+    void* ybuf
+    void* swbuf
+    Acts* A
+    double* stats            # batch-norm scratch (stats_per_thread per thread)
+    double* batch_loss
+    const double* lr_steps   # the rate of every batch, or NULL (keep the config's)
+    Py_ssize_t n, bs, n_batches, n_params, poll_every
+    int n_threads
+    double alpha, l1, max_norm, clip_norm, clip_value
+    unsigned long long seed, epoch
+    OptConfig oc0
+
+
+cdef struct EpochShared:
+    # Written by the threads, each value read only after a barrier that
+    # follows its write: part[k * MAX_THREADS + tid] holds thread tid's data
+    # loss (k = 0), sum(W**2) (1), sum(|W|) (2) and sum(g'**2) (3).
+    double part[4 * MAX_THREADS]
+    Py_ssize_t status        # stops the epoch (read by all after a barrier)
+    Py_ssize_t interrupted
+    Py_ssize_t n_done
+    OptConfig oc_out         # thread 0's optimizer config after the last step
+    bp_barrier_t bar
+
+
 cdef int _reraise() except -1:
     # Called with an exception pending (set by PyErr_CheckSignals): returning
     # the error value makes Cython propagate that exception.
@@ -60,17 +97,26 @@ cdef int _bind_input(object X, const floating** dense, SparseRows* sp, bint* is_
 
 
 cdef class Minibatches:
-    """One epoch's data as the epoch driver reads it.
+    """One epoch's data and training settings, as the drivers read them.
 
     ``X`` is a C-contiguous array or a ``CSRInput``. ``perm`` (intp, or None
     for the natural order) gives the row order; batches are consecutive slices
     of it of ``batch_size`` rows, the last one shorter. ``work`` is a scratch
     buffer of at least ``layout.workspace_size(batch_size)`` entries and
     ``batch_loss`` receives each batch's loss.
+
+    The remaining attributes default to a plain epoch: ``buffers`` (the
+    network's non-trainable buffer; needed with batch norm), ``stats``
+    (float64 scratch of ``layout.stats_size(n_threads)``), ``seed`` and
+    ``epoch`` (dropout masks), ``l1``, ``max_norm``, ``clip_norm``,
+    ``clip_value`` (0: off) and ``lr_steps`` (float64, the learning rate of
+    every batch of the epoch, or None to keep the optimizer's).
     """
     cdef public object X, Y, sample_weight, perm, work, batch_loss
+    cdef public object buffers, stats, lr_steps
     cdef public Py_ssize_t batch_size, n_done
-    cdef public double alpha
+    cdef public double alpha, l1, max_norm, clip_norm, clip_value
+    cdef public unsigned long long seed, epoch
 
     def __init__(self, X, Y, sample_weight, perm, Py_ssize_t batch_size, double alpha,
                  work, batch_loss):
@@ -83,6 +129,118 @@ cdef class Minibatches:
         self.work = work
         self.batch_loss = batch_loss
         self.n_done = 0
+        self.buffers = None
+        self.stats = None
+        self.lr_steps = None
+        self.l1 = 0.0
+        self.max_norm = 0.0
+        self.clip_norm = 0.0
+        self.clip_value = 0.0
+        self.seed = 0
+        self.epoch = 0
+
+
+cdef int _check_stats(const Layout* L, object stats, Py_ssize_t team,
+                      double** out) except -1:
+    cdef double[::1] st
+    if stats is None:
+        raise ValueError("a network with batch norm needs data.stats "
+                         "(layout.stats_size(n_threads) float64 entries)")
+    st = stats
+    if st.shape[0] < L.stats_per_thread * team:
+        raise ValueError("data.stats too small: %d < %d"
+                         % (st.shape[0], L.stats_per_thread * team))
+    out[0] = &st[0]
+    return 0
+
+
+cdef int _bind_buffers(const Layout* L, object buffers, floating** out,
+                       floating* typed) except -1:
+    cdef floating[::1] bf
+    out[0] = NULL
+    if L.n_buffers == 0:
+        return 0
+    if buffers is None:
+        raise ValueError("a network with batch norm needs its buffers "
+                         "(%d running statistics)" % L.n_buffers)
+    bf = buffers
+    if bf.shape[0] != L.n_buffers:
+        raise ValueError("buffers has %d entries, the plan needs %d"
+                         % (bf.shape[0], L.n_buffers))
+    out[0] = &bf[0]
+    return 0
+
+
+cdef int _epoch_args(const Layout* L, OptimizerConfig opt, Minibatches data,
+                     floating[::1] theta, floating[:, ::1] grad, EpochArgs* E,
+                     Acts* A) except -1:
+    """Check one epoch's inputs and fill E (pointers stay valid while ``data``,
+    ``theta`` and ``grad`` are held)."""
+    cdef const floating[:, ::1] Y = data.Y
+    cdef const floating[::1] sw
+    cdef const Py_ssize_t[::1] perm
+    cdef double[::1] batch_loss = data.batch_loss
+    cdef const double[::1] lr
+    cdef const floating* Xp
+    cdef floating* bufp
+    cdef bint is_sparse
+    cdef Py_ssize_t n, n_cols, r, n_params = theta.shape[0], bs = data.batch_size
+    _bind_input(data.X, &Xp, &E.sp, &is_sparse, &n, &n_cols)
+    _check_data(L, n, n_cols, Y.shape[0], Y.shape[1], n_params)
+    if grad.shape[1] != n_params:
+        raise ValueError("grad rows and params differ in length")
+    if n == 0:
+        raise ValueError("no samples to train on")
+    if bs < 1:
+        raise ValueError("batch_size must be >= 1, got %d" % bs)
+    bs = min(bs, n)
+    E.L = L
+    E.X = Xp
+    E.Y = &Y[0, 0]
+    E.sw = NULL
+    E.perm = NULL
+    E.grad = &grad[0, 0]
+    E.A = A
+    E.stats = NULL
+    E.n = n
+    E.bs = bs
+    E.n_batches = (n + bs - 1) // bs
+    E.n_params = n_params
+    E.poll_every = max(1, POLL_MACS // max(1, bs * L.macs_per_row))
+    E.alpha = data.alpha
+    E.l1 = data.l1
+    E.max_norm = data.max_norm
+    E.clip_norm = data.clip_norm
+    E.clip_value = data.clip_value
+    E.seed = data.seed
+    E.epoch = data.epoch
+    E.oc0 = opt.c
+    E.lr_steps = NULL
+    if batch_loss.shape[0] < E.n_batches:
+        raise ValueError("batch_loss needs %d entries" % E.n_batches)
+    E.batch_loss = &batch_loss[0]
+    if data.sample_weight is not None:
+        sw = data.sample_weight
+        if sw.shape[0] != n:
+            raise ValueError("sample_weight has %d entries, X %d rows" % (sw.shape[0], n))
+        E.sw = &sw[0]
+    if data.perm is not None:
+        perm = data.perm
+        if perm.shape[0] != n:
+            raise ValueError("perm has %d entries, X %d rows" % (perm.shape[0], n))
+        for r in range(n):
+            if perm[r] < 0 or perm[r] >= n:
+                raise ValueError("perm[%d] = %d is not a row index" % (r, perm[r]))
+        E.perm = &perm[0]
+    if data.lr_steps is not None:
+        lr = data.lr_steps
+        if lr.shape[0] < E.n_batches:
+            raise ValueError("lr_steps needs one rate per batch (%d), has %d"
+                             % (E.n_batches, lr.shape[0]))
+        E.lr_steps = &lr[0]
+    _bind_buffers(L, data.buffers, &bufp, &theta[0])
+    E.buffers = bufp
+    return 0
 
 
 def max_threads():

@@ -1,257 +1,270 @@
-# The epoch split across threads by rows: train_epoch.
+# The whole-epoch minibatch loop (train_epoch), split across threads by rows.
 # Included by src/_kernels.pyx (see its Design docstring for the order).
 
-def train_epoch(NetLayout layout, OptimizerConfig opt, Minibatches data,
+cdef inline bint _needs_finish(const EpochArgs* E) noexcept nogil:
+    # L1 and clipping need the whole finished gradient before the update.
+    return E.l1 != 0 or E.clip_norm > 0 or E.clip_value > 0
+
+
+cdef void _batch_rows(const EpochArgs* E, SparseRows* sp, Py_ssize_t start,
+                      Py_ssize_t r0, Py_ssize_t r1, Rows* R, floating* typed) noexcept nogil:
+    """Rows r0..r1 of the batch at ``start``: gathered by the permutation
+    (sparse rows are read in place), or read in place in the natural order."""
+    cdef const Layout* L = E.L
+    cdef Py_ssize_t n0 = L.sizes[0], K = L.sizes[L.n_layers]
+    cdef bint dense = E.X != NULL
+    cdef floating* xbuf = <floating*> E.xbuf
+    R.n = r1 - r0
+    R.row0 = r0
+    R.sp = NULL if dense else sp
+    if E.perm != NULL:
+        _gather(<const floating*> E.X, <const floating*> E.Y, <const floating*> E.sw,
+                E.perm, start, r0, r1, n0, K, dense, xbuf, <floating*> E.ybuf,
+                <floating*> E.swbuf)
+        R.x = xbuf + r0 * n0 if dense else NULL
+        R.y = <floating*> E.ybuf + r0 * K
+        R.sw = <floating*> E.swbuf + r0 if E.sw != NULL else NULL
+        R.ids = E.perm + start + r0
+        R.first = 0
+        sp.rows = E.perm + start + r0
+        if dense and start + E.bs < E.n:
+            _prefetch_rows(<const floating*> E.X, E.perm, start + E.bs + r0,
+                           min(start + E.bs + r1, E.n), n0)
+    else:
+        R.x = <const floating*> E.X + (start + r0) * n0 if dense else NULL
+        R.y = <const floating*> E.Y + (start + r0) * K
+        R.sw = <const floating*> E.sw + start + r0 if E.sw != NULL else NULL
+        R.ids = NULL
+        R.first = start + r0
+        sp.rows = NULL
+        sp.first = start + r0
+
+
+cdef double _batch_weight(const EpochArgs* E, Py_ssize_t start, Py_ssize_t rows,
+                          floating* typed) noexcept nogil:
+    cdef double total = 0.0
+    cdef Py_ssize_t r
+    if E.sw == NULL:
+        return <double> rows
+    cdef const floating* w = (<const floating*> E.swbuf if E.perm != NULL
+                              else <const floating*> E.sw + start)
+    for r in range(rows):
+        total = total + w[r]
+    return total
+
+
+cdef void _update_share(const EpochArgs* E, EpochShared* S, const Team* T,
+                        OptConfig* oc, floating* th, floating* g, Py_ssize_t b,
+                        double sw_sum) noexcept nogil:
+    """This thread's share of the batch's update: sum the threads' gradient
+    rows over its slice of the parameters (into its own row, reading the
+    others': no cache line written by two cores), finish the gradient
+    (penalties, 1 / batch weight, clipping) and update the slice."""
+    cdef const Layout* L = E.L
+    cdef int tid = T.tid, team = T.team, k
+    cdef Py_ssize_t p0 = tid * E.n_params // team, p1 = (tid + 1) * E.n_params // team, i
+    cdef floating* g0 = <floating*> E.grad
+    cdef floating* st[MAX_STATE]
+    cdef double sq, ab, gg, coef = 1.0
+    cdef floating c, lim = <floating> E.clip_value, v
+    for k in range(MAX_STATE):
+        st[k] = <floating*> E.st[k]
+    for k in range(team):
+        if k != tid:
+            for i in range(p0, p1):
+                g[i] = g[i] + g0[k * E.n_params + i]
+    _opt_begin_step(oc)
+    if E.lr_steps != NULL:
+        oc.lr = E.lr_steps[b]
+    if not _needs_finish(E):
+        # The update finishes the gradient ((g + alpha W) / sw_sum) on the
+        # fly and returns sum(W**2) before the update for the L2 term.
+        S.part[MAX_THREADS + tid] = _update_span(oc, th, g, st, L.n_weights, p0, p1,
+                                                 E.alpha, 1.0 / sw_sum)
+        S.part[2 * MAX_THREADS + tid] = 0.0
+        return
+    _finish_span(L, th, g, p0, p1, E.alpha, E.l1, 1.0 / sw_sum, &sq, &ab, &gg)
+    S.part[MAX_THREADS + tid] = sq
+    S.part[2 * MAX_THREADS + tid] = ab
+    S.part[3 * MAX_THREADS + tid] = gg
+    if E.clip_norm > 0:
+        # torch.nn.utils.clip_grad_norm_: the norm of the whole gradient.
+        _team_wait(T)
+        gg = 0.0
+        for k in range(team):
+            gg = gg + S.part[3 * MAX_THREADS + k]
+        coef = E.clip_norm / (sqrt(gg) + 1e-6)
+        if coef > 1.0:
+            coef = 1.0
+    if coef != 1.0 or E.clip_value > 0:
+        c = <floating> coef
+        for i in range(p0, p1):
+            v = g[i] * c if coef != 1.0 else g[i]
+            if E.clip_value > 0:
+                v = lim if v > lim else (-lim if v < -lim else v)
+            g[i] = v
+    _update_span(oc, th, g, st, L.n_weights, p0, p1, 0.0, 1.0)
+
+
+cdef void _epoch_thread(const EpochArgs* E, EpochShared* S, floating* th) noexcept nogil:
+    """One thread's part of the epoch: per batch, walk its rows, then (after
+    the barrier) its share of the update; thread 0 keeps the books."""
+    cdef const Layout* L = E.L
+    cdef int sense = 0, k
+    cdef Team T
+    cdef Rows R
+    cdef Mode M
+    cdef SparseRows sp = E.sp
+    cdef OptConfig oc = E.oc0
+    cdef Py_ssize_t b, start, rows, r0, r1, i, since_poll = 0
+    cdef double sw_sum, data_loss, loss, sq, ab
+    cdef floating* g
+    cdef bp_fpstate fp = bp_fp_enter()      # the floating-point mode is per thread
+    T.tid = bp_thread_id()
+    T.team = bp_team_size()                  # OpenMP may grant fewer threads than asked
+    T.bar = &S.bar
+    T.sense = &sense
+    T.stats = E.stats
+    M.training = True
+    M.update_running = True
+    M.products_only = False
+    M.seed = E.seed
+    M.epoch = E.epoch
+    g = <floating*> E.grad + T.tid * E.n_params
+    for b in range(E.n_batches):
+        start = b * E.bs
+        rows = min(E.bs, E.n - start)
+        r0 = T.tid * rows // T.team
+        r1 = (T.tid + 1) * rows // T.team
+        T.batch_rows = rows
+        _batch_rows(E, &sp, start, r0, r1, &R, th)
+        if r1 > r0 or not L.plain:
+            # (Batch norm's reductions need every thread at their barriers.)
+            S.part[T.tid] = _walk(L, th, <floating*> E.buffers, g, E.A, &R, &T, &M, False)
+        else:
+            S.part[T.tid] = 0.0
+            for i in range(E.n_params):
+                g[i] = 0
+        _team_wait(&T)
+        # Every thread reads the same shared values here, so all of them
+        # take the same branch: nobody is left waiting at a barrier.
+        if S.status != OK:
+            break
+        sw_sum = _batch_weight(E, start, rows, th)
+        data_loss = 0.0
+        for k in range(T.team):
+            data_loss = data_loss + S.part[k]
+        if sw_sum > 0:
+            data_loss = data_loss / sw_sum
+            if not isfinite(data_loss):
+                if T.tid == 0:
+                    S.status = NONFINITE_LOSS
+                break
+            _update_share(E, S, &T, &oc, th, g, b, sw_sum)
+        else:
+            # All of this batch's sample weights are zero: it carries no
+            # information, so it makes no update and adds nothing to the loss.
+            data_loss = 0.0
+            S.part[MAX_THREADS + T.tid] = 0.0
+            S.part[2 * MAX_THREADS + T.tid] = 0.0
+        _team_wait(&T)
+        if E.max_norm > 0:
+            _max_norm_share(L, th, E.max_norm, T.tid, T.team)
+            _team_wait(&T)
+        if T.tid == 0:
+            sq = 0.0
+            ab = 0.0
+            for k in range(T.team):
+                sq = sq + S.part[MAX_THREADS + k]
+                ab = ab + S.part[2 * MAX_THREADS + k]
+            loss = data_loss
+            if sw_sum > 0:
+                loss = loss + (0.5 * E.alpha * sq + E.l1 * ab) / sw_sum
+            E.batch_loss[b] = loss
+            S.n_done = b + 1
+            S.oc_out = oc
+            if not isfinite(loss):
+                S.status = NONFINITE_LOSS
+            if b + 1 < E.n_batches and _signal_raised(&since_poll, E.poll_every):
+                S.interrupted = 1
+                S.status = INTERRUPTED
+        # The status set just above is read by everyone after the next
+        # batch's first barrier (thread 0 writes it before reaching it).
+    bp_fp_exit(fp)
+
+
+def train_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
                 floating[::1] theta, floating[:, ::1] grad, floating[:, ::1] opt_state,
                 int n_threads=1, bint by_units=False):
     """Run one epoch of minibatch training: gather, forward, loss, backward, update.
 
     Returns a ``Status``. ``data.batch_loss[b]`` holds the loss of batch ``b``
-    (scikit-learn's: data loss + L2 term, before the update) and
+    (scikit-learn's: data loss + penalties, before the update) and
     ``data.n_done`` how many batches completed. On NONFINITE_LOSS the offending
     batch made no update. A signal handler's exception (KeyboardInterrupt) is
     raised after the kernel has restored the floating-point state.
 
     With ``n_threads`` > 1 (and an OpenMP build), every batch is split by rows
-    across the threads: each runs forward and backward on its rows into its
-    own row of ``grad`` (shape (>= n_threads, n_params)); then each sums the
-    gradients over its own slice of the parameters and updates that slice.
-    BLAS must be single-threaded meanwhile (the Python layer sees to it).
+    across the threads: each walks its rows into its own row of ``grad``
+    (shape (>= n_threads, n_params)); batch norm reduces its statistics
+    across them; then each sums the gradients over its own slice of the
+    parameters and updates that slice. BLAS must be single-threaded
+    meanwhile (the Python layer sees to it).
 
-    With ``by_units`` (a network with one hidden layer and dense X), the
-    threads split the hidden units instead (see _epoch_by_units); ``data.work``
-    must then hold ``layout.units_workspace_size(batch_size, n_threads)``.
+    With ``by_units`` (a plain network with one hidden layer and dense X),
+    the threads split the hidden units instead (see _epoch_by_units);
+    ``data.work`` must then hold ``layout.units_workspace_size(batch_size,
+    n_threads)``.
     """
     cdef const Layout* L = &layout.c
-    cdef const floating[:, ::1] Y = data.Y
-    cdef const floating[::1] sw
-    cdef const Py_ssize_t[::1] perm
+    cdef EpochArgs E
+    cdef EpochShared S
+    cdef Acts A
+    cdef floating* typed = &theta[0]
     cdef floating[::1] work = data.work
-    cdef double[::1] batch_loss = data.batch_loss
-    cdef Py_ssize_t n, n_cols, bs = data.batch_size, n0 = L.sizes[0]
-    cdef Py_ssize_t n_out = L.sizes[L.n_layers], n_batches, r
-    cdef Py_ssize_t n_params = theta.shape[0], poll_every
-    cdef double alpha = data.alpha
-    cdef const floating* Xp
-    cdef const floating* Yp
-    cdef const floating* swp = NULL
-    cdef const Py_ssize_t* pp = NULL
     cdef floating* xbuf
     cdef floating* ybuf
     cdef floating* swbuf
-    cdef floating* acts[MAX_LAYERS]
-    cdef floating** actsp = acts
-    cdef floating* d_a
-    cdef floating* d_b
-    cdef floating* st[MAX_STATE]
-    cdef floating** stp = st
-    cdef floating* th
-    cdef floating* gbase
-    cdef SparseRows sp0
-    cdef bint is_sparse
-    cdef OptConfig oc0 = opt.c
-    cdef Py_ssize_t n_units_done = 0
-    cdef bint units_interrupted = False
+    cdef Py_ssize_t r, n_params = theta.shape[0]
     cdef int status
-    # Shared between the threads, written only through these pointers:
-    # partials[t] = data-loss sum of thread t, partials[MAX_THREADS + t] = its sum(W**2);
-    # flags[0] = status that stops the epoch, flags[1] = interrupted,
-    # flags[2] = batches done; t_out = Adam's step count at the end.
-    cdef double partials[2 * MAX_THREADS]
-    cdef double* part = partials
-    cdef Py_ssize_t flags[3]
-    cdef Py_ssize_t* fl = flags
-    cdef long long t_out = oc0.t
-    cdef long long* t_outp = &t_out
-    cdef bp_barrier_t barrier
-    cdef bp_barrier_t* bar = &barrier
-    cdef int sense
-    cdef double* blp
-    # Thread-private (assigned inside the parallel block):
-    cdef int tid, team
-    cdef Py_ssize_t b, start, rows, r0, r1, p0, p1, i, k, since_poll
-    cdef double sw_sum, data_loss, loss, sq
-    cdef floating* g
-    cdef floating* g0
-    cdef const floating* xb
-    cdef const floating* yb
-    cdef const floating* swbp
-    cdef SparseRows sp
-    cdef OptConfig oc
-    cdef bp_fpstate fp
-
-    _bind_input(data.X, &Xp, &sp0, &is_sparse, &n, &n_cols)
-    _check_data(L, n, n_cols, Y.shape[0], Y.shape[1], n_params)
-    if grad.shape[1] != n_params:
-        raise ValueError("grad rows and params differ in length")
-    if n == 0:
-        raise ValueError("no samples to train on")
-    if bs < 1:
-        raise ValueError("batch_size must be >= 1, got %d" % bs)
-    bs = min(bs, n)
-    if work.shape[0] < _workspace_size(L, bs):
-        raise ValueError("workspace too small: %d < %d" % (work.shape[0], _workspace_size(L, bs)))
-    n_batches = (n + bs - 1) // bs
-    if batch_loss.shape[0] < n_batches:
-        raise ValueError("batch_loss needs %d entries" % n_batches)
-    n_threads = max(1, min(n_threads, MAX_THREADS, bs))
+    cdef floating* st[MAX_STATE]
+    _epoch_args(L, opt, data, theta, grad, &E, &A)
+    _state_pointers(opt, opt_state, n_params, st)
+    for r in range(MAX_STATE):
+        E.st[r] = st[r]
+    n_threads = max(1, min(n_threads, MAX_THREADS, E.bs, grad.shape[0]))
     if not BP_OPENMP:
         n_threads = 1
-    if grad.shape[0] < n_threads:
-        raise ValueError("grad needs one row per thread (%d), has %d"
-                         % (n_threads, grad.shape[0]))
-    if data.sample_weight is not None:
-        sw = data.sample_weight
-        if sw.shape[0] != n:
-            raise ValueError("sample_weight has %d entries, X %d rows" % (sw.shape[0], n))
-        swp = &sw[0]
-    if data.perm is not None:
-        perm = data.perm
-        if perm.shape[0] != n:
-            raise ValueError("perm has %d entries, X %d rows" % (perm.shape[0], n))
-        for r in range(n):
-            if perm[r] < 0 or perm[r] >= n:
-                raise ValueError("perm[%d] = %d is not a row index" % (r, perm[r]))
-        pp = &perm[0]
-    _state_pointers(opt, opt_state, n_params, st)
-    poll_every = max(1, POLL_MACS // max(1, bs * L.macs_per_row))
-
+    E.n_threads = n_threads
+    S.status = OK
+    S.interrupted = 0
+    S.n_done = 0
+    S.oc_out = opt.c
+    bp_barrier_init(&S.bar)
     if by_units:
-        if L.n_layers != 2:
-            raise ValueError("by_units needs a network with exactly one hidden layer")
-        if is_sparse:
-            raise ValueError("by_units needs dense X")
-        n_threads = max(1, min(n_threads, L.sizes[1]))
-        if work.shape[0] < _units_workspace_size(L, bs, n_threads):
-            raise ValueError("workspace too small for by_units: %d < %d"
-                             % (work.shape[0], _units_workspace_size(L, bs, n_threads)))
+        _check_units(L, &E, opt, work.shape[0])
+        E.n_threads = max(1, min(n_threads, L.sizes[1]))
         with nogil:
-            status = _epoch_by_units(L, &opt.c, Xp, &Y[0, 0], swp, pp, n, bs, alpha,
-                                     &theta[0], st[0], st[1], &work[0], &batch_loss[0],
-                                     poll_every, n_threads, &n_units_done,
-                                     &units_interrupted)
-        data.n_done = n_units_done
-        if units_interrupted:
-            _reraise()
-        if status == OK:
-            for r in range(n_params):
-                if not isfinite(theta[r]):
-                    return NONFINITE_PARAMS
-        return status
-
-    Yp = &Y[0, 0]
-    th = &theta[0]
-    gbase = &grad[0, 0]
-    blp = &batch_loss[0]
-    _carve(L, &work[0], bs, &xbuf, &ybuf, &swbuf, acts, &d_a, &d_b)
-    flags[0] = OK
-    flags[1] = 0
-    flags[2] = 0
-    bp_barrier_init(bar)
-
-    with nogil, parallel(num_threads=n_threads):
-        tid = bp_thread_id()
-        team = bp_team_size()       # OpenMP may grant fewer threads than asked
-        fp = bp_fp_enter()          # the floating-point mode is per thread
-        oc = oc0
-        sp = sp0
-        g = gbase + tid * n_params
-        g0 = gbase
-        since_poll = 0
-        sense = 0
-        for b in range(n_batches):
-            start = b * bs
-            rows = min(bs, n - start)
-            r0 = tid * rows // team
-            r1 = (tid + 1) * rows // team
-            if pp != NULL:
-                _gather(Xp, Yp, swp, pp, start, r0, r1, n0, n_out, not is_sparse,
-                        xbuf, ybuf, swbuf)
-                xb = xbuf + r0 * n0
-                yb = ybuf + r0 * n_out
-                swbp = swbuf + r0 if swp != NULL else NULL
-                sp.rows = pp + start + r0
-                if not is_sparse and b + 1 < n_batches:
-                    _prefetch_rows(Xp, pp, start + bs + r0,
-                                   min(start + bs + r1, n), n0)
-            else:
-                xb = Xp + (start + r0) * n0 if not is_sparse else NULL
-                yb = Yp + (start + r0) * n_out
-                swbp = swp + start + r0 if swp != NULL else NULL
-                sp.rows = NULL
-                sp.first = start + r0
-            if r1 > r0:
-                part[tid] = _forward_backward(
-                    L, th, xb, &sp if is_sparse else NULL, yb, swbp, r1 - r0,
-                    actsp, r0, d_a + r0 * L.max_width, d_b + r0 * L.max_width, g, False)
-            else:
-                part[tid] = 0.0
-                for i in range(n_params):
-                    g[i] = 0
-            bp_barrier_wait(bar, &sense, team)
-            # Every thread reads the same shared values here, so all of them
-            # take the same branch: nobody is left waiting at a barrier.
-            if fl[0] != OK:
-                break
-            if swp != NULL:
-                sw_sum = 0.0
-                for r in range(rows):
-                    sw_sum = sw_sum + (swbuf[r] if pp != NULL else swp[start + r])
-            else:
-                sw_sum = <double> rows
-            data_loss = 0.0
-            for k in range(team):
-                data_loss = data_loss + part[k]
-            if sw_sum > 0:
-                data_loss = data_loss / sw_sum
-                if not isfinite(data_loss):
-                    if tid == 0:
-                        fl[0] = NONFINITE_LOSS
-                    break
-                # Sum the threads' gradients over this thread's slice, then
-                # update the slice; the update finishes the gradient
-                # ((g + alpha W) / sw_sum) and returns sum(W**2) before the
-                # update for the L2 term.
-                # Each thread sums into its own gradient row (reading the others'
-                # rows only), so no cache line is written by two cores.
-                p0 = tid * n_params // team
-                p1 = (tid + 1) * n_params // team
-                for k in range(team):
-                    if k != tid:
-                        for i in range(p0, p1):
-                            g[i] = g[i] + g0[k * n_params + i]
-                _opt_begin_step(&oc)
-                part[MAX_THREADS + tid] = _update_span(&oc, th, g, stp, L.n_weights,
-                                                       p0, p1, alpha, 1.0 / sw_sum)
-            else:
-                # All of this batch's sample weights are zero: it carries no
-                # information, so it makes no update and adds nothing to the loss.
-                data_loss = 0.0
-                part[MAX_THREADS + tid] = 0.0
-            bp_barrier_wait(bar, &sense, team)
-            if tid == 0:
-                sq = 0.0
-                for k in range(team):
-                    sq = sq + part[MAX_THREADS + k]
-                loss = data_loss + (0.5 * alpha * sq / sw_sum if sw_sum > 0 else 0.0)
-                blp[b] = loss
-                fl[2] = b + 1
-                t_outp[0] = oc.t
-                if not isfinite(loss):
-                    fl[0] = NONFINITE_LOSS
-                if b + 1 < n_batches and _signal_raised(&since_poll, poll_every):
-                    fl[1] = 1
-                    fl[0] = INTERRUPTED
-            # The flag set just above is read by everyone after the next
-            # batch's first barrier (thread 0 writes it before reaching it).
-        bp_fp_exit(fp)
-
-    opt.c.t = t_out
-    data.n_done = flags[2]
-    if flags[1]:
+            status = _epoch_by_units(&E, &S, typed, &work[0])
+    else:
+        if work.shape[0] < _workspace_size(L, E.bs):
+            raise ValueError("workspace too small: %d < %d"
+                             % (work.shape[0], _workspace_size(L, E.bs)))
+        if L.has_bn:
+            _check_stats(L, data.stats, n_threads, &E.stats)
+        _carve(L, &work[0], E.bs, True, &xbuf, &ybuf, &swbuf, &A)
+        E.xbuf = xbuf
+        E.ybuf = ybuf
+        E.swbuf = swbuf
+        with nogil, parallel(num_threads=n_threads):
+            _epoch_thread(&E, &S, typed)
+        status = <int> S.status
+    opt.c = S.oc_out
+    data.n_done = S.n_done
+    if S.interrupted:
         _reraise()
-    if flags[0] == OK:
+    if status == OK:
         for r in range(n_params):
-            if not isfinite(th[r]):
+            if not isfinite(theta[r]):
                 return NONFINITE_PARAMS
-    return flags[0]
+    return status

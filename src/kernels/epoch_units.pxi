@@ -1,12 +1,8 @@
 # The epoch split across threads by hidden units.
 # Included by src/_kernels.pyx (see its Design docstring for the order).
 
-cdef int _epoch_by_units(const Layout* L, OptConfig* opt_c, const floating* Xp,
-                         const floating* Yp, const floating* swp, const Py_ssize_t* pp,
-                         Py_ssize_t n, Py_ssize_t bs, double alpha, floating* th,
-                         floating* s0, floating* s1, floating* work, double* blp,
-                         Py_ssize_t poll_every, int n_threads, Py_ssize_t* n_done,
-                         bint* interrupted) noexcept nogil:
+cdef int _epoch_by_units(const EpochArgs* E, EpochShared* S, floating* th,
+                         floating* work) noexcept nogil:
     """One epoch of a one-hidden-layer network, split across threads by hidden units.
 
     Thread t owns hidden units [h0, h1): the columns h0:h1 of W_0 and b_0 and
@@ -34,6 +30,18 @@ cdef int _epoch_by_units(const Layout* L, OptConfig* opt_c, const floating* Xp,
     the parallel block. A non-finite loss that only the L2 term makes
     non-finite therefore stops the epoch one batch later. Returns a Status.
     """
+    cdef const Layout* L = E.L
+    cdef OptConfig* opt_c = &S.oc_out
+    cdef const floating* Xp = <const floating*> E.X
+    cdef const floating* Yp = <const floating*> E.Y
+    cdef const floating* swp = <const floating*> E.sw
+    cdef const Py_ssize_t* pp = E.perm
+    cdef Py_ssize_t n = E.n, bs = E.bs, poll_every = E.poll_every
+    cdef double alpha = E.alpha
+    cdef floating* s0 = <floating*> E.st[0]
+    cdef floating* s1 = <floating*> E.st[1]
+    cdef double* blp = E.batch_loss
+    cdef int n_threads = E.n_threads
     cdef Py_ssize_t n0 = L.sizes[0], H = L.sizes[1], K = L.sizes[2]
     cdef Py_ssize_t w0 = L.w_off[0], w1 = L.w_off[1], b0 = L.b_off[0], b1 = L.b_off[1]
     cdef int act0 = L.act[0], out_act = L.act[1], loss_code = L.loss
@@ -197,7 +205,7 @@ cdef int _epoch_by_units(const Layout* L, OptConfig* opt_c, const floating* Xp,
                 for i in range(rows * K):
                     o_t[i] = o_t[i] + pk[i]
             _bias_activation(out_act, o_t, pth + n_loc_w + hw, rows, K, slope, ealpha)
-            data_loss = _loss_delta(loss_code, o_t, yb, swbp, rows, K, sq_scale, d2) * factor
+            data_loss = _loss_delta(loss_code, o_t, yb, swbp, rows, K, sq_scale, L.huber_delta, d2) * factor
             if swbp != NULL:
                 sw_sum = 0.0
                 for i in range(rows):
@@ -234,6 +242,8 @@ cdef int _epoch_by_units(const Layout* L, OptConfig* opt_c, const floating* Xp,
                     _gemm(True, False, <int> n0, <int> hw, <int> rows, 1, xb, <int> n0,
                           d1, <int> hw, 0, pg, <int> hw)
                 _opt_begin_step(&oc)
+                if E.lr_steps != NULL:
+                    oc.lr = E.lr_steps[b]
                 psq[par * MAX_THREADS + tid] = _update_span_2(
                     &oc, pth, pg, pm if s0 != NULL else NULL, pv if s1 != NULL else NULL,
                     n_loc_w, 0, n_loc, alpha, 1.0 / sw_sum)
@@ -259,9 +269,11 @@ cdef int _epoch_by_units(const Layout* L, OptConfig* opt_c, const floating* Xp,
             _unpack_units(pv, s1, n0, H, K, h0, hw, w0, w1, b0, b1, tid == 0)
         bp_fp_exit(fp)
 
-    n_done[0] = info[0]
-    interrupted[0] = info[3] != 0
+    S.n_done = info[0]
+    S.interrupted = info[3] != 0
     opt_c.t = info[2]
+    if E.lr_steps != NULL and info[0] > 0:
+        opt_c.lr = E.lr_steps[info[0] - 1]
     status = <int> info[4]
     if info[0] == n_batches and n_batches > 0:
         # A stop raised during the last batch (a non-finite loss of the batch
@@ -323,3 +335,19 @@ cdef inline void _unpack_units(const floating* src, floating* dst, Py_ssize_t n0
     memcpy(dst + b0 + h0, src, hw * sizeof(floating))
     if with_b1:
         memcpy(dst + b1, src + hw, K * sizeof(floating))
+
+
+cdef int _check_units(const Layout* L, const EpochArgs* E, OptimizerConfig opt,
+                      Py_ssize_t work_size) except -1:
+    if L.n_layers != 2 or not L.plain:
+        raise ValueError("by_units needs a plain network with exactly one hidden layer")
+    if E.X == NULL:
+        raise ValueError("by_units needs dense X")
+    if opt.n_state > 2:
+        raise ValueError("by_units takes optimizers with at most two state buffers")
+    if _needs_finish(E) or E.max_norm > 0:
+        raise ValueError("by_units does not apply l1, max_norm or gradient clipping")
+    if work_size < _units_workspace_size(L, E.bs, max(1, min(E.n_threads, L.sizes[1]))):
+        raise ValueError("workspace too small for by_units: %d < %d"
+                         % (work_size, _units_workspace_size(L, E.bs, E.n_threads)))
+    return 0

@@ -21,15 +21,21 @@ cdef inline floating _clip_prob(floating p) noexcept nogil:
 
 cdef double _loss_delta(int loss, const floating* out, const floating* y,
                         const floating* sw, Py_ssize_t rows, Py_ssize_t cols,
-                        double sq_scale, floating* delta) noexcept nogil:
-    """Sum over rows of sw[i] * loss_i, and delta = (out - y) * sw[i].
+                        double sq_scale, double huber_delta,
+                        floating* delta) noexcept nogil:
+    """Sum over rows of sw[i] * loss_i, and delta = dloss_i/dout * sw[i].
 
     ``delta`` is dL/dz for the canonical output of each loss (softmax for
     LOG_LOSS, logistic for BINARY_LOG_LOSS, exp for POISSON, identity for
-    SQUARED_ERROR). For squared error it is further multiplied by
-    ``sq_scale``; a non-identity output activation is applied by the caller.
-    The per-row loss of squared error is sum((out - y)**2); the caller scales
-    it by 0.5 / n_outputs.
+    the regression losses), where it is ``out - y`` for the first four. For
+    the regression losses (squared, absolute, Huber error) it is further
+    multiplied by ``sq_scale``; a non-identity output activation is applied
+    by the caller. Per-row losses: squared error sum((out - y)**2) (the
+    caller scales by 0.5 / n_outputs), absolute error sum(|out - y|) with
+    delta sign(out - y) (0 at 0, as torch.nn.L1Loss), Huber
+    sum(0.5 d**2 if |d| <= delta else delta (|d| - 0.5 delta)) with delta
+    d clamped to [-delta, delta] (torch.nn.HuberLoss); the caller scales
+    both by 1 / n_outputs.
 
     Log loss without sample weights goes to bp_log_loss_*, which takes a
     handful of logs per block instead of one per row (the 200 libm logs per
@@ -38,7 +44,7 @@ cdef double _loss_delta(int loss, const floating* out, const floating* y,
     """
     cdef Py_ssize_t i, j
     cdef double total = 0.0, row_loss, w
-    cdef floating d, p, t
+    cdef floating d, p, t, hd
     cdef floating scale = <floating> sq_scale
     cdef const floating* o
     cdef const floating* yy
@@ -84,27 +90,52 @@ cdef double _loss_delta(int loss, const floating* out, const floating* y,
                     row_loss += <double> (t * _log(t / o[j]))
                 row_loss += <double> (o[j] - t)
                 dd[j] = o[j] - t
+        elif loss == ABSOLUTE_ERROR:
+            for j in range(cols):
+                d = o[j] - yy[j]
+                row_loss += <double> (d if d >= 0 else -d)
+                dd[j] = 1 if d > 0 else (-1 if d < 0 else 0)
+        elif loss == HUBER:
+            hd = <floating> huber_delta
+            for j in range(cols):
+                d = o[j] - yy[j]
+                if d <= hd and d >= -hd:
+                    row_loss += <double> (<floating> 0.5 * d * d)
+                    dd[j] = d
+                else:
+                    row_loss += <double> (hd * ((d if d >= 0 else -d) - <floating> 0.5 * hd))
+                    dd[j] = hd if d > 0 else -hd
         if sw != NULL:
             w = sw[i]
             row_loss *= w
             for j in range(cols):
                 dd[j] = dd[j] * sw[i]
-        if loss == SQUARED_ERROR and scale != 1:
+        if _any_output(loss) and scale != 1:
             for j in range(cols):
                 dd[j] = dd[j] * scale
         total += row_loss
     return total
 
 
+cdef inline bint _any_output(int loss) noexcept nogil:
+    # The regression losses take any output activation (the chain rule
+    # through it is applied to their delta).
+    return loss == SQUARED_ERROR or loss == ABSOLUTE_ERROR or loss == HUBER
+
+
 cdef inline double _loss_factor(int loss, Py_ssize_t n_outputs) noexcept nogil:
-    # Squared error is 0.5 * mean over outputs (scikit-learn's squared_loss).
+    # Squared error is 0.5 * mean over outputs (scikit-learn's squared_loss);
+    # absolute and Huber error are means over outputs (torch's reduction).
     if loss == SQUARED_ERROR:
         return 0.5 / n_outputs
+    if loss == ABSOLUTE_ERROR or loss == HUBER:
+        return 1.0 / n_outputs
     return 1.0
 
 
 def loss_delta(int loss, const floating[:, ::1] out, const floating[:, ::1] y,
-               sample_weight, floating[:, ::1] delta_out, double sq_scale=1.0):
+               sample_weight, floating[:, ::1] delta_out, double sq_scale=1.0,
+               double huber_delta=1.0):
     """Weighted sum of per-row losses; writes the output delta (see _loss_delta).
 
     The returned sum is already multiplied by 0.5 / n_outputs for squared error,
@@ -126,5 +157,5 @@ def loss_delta(int loss, const floating[:, ::1] out, const floating[:, ::1] y,
         return 0.0
     with nogil:
         total = _loss_delta(loss, &out[0, 0], &y[0, 0], swp, out.shape[0], out.shape[1],
-                            sq_scale, &delta_out[0, 0])
+                            sq_scale, huber_delta, &delta_out[0, 0])
     return total * _loss_factor(loss, out.shape[1])

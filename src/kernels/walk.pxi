@@ -1,28 +1,314 @@
 # The layer walk: forward, loss and backward over one block of rows.
 # Included by src/_kernels.pyx (see its Design docstring for the order).
+#
+# ONE walk over the plan serves every driver: the row-split epoch (each
+# thread walks its rows of the batch; batch norm's statistics are reduced
+# across the team), the hidden-unit epoch (for its per-thread block), the
+# full-batch loss and gradient, inference (mode.training off, nothing kept
+# for a backward pass) and the benchmark floor (mode.products_only: the
+# GEMMs and nothing else, so the floor follows every layer kind for free).
+#
+# Fused types cannot live in structs, so the blocks are void pointers that
+# the functions below cast to ``floating*``.
 
-cdef void _forward(const Layout* L, const floating* theta, const floating* x,
-                   const SparseRows* sp, Py_ssize_t rows, floating** acts) noexcept nogil:
-    """acts[l] = f_l(acts[l-1] @ W_l + b_l) for every layer, acts[-1] = x.
+cdef struct Acts:
+    # The per-layer blocks of one workspace; row r of the batch is row r of
+    # every block (a thread works on its rows row0 .. row0 + n).
+    void* h[MAX_LAYERS]      # h_l = act(...) (for the output layer: the output)
+    void* z[MAX_LAYERS]      # pre-activations saved for the backward pass, or NULL
+    void* xh[MAX_LAYERS]     # batch norm's normalized input, or NULL
+    void* a[MAX_LAYERS]      # layer outputs a_l (== h[l] unless dropout/residual)
+    void* d_a                # two delta blocks of max_width columns
+    void* d_b
 
-    The input block is dense ``x`` or, when ``sp`` is not NULL, CSR rows.
-    """
-    cdef Py_ssize_t l
-    cdef const floating* a_in = x
-    cdef int n_in, n_out
-    for l in range(L.n_layers):
-        n_in = <int> L.sizes[l]
-        n_out = <int> L.sizes[l + 1]
-        if l == 0 and sp != NULL:
-            _csr_matmul(sp, <const floating*> sp.data, rows, theta + L.w_off[0], n_out, acts[0])
+
+cdef struct Team:
+    # How a thread cooperates with the others on one batch.
+    int tid
+    int team
+    bp_barrier_t* bar
+    int* sense               # this thread's barrier sense
+    double* stats            # batch-norm scratch: team blocks of stats_per_thread
+    Py_ssize_t batch_rows    # rows of the whole batch (batch norm's N)
+
+
+cdef struct Rows:
+    # One thread's share of a batch (or a chunk of a full batch).
+    Py_ssize_t n             # rows
+    Py_ssize_t row0          # first row in the shared blocks of Acts
+    const void* x            # dense input rows (NULL with sparse input)
+    const SparseRows* sp     # sparse input rows, or NULL
+    const void* y
+    const void* sw           # sample weights, or NULL
+    const Py_ssize_t* ids    # sample id of each row (dropout), NULL: first + i
+    Py_ssize_t first
+
+
+cdef struct Mode:
+    bint training            # batch statistics and dropout (else running statistics)
+    bint update_running      # thread 0 updates batch norm's running statistics
+    bint products_only       # the benchmark floor: GEMMs only
+    unsigned long long seed  # dropout masks are a function of (seed, epoch, sample, unit)
+    unsigned long long epoch
+
+
+cdef inline floating* _blk(void* base, Py_ssize_t row0, Py_ssize_t width,
+                           const floating* like) noexcept nogil:
+    # Row row0 of a block of ``width`` columns (``like`` only fixes the type).
+    return NULL if base == NULL else <floating*> base + row0 * width
+
+
+cdef inline void _team_wait(const Team* T) noexcept nogil:
+    bp_barrier_wait(T.bar, T.sense, T.team)
+
+
+cdef inline double* _bn_scratch(const Layout* L, Py_ssize_t l, const Team* T,
+                                int tid) noexcept nogil:
+    # Thread tid's batch-norm scratch for layer l: [mean | istd | mean_d |
+    # mean_dx | sum | sqdev | sum_d | sum_dx], each sizes[l + 1] wide.
+    return T.stats + tid * L.stats_per_thread + L.st_off[l]
+
+
+cdef void _team_mean(const Layout* L, Py_ssize_t l, const Team* T, int slot,
+                     double* out) noexcept nogil:
+    """out[j] = (sum over threads of their partial sums in ``slot``) / N, in
+    thread order (so every thread computes bitwise the same value)."""
+    cdef Py_ssize_t j, fo = L.sizes[l + 1]
+    cdef int t
+    cdef double* part
+    for j in range(fo):
+        out[j] = 0.0
+    for t in range(T.team):
+        part = _bn_scratch(L, l, T, t) + slot * fo
+        for j in range(fo):
+            out[j] += part[j]
+    for j in range(fo):
+        out[j] = out[j] / <double> T.batch_rows
+
+
+cdef void _bn_forward(const Layout* L, Py_ssize_t l, floating* z, floating* xh,
+                      const floating* gamma, floating* buffers, const Team* T,
+                      const Mode* M, Py_ssize_t rows) noexcept nogil:
+    """z = BN(z) * gamma in place (torch.nn.BatchNorm1d without its shift).
+
+    Training: batch mean and biased variance over the team's rows (two
+    reductions), and thread 0 updates the running statistics with the
+    unbiased variance, as torch does. Otherwise the running statistics.
+    ``xh`` (may be NULL in inference) keeps the normalized input."""
+    cdef Py_ssize_t j, fo = L.sizes[l + 1], N = T.batch_rows
+    cdef double* my = _bn_scratch(L, l, T, T.tid)
+    cdef double* mean = my
+    cdef double* istd = my + fo
+    cdef floating* rm = buffers + L.rm_off[l]
+    cdef floating* rv = rm + fo
+    cdef double var, mom = L.bn_momentum
+    if M.training:
+        for j in range(4 * fo, 6 * fo):
+            my[j] = 0.0
+        if floating is float:
+            bp_col_sums_f(z, rows, fo, my + 4 * fo)
         else:
-            # Z = A @ W
-            _gemm(False, False, <int> rows, n_out, n_in, 1, a_in, n_in,
-                  theta + L.w_off[l], n_out, 0, acts[l], n_out)
-        # A = f(Z + b)
-        _bias_activation(L.act[l], acts[l], theta + L.b_off[l], rows, n_out,
-                         L.leaky_slope, L.elu_alpha)
-        a_in = acts[l]
+            bp_col_sums_d(z, rows, fo, my + 4 * fo)
+        _team_wait(T)
+        _team_mean(L, l, T, 4, mean)
+        if floating is float:
+            bp_col_sqdev_f(z, rows, fo, mean, my + 5 * fo)
+        else:
+            bp_col_sqdev_d(z, rows, fo, mean, my + 5 * fo)
+        _team_wait(T)
+        _team_mean(L, l, T, 5, istd)        # the biased variance, for now
+        if T.tid == 0 and M.update_running and N > 1:
+            for j in range(fo):
+                var = istd[j] * N / (N - 1)
+                rm[j] = <floating> (mom * mean[j] + (1 - mom) * rm[j])
+                rv[j] = <floating> (mom * var + (1 - mom) * rv[j])
+        for j in range(fo):
+            istd[j] = 1.0 / sqrt(istd[j] + L.bn_eps)
+    else:
+        for j in range(fo):
+            mean[j] = rm[j]
+            istd[j] = 1.0 / sqrt(<double> rv[j] + L.bn_eps)
+    if floating is float:
+        bp_bn_norm_f(z, xh, rows, fo, mean, istd, gamma)
+    else:
+        bp_bn_norm_d(z, xh, rows, fo, mean, istd, gamma)
+
+
+cdef void _bn_backward(const Layout* L, Py_ssize_t l, floating* d, const floating* xh,
+                       const floating* gamma, floating* ggamma, const Team* T,
+                       const Mode* M, Py_ssize_t rows, bint accumulate) noexcept nogil:
+    """d = dL/d(BN input) from d = dL/d(BN output before the shift), and
+    ggamma (+)= sum(d * xhat) over this thread's rows."""
+    cdef Py_ssize_t j, fo = L.sizes[l + 1]
+    cdef double* my = _bn_scratch(L, l, T, T.tid)
+    cdef double* mean_d = my + 2 * fo
+    cdef double* mean_dx = my + 3 * fo
+    for j in range(6 * fo, 8 * fo):
+        my[j] = 0.0
+    if floating is float:
+        bp_bn_back_sums_f(d, xh, rows, fo, my + 6 * fo, my + 7 * fo)
+    else:
+        bp_bn_back_sums_d(d, xh, rows, fo, my + 6 * fo, my + 7 * fo)
+    for j in range(fo):
+        if accumulate:
+            ggamma[j] = ggamma[j] + <floating> my[7 * fo + j]
+        else:
+            ggamma[j] = <floating> my[7 * fo + j]
+    if M.training:
+        _team_wait(T)
+        _team_mean(L, l, T, 6, mean_d)
+        _team_mean(L, l, T, 7, mean_dx)
+    else:
+        # Running statistics: BN is a fixed affine map of its input.
+        for j in range(fo):
+            mean_d[j] = 0.0
+            mean_dx[j] = 0.0
+    if floating is float:
+        bp_bn_back_f(d, xh, rows, fo, mean_d, mean_dx, my + fo, gamma)
+    else:
+        bp_bn_back_d(d, xh, rows, fo, mean_d, mean_dx, my + fo, gamma)
+
+
+cdef inline void _dropout(const Layout* L, Py_ssize_t l, const floating* src,
+                          floating* dst, const Rows* R, const Mode* M) noexcept nogil:
+    cdef uint64_t key = bp_dropout_key(M.seed, M.epoch, <uint64_t> l)
+    if floating is float:
+        bp_dropout_f(src, dst, R.n, L.sizes[l + 1], R.ids, R.first, key, L.dropout[l])
+    else:
+        bp_dropout_d(src, dst, R.n, L.sizes[l + 1], R.ids, R.first, key, L.dropout[l])
+
+
+cdef void _layer_forward(const Layout* L, Py_ssize_t l, const floating* theta,
+                         floating* buffers, const Acts* A, const Rows* R,
+                         const Team* T, const Mode* M) noexcept nogil:
+    """a_l from a_{l-1} for this thread's rows (see the comment above Layout)."""
+    cdef Py_ssize_t i, j, fi = L.sizes[l], fo = L.sizes[l + 1], rows = R.n
+    cdef floating* h = _blk(A.h[l], R.row0, fo, theta)
+    cdef floating* out = _blk(A.a[l], R.row0, fo, theta)
+    cdef const floating* a_in = (<const floating*> R.x if l == 0
+                                 else _blk(A.a[l - 1], R.row0, fi, theta))
+    if l == 0 and R.sp != NULL:
+        _csr_matmul(R.sp, <const floating*> R.sp.data, rows, theta + L.w_off[0], fo, h)
+    else:
+        # Z = A @ W
+        _gemm(False, False, <int> rows, <int> fo, <int> fi, 1, a_in, <int> fi,
+              theta + L.w_off[l], <int> fo, 0, h, <int> fo)
+    if M.products_only:
+        return
+    if _has_bn(L, l):
+        _bn_forward(L, l, h, _blk(A.xh[l], R.row0, fo, theta), theta + L.g_off[l], buffers,
+                    T, M, rows)
+    # H = f(Z + b), keeping Z + b where the derivative needs it
+    _bias_activation(L.act[l], h, theta + L.b_off[l], rows, fo, L.leaky_slope,
+                     L.elu_alpha, -1,
+                     _blk(A.z[l], R.row0, fo, theta) if L.keep_z[l] else NULL)
+    if out != h:
+        if L.dropout[l] > 0 and M.training:
+            _dropout(L, l, h, out, R, M)
+        else:
+            memcpy(out, h, rows * fo * sizeof(floating))
+    if L.residual[l]:
+        # A_l = H + A_{l-1}
+        if l == 0 and R.sp != NULL:
+            _csr_add(R.sp, <const floating*> R.sp.data, rows, fo, out)
+        else:
+            for i in range(rows * fo):
+                out[i] = out[i] + a_in[i]
+
+
+cdef double _output_loss(const Layout* L, const floating* theta, floating* grad,
+                         const Acts* A, const Rows* R, bint accumulate) noexcept nogil:
+    """Loss sum of the rows (times the loss factor) and the output delta
+    dL/dz_out in d_a; the output bias gradient summed in the same pass."""
+    cdef Py_ssize_t last = L.n_layers - 1, K = L.sizes[L.n_layers]
+    cdef floating* out = _blk(A.h[last], R.row0, K, theta)
+    cdef floating* d = _blk(A.d_a, R.row0, L.max_width, theta)
+    cdef int out_act = L.act[last]
+    cdef double loss_sum
+    loss_sum = _loss_delta(L.loss, out, <const floating*> R.y, <const floating*> R.sw,
+                           R.n, K, L.sq_scale, L.huber_delta, d)
+    loss_sum *= _loss_factor(L.loss, K)
+    if _any_output(L.loss) and out_act != IDENTITY:
+        _activation_backward(out_act, out, d, R.n, K, L.leaky_slope, L.elu_alpha,
+                             grad + L.b_off[last], accumulate)
+    else:
+        _colsum(d, R.n, K, grad + L.b_off[last], accumulate)
+    return loss_sum
+
+
+cdef void _walk_backward(const Layout* L, const floating* theta, floating* grad,
+                         const Acts* A, const Rows* R, const Team* T, const Mode* M,
+                         bint accumulate) noexcept nogil:
+    """Gradient sums of this thread's rows into ``grad`` (added with
+    ``accumulate``), from the output delta in d_a."""
+    cdef Py_ssize_t l, fi, fo, rows = R.n, mw = L.max_width
+    cdef floating* d = _blk(A.d_a, R.row0, mw, theta)
+    cdef floating* d_next = _blk(A.d_b, R.row0, mw, theta)
+    cdef floating* tmp
+    cdef const floating* a_in
+    cdef floating beta = 1 if accumulate else 0
+    cdef bint skip
+    for l in range(L.n_layers - 1, -1, -1):
+        fi = L.sizes[l]
+        fo = L.sizes[l + 1]
+        skip = False
+        if l < L.n_layers - 1 and not M.products_only:
+            # d holds dL/da_l of a hidden layer: back through the residual
+            # skip (into dL/da_{l-1} directly), dropout, activation, BN.
+            skip = L.residual[l] and l > 0
+            if skip:
+                memcpy(d_next, d, rows * fo * sizeof(floating))
+            if L.dropout[l] > 0 and M.training:
+                _dropout(L, l, d, d, R, M)
+            # D times f', and gb_l (+)= D.sum(axis=0)
+            _activation_backward(L.act[l], _blk(A.h[l], R.row0, fo, theta), d, rows, fo,
+                                 L.leaky_slope, L.elu_alpha, grad + L.b_off[l],
+                                 accumulate, -1, _blk(A.z[l], R.row0, fo, theta))
+            if _has_bn(L, l):
+                _bn_backward(L, l, d, _blk(A.xh[l], R.row0, fo, theta), theta + L.g_off[l],
+                             grad + L.g_off[l], T, M, rows, accumulate)
+        a_in = <const floating*> R.x if l == 0 else _blk(A.a[l - 1], R.row0, fi, theta)
+        if l > 0:
+            # dL/da_{l-1} (+)= D @ W_l.T, before gW_l: until then gW_l's block
+            # is free to hold _gemm_a_bt's copy of W_l.T (not when it
+            # accumulates).
+            _gemm_a_bt(<int> rows, <int> fi, <int> fo, d, <int> fo, theta + L.w_off[l],
+                       <int> fo, d_next, <int> fi,
+                       NULL if accumulate else grad + L.w_off[l], 1 if skip else 0)
+        if l == 0 and R.sp != NULL:
+            _csr_t_matmul(R.sp, <const floating*> R.sp.data, rows, d, fi, fo,
+                          grad + L.w_off[0], accumulate)
+        else:
+            # gW_l (+)= A_in.T @ D
+            _gemm(True, False, <int> fi, <int> fo, <int> rows, 1, a_in, <int> fi, d,
+                  <int> fo, beta, grad + L.w_off[l], <int> fo)
+        tmp = d
+        d = d_next
+        d_next = tmp
+
+
+cdef double _walk(const Layout* L, const floating* theta, floating* buffers,
+                  floating* grad, const Acts* A, const Rows* R, const Team* T,
+                  const Mode* M, bint accumulate) noexcept nogil:
+    """Forward, loss and backward over this thread's rows: returns the
+    weighted loss sum (times the loss factor) and writes, or with
+    ``accumulate`` adds, the unscaled gradient sums into ``grad``."""
+    cdef Py_ssize_t l
+    cdef double loss_sum = 0.0
+    for l in range(L.n_layers):
+        _layer_forward(L, l, theta, buffers, A, R, T, M)
+    if not M.products_only:
+        loss_sum = _output_loss(L, theta, grad, A, R, accumulate)
+    _walk_backward(L, theta, grad, A, R, T, M, accumulate)
+    return loss_sum
+
+
+cdef void _walk_forward(const Layout* L, const floating* theta, floating* buffers,
+                        const Acts* A, const Rows* R, const Team* T,
+                        const Mode* M) noexcept nogil:
+    cdef Py_ssize_t l
+    for l in range(L.n_layers):
+        _layer_forward(L, l, theta, buffers, A, R, T, M)
 
 
 cdef inline void _colsum(const floating* d, Py_ssize_t rows, Py_ssize_t cols,
@@ -32,83 +318,13 @@ cdef inline void _colsum(const floating* d, Py_ssize_t rows, Py_ssize_t cols,
                          accumulate, ld)
 
 
-cdef double _forward_backward(const Layout* L, const floating* theta,
-                              const floating* x, const SparseRows* sp,
-                              const floating* y, const floating* sw,
-                              Py_ssize_t rows, floating** acts_base, Py_ssize_t row0,
-                              floating* d_a, floating* d_b,
-                              floating* grad, bint accumulate) noexcept nogil:
-    """Forward, loss and backward over one block of rows.
-
-    The activations go to rows ``row0 ..`` of the per-layer blocks
-    ``acts_base`` (so threads can share them); ``d_a``/``d_b`` are this
-    block's own delta buffers. Returns the weighted loss sum (already times
-    the loss factor) and writes, or with ``accumulate`` adds, the unscaled
-    gradient sums into ``grad``.
-    """
-    cdef Py_ssize_t l, n_layers = L.n_layers
-    cdef floating* acts[MAX_LAYERS]
-    cdef int n_in, n_out, r = <int> rows
-    cdef int out_act = L.act[n_layers - 1]
-    cdef Py_ssize_t n_outputs = L.sizes[n_layers]
-    cdef double loss_sum
-    cdef const floating* a_in
-    cdef floating* d = d_a
-    cdef floating* d_next = d_b
-    cdef floating* tmp
-    cdef floating beta = 1 if accumulate else 0
-
-    for l in range(n_layers):
-        acts[l] = acts_base[l] + row0 * L.sizes[l + 1]
-    _forward(L, theta, x, sp, rows, acts)
-    loss_sum = _loss_delta(L.loss, acts[n_layers - 1], y, sw, rows, n_outputs,
-                           L.sq_scale, d)
-    loss_sum *= _loss_factor(L.loss, n_outputs)
-    # The bias gradient of each layer is summed in the pass that finishes
-    # its delta.
-    if L.loss == SQUARED_ERROR and out_act != IDENTITY:
-        _activation_backward(out_act, acts[n_layers - 1], d, rows, n_outputs,
-                             L.leaky_slope, L.elu_alpha,
-                             grad + L.b_off[n_layers - 1], accumulate)
-    else:
-        _colsum(d, rows, n_outputs, grad + L.b_off[n_layers - 1], accumulate)
-
-    for l in range(n_layers - 1, -1, -1):
-        n_in = <int> L.sizes[l]
-        n_out = <int> L.sizes[l + 1]
-        a_in = x if l == 0 else acts[l - 1]
-        if l > 0:
-            # delta_prev = delta @ W_l.T, before gW_l: until then gW_l's block
-            # is free to hold _gemm_a_bt's copy of W_l.T (not when it
-            # accumulates).
-            _gemm_a_bt(r, n_in, n_out, d, n_out, theta + L.w_off[l], n_out,
-                       d_next, n_in, NULL if accumulate else grad + L.w_off[l])
-        if l == 0 and sp != NULL:
-            _csr_t_matmul(sp, <const floating*> sp.data, rows, d, n_in, n_out,
-                          grad + L.w_off[0], accumulate)
-        else:
-            # gW_l (+)= A_in.T @ delta
-            _gemm(True, False, n_in, n_out, r, 1, a_in, n_in, d, n_out,
-                  beta, grad + L.w_off[l], n_out)
-        if l > 0:
-            # delta_prev times f'(z) of the layer below, and
-            # gb_{l-1} (+)= delta_prev.sum(axis=0)
-            _activation_backward(L.act[l - 1], acts[l - 1], d_next, rows, n_in,
-                                 L.leaky_slope, L.elu_alpha,
-                                 grad + L.b_off[l - 1], accumulate)
-            tmp = d
-            d = d_next
-            d_next = tmp
-    return loss_sum
-
-
-cdef inline void _carve(const Layout* L, floating* work, Py_ssize_t rows,
-                        floating** xb, floating** yb, floating** swb,
-                        floating** acts, floating** d_a, floating** d_b) noexcept nogil:
+cdef void _carve(const Layout* L, floating* work, Py_ssize_t rows, bint training,
+                 floating** xb, floating** yb, floating** swb, Acts* A) noexcept nogil:
     """Split one workspace into the blocks _workspace_size counted, each
     starting on a cache line: a block at an odd 32 bytes made every 64-byte
-    vector load of the GEMMs' packing straddle two lines."""
-    cdef Py_ssize_t l
+    vector load of the GEMMs' packing straddle two lines. Without
+    ``training`` nothing is kept for a dropout (the layer output is h)."""
+    cdef Py_ssize_t l, blk
     cdef floating* p = _align(work)
     xb[0] = p
     p += _round_up(rows * L.sizes[0])
@@ -117,8 +333,21 @@ cdef inline void _carve(const Layout* L, floating* work, Py_ssize_t rows,
     swb[0] = p
     p += _round_up(rows)
     for l in range(L.n_layers):
-        acts[l] = p
-        p += _round_up(rows * L.sizes[l + 1])
-    d_a[0] = p
+        blk = _round_up(rows * L.sizes[l + 1])
+        A.h[l] = p
+        p += blk
+        A.z[l] = NULL
+        A.xh[l] = NULL
+        A.a[l] = A.h[l]
+        if L.keep_z[l]:
+            A.z[l] = p
+            p += blk
+        if _has_bn(L, l):
+            A.xh[l] = p
+            p += blk
+        if L.residual[l] or (L.dropout[l] > 0 and training):
+            A.a[l] = p
+            p += blk
+    A.d_a = p
     p += _round_up(rows * L.max_width)
-    d_b[0] = p
+    A.d_b = p
