@@ -316,3 +316,13 @@ def test_callbacks_pickle():
     assert es2.best == es.best and es2.stopped_epoch == es.stopped_epoch
     log = CSVLogger("x.csv")
     assert pickle.loads(pickle.dumps(log)).path == "x.csv"
+
+
+def test_docstring_examples():
+    import doctest
+
+    pytest.importorskip("tqdm", reason="tqdm (the 'progress' extra) is not installed")
+    import bpcore.callbacks as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -198,3 +198,12 @@ def test_bad_input():
     with np.errstate(all="ignore"), pytest.raises(
             ValueError, match=r"the loss or its gradient is not finite"):
         check_gradients(not_finite, None, None)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import bpcore.gradcheck as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -400,3 +400,12 @@ def test_bind_and_call_errors():
         s.epoch_rates(-1)
     with pytest.raises(ValueError, match=r"unknown schedule 'Cosine'; choose one of StepLR"):
         S.schedule_from_config("Cosine", {})
+
+
+def test_docstring_examples():
+    import doctest
+
+    import bpcore.schedules as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
