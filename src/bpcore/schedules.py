@@ -133,7 +133,7 @@ class Schedule:
                 f"(its 'schedule' entry is {name!r})")
         self.bind(state["base_lr"], state["steps_per_epoch"])
         for key in self._STATE:
-            setattr(self, key, _from_json(key, state[key]))
+            setattr(self, key, state[key])
 
     def get_config(self):
         """The constructor arguments, as plain JSON-able values.
@@ -164,10 +164,6 @@ def _to_json(value):
         return sorted(value.elements())
     if isinstance(value, float) and math.isinf(value):
         return None  # "no best value yet" (JSON has no infinity)
-    return value
-
-
-def _from_json(key, value):
     return value
 
 
