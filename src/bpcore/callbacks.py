@@ -1,0 +1,453 @@
+"""Callbacks run by the training loop between epochs, and the ``History`` it returns.
+
+The loop calls, on every callback in order: ``set_params(params)`` (what is
+known about the fit, e.g. ``{"epochs": 50}``), ``on_train_begin(net)``, then
+after every epoch ``on_epoch_end(epoch, logs)`` (epochs count from 0; a
+callback returning True stops training after that epoch), and finally
+``on_train_end(net)``, also when training stopped early. ``logs`` holds at
+least ``loss``, ``lr`` and ``epoch_time``, and ``val_loss`` with validation
+data.
+"""
+import csv
+import math
+import os
+
+import numpy as np
+
+from ._validation import check_positive_int, check_real
+
+__all__ = ["Callback", "EarlyStopping", "ProgressBar", "CSVLogger", "History"]
+
+
+class Callback:
+    """Base class: override the hooks you need; each does nothing here.
+
+    Examples
+    --------
+    A callback that stops training once the loss is small enough:
+
+    >>> from bpcore.callbacks import Callback
+    >>> class StopBelow(Callback):
+    ...     def __init__(self, level):
+    ...         self.level = level
+    ...     def on_epoch_end(self, epoch, logs):
+    ...         return logs["loss"] < self.level
+    >>> StopBelow(0.1).on_epoch_end(3, {"loss": 0.05, "lr": 1e-3, "epoch_time": 0.2})
+    True
+    """
+
+    params = {}
+
+    def set_params(self, params):
+        """Receive what the loop knows about the fit before it starts.
+
+        Parameters
+        ----------
+        params : dict
+            E.g. ``{"epochs": 50, "steps_per_epoch": 20}``; keys may be missing.
+        """
+        self.params = dict(params)
+
+    def on_train_begin(self, net):
+        """Called once before the first epoch.
+
+        Parameters
+        ----------
+        net : Network
+            The network being trained; its flat ``params`` (and ``buffers``)
+            hold the trained state.
+        """
+
+    def on_epoch_end(self, epoch, logs):
+        """Called after every epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            0-based index of the epoch that just ran.
+        logs : dict
+            ``loss``, ``lr``, ``epoch_time`` and, with validation data,
+            ``val_loss`` (floats).
+
+        Returns
+        -------
+        stop : bool or None
+            True stops training after this epoch.
+        """
+
+    def on_train_end(self, net):
+        """Called once after the last epoch, also after an early stop.
+
+        Parameters
+        ----------
+        net : Network
+        """
+
+
+class EarlyStopping(Callback):
+    """Stop when a monitored value has stopped improving (Keras' ``EarlyStopping``).
+
+    Parameters
+    ----------
+    monitor : str, default="val_loss"
+        Key of the epoch logs to watch.
+    patience : int, default=10
+        Epochs without improvement after which training stops.
+    min_delta : float, default=0.0
+        An improvement must be larger than this: ``value < best - min_delta``
+        in ``min`` mode, ``value > best + min_delta`` in ``max`` mode.
+    restore_best : bool, default=True
+        At the end of training, copy the parameters (and buffers) of the best
+        epoch back into the network, in place.
+    mode : {"auto", "min", "max"}, default="auto"
+        ``auto`` is ``min`` for a monitor ending in ``loss``, ``max`` otherwise.
+
+    Attributes
+    ----------
+    best : float
+        Best monitored value (``inf`` / ``-inf`` before the first epoch).
+    best_epoch : int or None
+        0-based epoch of ``best``.
+    stopped_epoch : int or None
+        The epoch after which this callback stopped training; None if it did not.
+
+    Notes
+    -----
+    As in Keras 3: a counter of epochs since the last improvement is raised
+    after every epoch and reset by an improvement; training stops after the
+    first epoch at which it reaches ``patience`` (never after epoch 0). With
+    ``restore_best``, the parameters of the best epoch are restored at the end
+    of training whether or not this callback stopped it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from bpcore.callbacks import EarlyStopping
+    >>> net = SimpleNamespace(params=np.zeros(2))
+    >>> es = EarlyStopping(monitor="loss", patience=2)
+    >>> es.on_train_begin(net)
+    >>> for epoch, loss in enumerate([3.0, 2.0, 2.5, 2.1, 1.0]):
+    ...     net.params += 1.0
+    ...     if es.on_epoch_end(epoch, {"loss": loss}):
+    ...         break
+    >>> es.on_train_end(net)
+    >>> es.stopped_epoch, es.best_epoch, es.best, net.params
+    (3, 1, 2.0, array([2., 2.]))
+    """
+
+    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, restore_best=True,
+                 mode="auto"):
+        if not isinstance(monitor, str):
+            raise ValueError(f"monitor must be a log key (str), got {monitor!r}")
+        self.monitor = monitor
+        self.patience = check_positive_int(patience, "patience", minimum=0)
+        self.min_delta = abs(check_real(min_delta, "min_delta"))
+        self.restore_best = bool(restore_best)
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.mode = mode
+        self._init_state()
+
+    @property
+    def _minimize(self):
+        return self.mode == "min" or (self.mode == "auto" and self.monitor.endswith("loss"))
+
+    def _init_state(self):
+        self.best = math.inf if self._minimize else -math.inf
+        self.best_epoch = None
+        self.stopped_epoch = None
+        self.wait = 0
+        self._best_state = None
+        self._net = None
+
+    def on_train_begin(self, net):
+        self._init_state()
+        self._net = net
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(
+                f"EarlyStopping monitors {self.monitor!r}, which is not in the epoch logs "
+                f"(keys: {', '.join(sorted(logs))}); "
+                + ("pass validation data or " if self.monitor.startswith("val_") else "")
+                + "set monitor= to one of those keys")
+        current = float(logs[self.monitor])
+        if self.restore_best and self._best_state is None:
+            self._best_state, self.best_epoch = self._snapshot(), epoch
+        self.wait += 1
+        if self._is_improvement(current):
+            self.best, self.best_epoch, self.wait = current, epoch, 0
+            if self.restore_best:
+                self._best_state = self._snapshot()
+            return False
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self, net):
+        if self.restore_best and self._best_state is not None:
+            params, buffers = self._best_state
+            net.params[...] = params
+            if buffers is not None:
+                net.buffers[...] = buffers
+        self._best_state = None  # do not keep a copy of the weights alive
+        self._net = None
+
+    def _is_improvement(self, current):
+        # Keras' comparisons, operand for operand (they round differently
+        # from current < best - min_delta at the edge).
+        if self._minimize:
+            return current + self.min_delta < self.best
+        return current - self.min_delta > self.best
+
+    def _snapshot(self):
+        if self._net is None:
+            raise RuntimeError("EarlyStopping.on_train_begin(net) was not called")
+        buffers = getattr(self._net, "buffers", None)
+        return (np.array(self._net.params, copy=True),
+                None if buffers is None else np.array(buffers, copy=True))
+
+    def __repr__(self):
+        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+                f"min_delta={self.min_delta}, restore_best={self.restore_best}, "
+                f"mode={self.mode!r})")
+
+
+class ProgressBar(Callback):
+    """A tqdm progress bar per fit, one tick per epoch, losses in its postfix.
+
+    Needs the optional extra: ``pip install "bpcore[progress]"`` (tqdm).
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to draw (default: ``sys.stderr``, tqdm's).
+    desc : str, default="train"
+        The bar's label.
+    leave : bool, default=True
+        Keep the finished bar on screen.
+
+    Notes
+    -----
+    The total is the loop's ``params["epochs"]`` when known. The postfix
+    shows ``loss`` and, with validation data, ``val_loss`` of the last epoch.
+
+    Examples
+    --------
+    >>> import io
+    >>> from bpcore.callbacks import ProgressBar
+    >>> out = io.StringIO()
+    >>> bar = ProgressBar(file=out)
+    >>> bar.set_params({"epochs": 2})
+    >>> bar.on_train_begin(None)
+    >>> for epoch in range(2):
+    ...     _ = bar.on_epoch_end(epoch, {"loss": 0.5 / (epoch + 1), "val_loss": 0.6})
+    >>> bar.on_train_end(None)
+    >>> "2/2" in out.getvalue() and "loss=0.25" in out.getvalue()
+    True
+    """
+
+    def __init__(self, file=None, desc="train", leave=True):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError as exc:
+            raise ImportError(
+                "ProgressBar needs tqdm, the optional extra 'progress': "
+                'pip install "bpcore[progress]"') from exc
+        self._tqdm = tqdm
+        self.file = file
+        self.desc = desc
+        self.leave = leave
+        self._bar = None
+
+    def on_train_begin(self, net):
+        self.on_train_end(net)   # a bar left open by an interrupted fit
+        self._bar = self._tqdm(total=self.params.get("epochs"), desc=self.desc, unit="epoch",
+                               file=self.file, leave=self.leave, dynamic_ncols=True)
+
+    def on_epoch_end(self, epoch, logs):
+        if self._bar is None:
+            return None
+        postfix = {k: f"{logs[k]:.4g}" for k in ("loss", "val_loss") if k in logs}
+        self._bar.set_postfix(postfix, refresh=False)
+        self._bar.update(1)
+        return None
+
+    def on_train_end(self, net):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __getstate__(self):  # the bar (and its file) do not pickle
+        state = self.__dict__.copy()
+        state.update(_bar=None, _tqdm=None, file=None)
+        return state
+
+    def __setstate__(self, state):
+        from tqdm.auto import tqdm
+
+        self.__dict__.update(state, _tqdm=tqdm)
+
+
+class CSVLogger(Callback):
+    """Write the epoch logs to a CSV file, one row per epoch.
+
+    Parameters
+    ----------
+    path : str or path-like
+    append : bool, default=False
+        Append to an existing file (its header is kept) instead of
+        overwriting it.
+    separator : str, default=","
+
+    Notes
+    -----
+    The header is ``epoch`` followed by the keys of the first epoch's logs,
+    sorted. A key missing from a later epoch is written as ``NA``; keys that
+    first appear later are not written. Each row is flushed as it is
+    written, so an interrupted fit keeps its rows. Floats are written in full
+    precision (``repr``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from bpcore.callbacks import CSVLogger
+    >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> log = CSVLogger(path)
+    >>> log.on_train_begin(None)
+    >>> log.on_epoch_end(0, {"loss": 0.5, "lr": 0.01, "epoch_time": 0.25})
+    >>> log.on_train_end(None)
+    >>> print(open(path).read(), end="")
+    epoch,epoch_time,loss,lr
+    0,0.25,0.5,0.01
+    """
+
+    def __init__(self, path, append=False, separator=","):
+        self.path = os.fspath(path)
+        self.append = bool(append)
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"separator must be a single character, got {separator!r}")
+        self.separator = separator
+        self._file = None
+        self._writer = None
+        self._keys = None
+
+    def on_train_begin(self, net):
+        self.on_train_end(net)
+        has_rows = (self.append and os.path.exists(self.path)
+                    and os.path.getsize(self.path) > 0)
+        self._file = open(self.path, "a" if self.append else "w", newline="", encoding="utf-8")
+        self._keys = self._existing_keys() if has_rows else None
+        self._writer = csv.writer(self._file, delimiter=self.separator, lineterminator="\n")
+
+    def _existing_keys(self):
+        with open(self.path, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f, delimiter=self.separator), ["epoch"])
+        return header[1:]
+
+    def on_epoch_end(self, epoch, logs):
+        if self._writer is None:
+            raise RuntimeError("CSVLogger.on_train_begin was not called")
+        if self._keys is None:
+            self._keys = sorted(logs)
+            self._writer.writerow(["epoch"] + self._keys)
+        self._writer.writerow([epoch] + [_csv_value(logs.get(k, "NA")) for k in self._keys])
+        self._file.flush()
+
+    def on_train_end(self, net):
+        if self._file is not None:
+            self._file.close()
+        self._file = self._writer = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.update(_file=None, _writer=None)
+        return state
+
+    def __repr__(self):
+        return f"CSVLogger({self.path!r}, append={self.append}, separator={self.separator!r})"
+
+
+def _csv_value(v):
+    return repr(float(v)) if isinstance(v, (float, np.floating)) else v
+
+
+class History(Callback):
+    """Per-epoch record of a fit: what ``bpcore.train`` returns.
+
+    Attributes
+    ----------
+    loss : list of float
+        Training loss of each epoch.
+    val_loss : list of float
+        Validation loss of each epoch; empty without validation data.
+    val_score : list of float
+        Validation score of each epoch, where the loop computes one (the
+        estimators' early stopping); else empty.
+    lr : list of float
+        Learning rate of each epoch (for a per-step schedule, that of the
+        epoch's first step).
+    epoch_time : list of float
+        Wall time of each epoch, in seconds.
+    extra : dict of str to list
+        Any other numeric key of the logs, recorded the same way.
+
+    Examples
+    --------
+    >>> from bpcore.callbacks import History
+    >>> h = History()
+    >>> h.append({"loss": 0.9, "lr": 0.01, "epoch_time": 0.5})
+    >>> h.append({"loss": 0.4, "lr": 0.01, "epoch_time": 0.5})
+    >>> h
+    History(epochs=2, loss 0.9 -> 0.4)
+    >>> h.loss, h.val_loss, len(h)
+    ([0.9, 0.4], [], 2)
+    """
+
+    FIELDS = ("loss", "val_loss", "val_score", "lr", "epoch_time")
+
+    def __init__(self):
+        for name in self.FIELDS:
+            setattr(self, name, [])
+        self.extra = {}
+
+    def append(self, logs):
+        """Record one epoch's logs (``loss`` required; other keys where present).
+
+        Parameters
+        ----------
+        logs : dict
+        """
+        if "loss" not in logs:
+            raise ValueError(
+                f"History.append needs the epoch's 'loss' in logs; got keys {sorted(logs)}")
+        for key, value in logs.items():
+            target = getattr(self, key) if key in self.FIELDS else self.extra.setdefault(key, [])
+            target.append(float(value))
+
+    def on_epoch_end(self, epoch, logs):
+        self.append(logs)
+
+    @property
+    def epochs(self):
+        """Number of recorded epochs."""
+        return len(self.loss)
+
+    def __len__(self):
+        return len(self.loss)
+
+    def as_dict(self):
+        """Every record as ``{name: list of float}`` (copies), extra keys included."""
+        out = {name: list(getattr(self, name)) for name in self.FIELDS}
+        out.update((k, list(v)) for k, v in self.extra.items())
+        return out
+
+    def __repr__(self):
+        parts = [f"epochs={self.epochs}"]
+        for name in ("loss", "val_loss", "val_score"):
+            values = getattr(self, name)
+            if values:
+                parts.append(f"{name} {values[0]:.4g} -> {values[-1]:.4g}")
+        return f"History({', '.join(parts)})"
