@@ -188,8 +188,8 @@ class BpcoreEpoch(Contender):
         # then one kernel call per epoch on a freshly shuffled order.
         from bpcore._engine import EpochRunner, reshuffle
         self._reshuffle = reshuffle
-        self.runner = EpochRunner(self.net.layout, self.net.params, self.opt, self.X,
-                                  self.Y, None, workload.batch_size, ALPHA)
+        self.runner = EpochRunner(self.net, self.opt, self.X, self.Y, None,
+                                  workload.batch_size, ALPHA)
         self.order = np.arange(self.X.shape[0], dtype=np.intp)
         self.rs = np.random.RandomState(SEED + 1000)
 

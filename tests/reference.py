@@ -9,6 +9,8 @@ import numpy as np
 
 LEAKY_RELU_SLOPE = 0.01
 ELU_ALPHA = 1.0
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _f64(a):
@@ -61,7 +63,18 @@ ACTIVATIONS = {
     "elu": lambda z: np.where(_f64(z) > 0, _f64(z), ELU_ALPHA * np.expm1(np.minimum(_f64(z), 0.0))),
     "softmax": softmax,
     "exp": lambda z: np.exp(_f64(z)),
+    # Textbook definitions (the kernels follow torch's operation order):
+    "gelu": lambda z: 0.5 * _f64(z) * (1.0 + _erf(_f64(z) / np.sqrt(2.0))),
+    "silu": lambda z: _f64(z) * logistic(z),
+    "softplus": lambda z: np.where(_f64(z) > 20, _f64(z), np.logaddexp(0.0, _f64(z))),
+    "selu": lambda z: SELU_SCALE * np.where(_f64(z) > 0, _f64(z),
+                                            SELU_ALPHA * np.expm1(np.minimum(_f64(z), 0.0))),
 }
+
+
+def _erf(x):
+    from scipy.special import erf
+    return erf(x)
 
 
 def activation_forward(name, z, bias=None):
@@ -89,6 +102,15 @@ def _elementwise_derivative(name, z):
         return np.where(z > 0, 1.0, ELU_ALPHA * np.exp(np.minimum(z, 0.0)))
     if name == "exp":
         return np.exp(z)
+    if name == "gelu":
+        return 0.5 * (1.0 + _erf(z / np.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+    if name == "silu":
+        s = logistic(z)
+        return s * (1.0 + z * (1.0 - s))
+    if name == "softplus":
+        return np.where(z > 20, 1.0, logistic(z))
+    if name == "selu":
+        return SELU_SCALE * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0.0)))
     raise KeyError(f"no reference derivative for activation {name!r}")
 
 
@@ -144,6 +166,12 @@ def row_losses(loss_kind, out, y, dtype=np.float64):
         return -(_xlogy(y, p) + _xlogy(1 - y, 1 - p)).sum(axis=1)
     if loss_kind == "poisson":
         return (_xlogy(y, y / out) - y + out).sum(axis=1)
+    if loss_kind == "absolute_error":
+        return np.mean(np.abs(out - y), axis=1)
+    if loss_kind == "huber":
+        d = np.abs(out - y)
+        return np.mean(np.where(d <= HUBER_DELTA, 0.5 * d * d,
+                                HUBER_DELTA * (d - 0.5 * HUBER_DELTA)), axis=1)
     raise KeyError(f"no reference for loss {loss_kind!r}")
 
 
@@ -153,10 +181,26 @@ def loss_delta(loss_kind, out, y, sample_weight=None, sq_scale=1.0, dtype=np.flo
     out, y = _f64(out), _f64(y)
     sw = np.ones(out.shape[0]) if sample_weight is None else _f64(sample_weight)
     total = float(np.sum(sw * row_losses(loss_kind, out, y, dtype)))
-    delta = (out - y) * sw[:, None]
-    if loss_kind == "squared_error":
+    delta = _output_derivative(loss_kind, out, y) * sw[:, None]
+    if loss_kind in REGRESSION_LOSSES:
         delta = delta * sq_scale
     return total, delta
+
+
+#: Losses that take any output activation; their delta is scaled by sq_scale.
+REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber")
+HUBER_DELTA = 1.0
+
+
+def _output_derivative(loss_kind, out, y):
+    """d(per-row loss summed over outputs, unscaled)/d(out) as the kernels form it:
+    out - y, sign(out - y) (0 at 0), or Huber's clamp of out - y."""
+    d = out - y
+    if loss_kind == "absolute_error":
+        return np.sign(d)
+    if loss_kind == "huber":
+        return np.clip(d, -HUBER_DELTA, HUBER_DELTA)
+    return d
 
 
 def loss_kind(loss, output):
@@ -202,8 +246,8 @@ def network_loss_grad(coefs, intercepts, activations, loss, X, Y, alpha=0.0,
 
     # dL/d(output activation), per sample, already weighted and averaged.
     out = acts[-1]
-    if kind == "squared_error":
-        d_out = (out - Y) / Y.shape[1]
+    if kind in REGRESSION_LOSSES:
+        d_out = _output_derivative(kind, out, Y) / Y.shape[1]
         delta = activation_backward(activations[-1], zs[-1], d_out)
     else:
         # Canonical link: dL/dz = out - y (clipping ignored: it only matters

@@ -6,7 +6,8 @@ import pytest
 
 import reference as ref
 from bpcore import _kernels as K
-from bpcore.activations import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
+from bpcore.activations import (HIDDEN_ACTIVATIONS, HIDDEN_ONLY, LOSSES,
+                                OUTPUT_ACTIVATIONS, loss_code)
 from bpcore.optimizers import OPTIMIZERS
 from conftest import (DTYPES, OPTIMIZER_CASES, assert_close, make_targets,
                       require_optimizer_reference)
@@ -99,12 +100,14 @@ def test_gemm_shape_mismatch():
 # Activations
 # ---------------------------------------------------------------------------
 
-ALL_ACTIVATIONS = sorted(OUTPUT_ACTIVATIONS)
+#: Every activation the kernels know (hidden and output), name -> code.
+ACTIVATION_CODES = {**HIDDEN_ACTIVATIONS, **OUTPUT_ACTIVATIONS}
+ALL_ACTIVATIONS = sorted(ACTIVATION_CODES)
 
 
 def test_activation_registries_cover_the_reference():
-    assert set(HIDDEN_ACTIVATIONS) <= set(OUTPUT_ACTIVATIONS)
-    missing = set(OUTPUT_ACTIVATIONS) - set(ref.ACTIVATIONS)
+    assert set(HIDDEN_ACTIVATIONS) - set(OUTPUT_ACTIVATIONS) == set(HIDDEN_ONLY)
+    missing = set(ACTIVATION_CODES) - set(ref.ACTIVATIONS)
     assert not missing, f"no NumPy reference for activations {missing}: add them to tests/reference.py"
 
 
@@ -125,9 +128,12 @@ def test_activation_forward(name, dtype, with_bias, rng):
     z_plus_b = z + bias if with_bias else z
     expected = ref.activation_forward(name, z_plus_b)
     out = z.copy()
-    K.activation_forward(OUTPUT_ACTIVATIONS[name], out, bias)
+    K.activation_forward(ACTIVATION_CODES[name], out, bias)
     assert out.dtype == dtype
-    assert_close(out, expected, dtype, err_msg=name)
+    # GELU's 1 + erf(z / sqrt 2) cancels in the negative tail (in torch too):
+    # its error is relative to |z|, not to the tiny result.
+    scale = np.abs(z_plus_b.astype(float)) if name == "gelu" else None
+    assert_close(out, expected, dtype, scale=scale, err_msg=name)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -181,7 +187,8 @@ def test_activation_backward(name, dtype, rng):
     delta = rng.standard_normal(z.shape).astype(dtype)
     expected = ref.activation_backward(name, z, delta)
     out = delta.copy()
-    K.activation_backward(OUTPUT_ACTIVATIONS[name], a, out)
+    # GELU, SiLU, softplus and SELU read their input z as well.
+    K.activation_backward(ACTIVATION_CODES[name], a, out, z=z.astype(dtype))
     assert out.dtype == dtype
     # Softmax: a * (delta - <delta, a>) cancels; scale by the summed terms.
     scale = None
@@ -189,6 +196,21 @@ def test_activation_backward(name, dtype, rng):
         s = ref.softmax(z)
         scale = s * (np.abs(delta) + np.sum(np.abs(delta) * s, axis=1, keepdims=True))
     assert_close(out, expected, dtype, scale=scale, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", HIDDEN_ONLY)
+def test_z_activations_follow_torch_at_the_edges(name, dtype):
+    # Far tails and the softplus threshold (z > 20 is the identity, as torch).
+    z = np.array([[-40.0, -20.5, -1e-8, 0.0, 1e-8, 19.99, 20.0, 20.01, 40.0]])
+    a = z.astype(dtype).copy()
+    K.activation_forward(ACTIVATION_CODES[name], a, None)
+    assert_close(a, ref.activation_forward(name, z), dtype, scale=np.abs(z) * 1e-6 + 1e-30)
+    d = np.ones_like(z, dtype=dtype)
+    K.activation_backward(ACTIVATION_CODES[name], a, d, z=z.astype(dtype))
+    assert_close(d, ref.activation_backward(name, z, np.ones_like(z)), dtype, scale=1e-6)
+    with pytest.raises(ValueError, match="needs its input z"):
+        K.activation_backward(ACTIVATION_CODES[name], a, d)
 
 
 def test_activation_backward_shape_mismatch():
@@ -238,7 +260,7 @@ def _loss_data(kind, output, rng, dtype, rows=8, cols=4, extreme=False):
 @pytest.mark.parametrize("sq_scale", [1.0, 0.25])
 def test_loss_delta(loss, output, weighted, dtype, sq_scale, rng):
     kind = ref.loss_kind(loss, output)
-    code = K.Loss.SQUARED_ERROR if LOSSES[loss] is None else LOSSES[loss][output]
+    code = loss_code(loss, output)
     out, y = _loss_data(kind, output, rng, dtype)
     sw = rng.uniform(0.1, 3.0, out.shape[0]).astype(dtype) if weighted else None
     total_ref, delta_ref = ref.loss_delta(kind, out, y, sw, sq_scale=sq_scale, dtype=dtype)

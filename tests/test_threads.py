@@ -186,8 +186,8 @@ def test_train_takes_the_unit_split_and_agrees_across_thread_counts():
 
     def once():
         net = Network([32, 128, 5], output="softmax", loss="log_loss", random_state=0)
-        losses = train(net, X, Y, optimizer=Adam(1e-3), epochs=2, batch_size=32,
-                       random_state=0, alpha=1e-4)
+        losses = np.asarray(train(net, X, Y, optimizer=Adam(1e-3), epochs=2, batch_size=32,
+                       random_state=0, alpha=1e-4).loss)
         return losses, net.params.copy()
 
     assert choose_threads(Network([32, 128, 5]).layout, 32) == (2, True)

@@ -53,8 +53,8 @@ def test_worked_example_sgd_step():
 
     # The same step through train(): one epoch of one batch.
     net = _worked_example_net()
-    losses = train(net, [[2.0]], [[3.0]], optimizer=SGD(learning_rate=0.1), epochs=1,
-                   batch_size=1)
+    losses = np.asarray(train(net, [[2.0]], [[3.0]], optimizer=SGD(learning_rate=0.1), epochs=1,
+                   batch_size=1).loss)
     assert losses.shape == (1,) and losses[0] == pytest.approx(1.805, abs=1e-15)
     assert net.coefs[0][0, 0] == pytest.approx(0.88, abs=1e-15)
     assert net.intercepts[0][0] == pytest.approx(0.29, abs=1e-15)
@@ -73,8 +73,8 @@ def test_xor(output, loss, seed):
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     y = np.array([0.0, 1.0, 1.0, 0.0])
     net = Network([2, 2, 1], activation="tanh", output=output, loss=loss, random_state=seed)
-    losses = train(net, X, y, optimizer=Adam(learning_rate=0.05), epochs=500, batch_size=1,
-                   random_state=seed)   # about 0.05 s
+    losses = np.asarray(train(net, X, y, optimizer=Adam(learning_rate=0.05), epochs=500, batch_size=1,
+                   random_state=seed).loss)   # about 0.05 s
     pred = net.forward(X).ravel()
     np.testing.assert_array_equal(np.round(pred), y)
     assert np.max(np.abs(pred - y)) < 0.05
@@ -124,9 +124,9 @@ def test_train_matches_numpy_loop(sizes, activation, output, loss, opt_name, hyp
                   random_state=0)
     coefs0 = [c.copy() for c in net.coefs]
     inter0 = [b.copy() for b in net.intercepts]
-    losses = train(net, X, Y, optimizer=bpcore.optimizers.OPTIMIZERS[opt_name](**hyper),
+    losses = np.asarray(train(net, X, Y, optimizer=bpcore.optimizers.OPTIMIZERS[opt_name](**hyper),
                    epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                   random_state=np.random.RandomState(5), alpha=alpha, sample_weight=sw)
+                   random_state=np.random.RandomState(5), alpha=alpha, sample_weight=sw).loss)
 
     # The orders scikit-learn would use: shuffle the previous order each epoch.
     rs, order, orders = np.random.RandomState(5), np.arange(n), []
@@ -150,9 +150,9 @@ def test_train_continues_with_the_optimizer_state(rng):
     a = Network([4, 6, 3], activation="tanh", output="softmax", loss="log_loss", random_state=0)
     b = Network([4, 6, 3], activation="tanh", output="softmax", loss="log_loss", random_state=0)
     opt_a, opt_b = Adam(0.01), Adam(0.01)
-    la = train(a, X, Y, optimizer=opt_a, epochs=2, batch_size=8, shuffle=False)
-    lb = np.concatenate([train(b, X, Y, optimizer=opt_b, epochs=1, batch_size=8, shuffle=False)
-                         for _ in range(2)])
+    la = np.asarray(train(a, X, Y, optimizer=opt_a, epochs=2, batch_size=8, shuffle=False).loss)
+    lb = np.concatenate([train(b, X, Y, optimizer=opt_b, epochs=1, batch_size=8,
+                               shuffle=False).loss for _ in range(2)])
     np.testing.assert_array_equal(la, lb)
     np.testing.assert_array_equal(a.params, b.params)
     assert opt_a.t == opt_b.t == 2 * 4
@@ -177,8 +177,8 @@ def test_batch_size_larger_than_data_is_clipped(rng):
     X, Y = _data([3, 4, 2], "squared_error", "identity", 10, rng)
     a = Network([3, 4, 2], random_state=0)
     b = Network([3, 4, 2], random_state=0)
-    la = train(a, X, Y, optimizer=SGD(0.1), epochs=2, batch_size=1000, shuffle=False)
-    lb = train(b, X, Y, optimizer=SGD(0.1), epochs=2, batch_size=10, shuffle=False)
+    la = np.asarray(train(a, X, Y, optimizer=SGD(0.1), epochs=2, batch_size=1000, shuffle=False).loss)
+    lb = np.asarray(train(b, X, Y, optimizer=SGD(0.1), epochs=2, batch_size=10, shuffle=False).loss)
     np.testing.assert_array_equal(la, lb)
     np.testing.assert_array_equal(a.params, b.params)
 
@@ -195,8 +195,8 @@ def test_train_on_sparse_X_matches_dense(dtype, shuffle, weighted, hidden, rng):
     for X in (dense, sp.csr_matrix(dense), sp.csc_matrix(dense)):
         net = Network([10, hidden, 3], activation="relu", output="softmax", loss="log_loss",
                       dtype=dtype, random_state=0)
-        losses = train(net, X, Y, optimizer=Adam(0.01), epochs=3, batch_size=7,
-                       random_state=0, alpha=1e-3, shuffle=shuffle, sample_weight=sw)
+        losses = np.asarray(train(net, X, Y, optimizer=Adam(0.01), epochs=3, batch_size=7,
+                       random_state=0, alpha=1e-3, shuffle=shuffle, sample_weight=sw).loss)
         results.append((losses, net.params.copy()))
     for losses, params in results[1:]:
         assert_close(losses, results[0][0], dtype, rtol=1e-12 if dtype == np.float64 else 1e-5)
@@ -279,8 +279,8 @@ def test_five_epochs_match_sklearn(kind, est_kwargs, make_opt, target, output, l
                   random_state=rs)
     if Y.shape[1] > 1 and loss == "squared_error":
         net._use_sklearn_gradient()   # scikit-learn's gradient sums over outputs
-    losses = train(net, X, Y, optimizer=make_opt(), epochs=epochs, batch_size=32,
-                   random_state=rs, alpha=alpha, sample_weight=sw)
+    losses = np.asarray(train(net, X, Y, optimizer=make_opt(), epochs=epochs, batch_size=32,
+                   random_state=rs, alpha=alpha, sample_weight=sw).loss)
 
     np.testing.assert_allclose(losses, est.loss_curve_, rtol=1e-9)
     for ours, theirs in zip(net.coefs + net.intercepts, est.coefs_ + est.intercepts_):
@@ -325,8 +325,8 @@ def _threaded_problem():
 def _train_once(X, Y, dtype=np.float64):
     net = Network([32, 128, 64, 5], activation="relu", output="softmax", loss="log_loss",
                   dtype=dtype, random_state=0)
-    losses = train(net, X, Y, optimizer=Adam(1e-3), epochs=2, batch_size=128,
-                   random_state=0, alpha=1e-4)
+    losses = np.asarray(train(net, X, Y, optimizer=Adam(1e-3), epochs=2, batch_size=128,
+                   random_state=0, alpha=1e-4).loss)
     return losses, net.params.copy()
 
 
@@ -355,8 +355,8 @@ def test_gemm_row_blocks_change_nothing_but_rounding(dtype):
             net = Network([64, 100, 10], activation="relu", output="softmax",
                           loss="log_loss", dtype=dtype, random_state=0)
             with threadpoolctl.threadpool_limits(1):
-                losses = train(net, X, Y, optimizer=Adam(1e-3), epochs=3, batch_size=200,
-                               random_state=0, alpha=1e-4)
+                losses = np.asarray(train(net, X, Y, optimizer=Adam(1e-3), epochs=3, batch_size=200,
+                               random_state=0, alpha=1e-4).loss)
         finally:
             _kernels.set_gemm_split(previous)
         results[pieces] = (np.asarray(losses), net.params.copy())
@@ -469,7 +469,7 @@ def test_ctrl_c_interrupts_training_promptly(sizes):
     out = net.forward(X[:5])
     assert np.isfinite(out).all()
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-12)
-    losses = train(net, X[:64], Y[:64], optimizer=opt, epochs=1, batch_size=32, random_state=0)
+    losses = np.asarray(train(net, X[:64], Y[:64], optimizer=opt, epochs=1, batch_size=32, random_state=0).loss)
     assert np.isfinite(losses).all()
 
 
@@ -505,26 +505,32 @@ def test_nonfinite_parameters_are_restored_to_the_epoch_start():
     Y = np.array([[1e3]])
     with pytest.raises(DivergenceError, match="the parameters became non-finite") as info:
         train(net, X, Y, optimizer=SGD(learning_rate=1e307), epochs=3, batch_size=1)
-    assert "restored to their values at the start of the epoch" in str(info.value)
+    assert "restored to their values at the start of that epoch" in str(info.value)
     np.testing.assert_array_equal(net.params, start)
 
 
-def test_divergence_after_progress_keeps_finite_params():
+def test_divergence_restores_the_epoch_start_and_resets_the_optimizer():
+    """Issue #13, defect 6: after DivergenceError the network has usable
+    parameters (those of the start of the diverging epoch, whose loss was
+    finite), the optimizer's state is reset, and training resumes at a sane
+    rate without diverging again."""
     rng = np.random.default_rng(1)
     X = rng.standard_normal((50, 3))
-    Y = rng.standard_normal((50, 1))
-    net = Network([3, 4, 1], activation="tanh", random_state=0)
-    opt = SGD(learning_rate=0.01)
-    train(net, X, Y, optimizer=opt, epochs=2, batch_size=10, random_state=0)
-    trained = net.params.copy()
-    opt.learning_rate = 1e300
-    with pytest.raises(DivergenceError, match="the loss became non-finite after 1 batches") as info:
-        train(net, X * 1e5, Y, optimizer=opt, epochs=3, batch_size=10, random_state=0)
-    assert np.isfinite(net.params).all()
-    # The first batch's (finite) update was kept, and the message does not
-    # claim a restore that did not happen.
-    assert not np.array_equal(net.params, trained)
-    assert "restored" not in str(info.value)
+    Y = rng.standard_normal((50, 1)) * 1e3
+    net = Network([3, 4, 1], activation="relu", random_state=0)
+    opt = SGD(learning_rate=0.01, momentum=0.9)
+    train(net, X, Y / 1e3, optimizer=opt, epochs=2, batch_size=10, random_state=0)
+    opt.learning_rate = 1e3
+    with pytest.raises(DivergenceError, match="optimizer's state was reset") as info:
+        train(net, X, Y, optimizer=opt, epochs=30, batch_size=10, random_state=0)
+    assert "restored to their values at the start of that epoch" in str(info.value)
+    assert np.abs(net.params).max() < 1e100
+    assert np.isfinite(net.forward(X)).all()
+    assert opt.state is None or not opt.state.any()
+    opt.learning_rate = 1e-6
+    losses = np.asarray(train(net, X, Y, optimizer=opt, epochs=2, batch_size=10,
+                              random_state=0).loss)
+    assert np.isfinite(losses).all() and np.isfinite(net.params).all()
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
@@ -541,14 +547,14 @@ def test_minibatch_with_zero_total_weight_is_skipped(n_threads):
     with threadpool_limits(n_threads):
         net = Network([3, 2, 1], activation="tanh", random_state=0)
         opt = Adam(0.01)
-        losses = train(net, X, Y, optimizer=opt, epochs=1, batch_size=2, shuffle=False,
-                       sample_weight=sw)
+        losses = np.asarray(train(net, X, Y, optimizer=opt, epochs=1, batch_size=2, shuffle=False,
+                       sample_weight=sw).loss)
         # The same without the zero-weight batch: batches 1 and 3 only.
         ref = Network([3, 2, 1], activation="tanh", random_state=0)
         ref_opt = Adam(0.01)
         keep = [0, 1, 4, 5]
-        ref_losses = train(ref, X[keep], Y[keep], optimizer=ref_opt, epochs=1, batch_size=2,
-                           shuffle=False, sample_weight=sw[keep])
+        ref_losses = np.asarray(train(ref, X[keep], Y[keep], optimizer=ref_opt, epochs=1, batch_size=2,
+                           shuffle=False, sample_weight=sw[keep]).loss)
     assert opt.t == ref_opt.t == 2
     np.testing.assert_array_equal(net.params, ref.params)
     # Epoch loss = sum(batch_rows * batch_loss) / n: the skipped batch adds 0.
@@ -605,7 +611,7 @@ def test_sample_weight_shape(problem):
     (dict(alpha=-0.1), ValueError, "alpha must be in [0.0, inf], got -0.1"),
     (dict(alpha=float("nan")), ValueError, "alpha must be a finite real number, got nan"),
     (dict(optimizer="adam"), TypeError,
-     "optimizer must be a bpcore optimizer instance (SGD, Adam, RMSProp, AdaGrad), got 'adam'"),
+     "optimizer must be a bpcore optimizer instance (SGD, Adam, AdamW, NAdam, RMSProp, AdaGrad, RPROP or LBFGS), got 'adam'"),
     (dict(optimizer=Adam), TypeError, "optimizer must be a bpcore optimizer instance"),
 ])
 def test_bad_train_arguments(problem, kwargs, error, message):

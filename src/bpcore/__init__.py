@@ -1,12 +1,21 @@
 """bpcore: fast backpropagation for dense neural networks on the CPU.
 
-Core API: ``Network``, the optimizers ``SGD``, ``Adam``, ``RMSProp``,
-``AdaGrad``, and ``train``. The compiled kernels live in ``bpcore._kernels``;
-importing bpcore fails loudly if they were not built.
+Core API: ``Network`` (layers with batch norm, dropout, residual skips, a
+choice of activations, losses and initializations), the optimizers ``SGD``,
+``Adam``, ``RMSProp``, ``AdaGrad`` and ``LBFGS``, ``train`` (with schedules
+from ``bpcore.schedules`` and callbacks from ``bpcore.callbacks``) and
+``check_gradients``. Drop-in scikit-learn estimators: ``MLPClassifier``,
+``MLPRegressor``. The compiled kernels live in ``bpcore._kernels``; importing
+bpcore fails loudly if they were not built.
 """
 from . import _kernels  # noqa: F401  (fail here, clearly, if the build is missing)
+from . import _threads  # noqa: F401  (its fork hook: forked children run single-threaded)
+from . import callbacks, schedules  # noqa: F401
 from ._engine import DivergenceError
+from ._lbfgs import LBFGS
+from .callbacks import History
 from .estimators import MLPClassifier, MLPRegressor
+from .gradcheck import check_gradients
 from .network import Network
 from .optimizers import SGD, AdaGrad, Adam, Optimizer, RMSProp
 from .training import train
@@ -17,11 +26,14 @@ __all__ = [
     "AdaGrad",
     "Adam",
     "DivergenceError",
+    "History",
+    "LBFGS",
     "MLPClassifier",
     "MLPRegressor",
     "Network",
     "Optimizer",
     "RMSProp",
     "SGD",
+    "check_gradients",
     "train",
 ]

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _threads
 
 # How the epoch kernel splits a batch across threads (docs/DESIGN.md, Threads).
 #
@@ -117,17 +117,22 @@ def reshuffle(order, random_state):
     return order[idx]
 
 
-def choose_threads(layout, batch_size, dense=True):
+def choose_threads(layout, batch_size, dense=True, unit_split_ok=True):
     """How the epoch kernel uses threads: ``(n_threads, by_units)``.
 
-    OpenMP's current limit (``threadpoolctl.threadpool_limits`` sets it),
-    capped so that every thread gets enough work per batch to pay for its
+    OpenMP's current limit (``threadpoolctl.threadpool_limits`` sets it;
+    capped at the CPUs this process may use, see ``_threads``), capped so
+    that every thread gets enough work per batch to pay for its
     synchronization; ``by_units`` picks the hidden-unit split over the row
-    split (see the constants above).
+    split (see the constants above). The unit split takes plain networks
+    with one hidden layer (no batch norm, dropout or residual skip), dense
+    X, optimizers with at most two state buffers and no l1, max-norm or
+    clipping (``unit_split_ok``); everything else takes the row split.
     """
-    limit = _kernels.max_threads()
+    limit = _threads.thread_limit()
     macs = 3 * batch_size * layout.macs_per_row
-    if dense and len(layout.sizes) == 3 and batch_size <= _UNIT_SPLIT_MAX_BATCH:
+    if (dense and unit_split_ok and layout.plain and len(layout.sizes) == 3
+            and batch_size <= _UNIT_SPLIT_MAX_BATCH):
         n = min(limit, macs // _MIN_MACS_PER_THREAD_UNITS, layout.sizes[1])
         return int(max(1, n)), n > 1
     return int(max(1, min(limit, macs // _MIN_MACS_PER_THREAD))), False
@@ -136,8 +141,10 @@ def choose_threads(layout, batch_size, dense=True):
 class DivergenceError(ValueError):
     """Training produced a non-finite loss or non-finite parameters.
 
-    The network keeps finite parameters: those from the start of the epoch in
-    which training diverged, if the last ones were not finite.
+    The network is left with the parameters (and running statistics) it had
+    at the start of the epoch in which training diverged, and the optimizer's
+    state (moments, velocities, step count) is reset, so that training can
+    resume, e.g. with a lower learning rate.
     """
 
     def __init__(self, message, epoch_loss_so_far=None):
@@ -154,26 +161,44 @@ _DIVERGED = {
 class EpochRunner:
     """Runs whole epochs of minibatch training on one (network, optimizer, data).
 
-    ``X``, ``Y`` and ``sample_weight`` must already be validated, C-contiguous
-    arrays of the parameters' dtype. Nothing is allocated per epoch except the
+    ``X``, ``Y`` and ``sample_weight`` must already be validated (e.g. by
+    ``Network.check_xy``), C-contiguous arrays of the network's dtype (or a
+    ``CSRInput`` X). Nothing is allocated per epoch except the
     start-of-epoch snapshot used to recover from divergence.
+
+    Settings read at every ``run``: ``epoch`` (dropout masks), ``lr_steps``
+    (the rate of every batch of the epoch, float64, or None to keep the
+    optimizer's).
     """
 
-    def __init__(self, layout, params, optimizer, X, Y, sample_weight, batch_size, alpha):
+    def __init__(self, net, optimizer, X, Y, sample_weight, batch_size, alpha=0.0, *,
+                 l1=0.0, max_norm=None, clip_norm=None, clip_value=None, seed=0):
         n = X.shape[0]
         batch_size = max(1, min(int(batch_size), n))
+        layout, params = net.layout, net.params
+        self.net = net
         self.layout = layout
         self.params = params
+        self.buffers = net.buffers
         self.optimizer = optimizer
-        self.n_threads_max = max(1, _kernels.max_threads())
+        self.n_threads_max = _threads.thread_limit()
         # One gradient row per thread; the threads' rows are summed in the update.
         self.grad = np.zeros((self.n_threads_max, params.shape[0]), dtype=params.dtype)
         self.state = optimizer.state_for(params)
         self.dense = isinstance(X, np.ndarray)
-        work = layout.workspace_size(batch_size)
-        if self.dense and len(layout.sizes) == 3:
-            work = max(work, layout.units_workspace_size(batch_size, self.n_threads_max))
         n_batches = -(-n // batch_size)
+        if layout.n_buffers and (batch_size < 2 or n - batch_size * (n_batches - 1) < 2):
+            raise ValueError(
+                f"batch norm needs at least 2 samples in every batch to compute a batch "
+                f"variance, but {n} samples in batches of {batch_size} leave a batch of "
+                f"{min(batch_size, n - batch_size * (n_batches - 1))}; choose a batch_size "
+                "that leaves no batch of one sample"
+            )
+        self.unit_split_ok = (optimizer._config.n_state <= 2 and not l1 and not max_norm
+                              and not clip_norm and not clip_value)
+        work = layout.workspace_size(batch_size)
+        if self.dense and self.unit_split_ok and layout.plain and len(layout.sizes) == 3:
+            work = max(work, layout.units_workspace_size(batch_size, self.n_threads_max))
         self.batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
         self.batch_rows[-1] = n - batch_size * (n_batches - 1)
         self.batches = _kernels.Minibatches(
@@ -181,11 +206,26 @@ class EpochRunner:
             np.zeros(work, dtype=params.dtype),
             np.zeros(n_batches, dtype=np.float64),
         )
+        b = self.batches
+        b.buffers = self.buffers
+        b.stats = np.zeros(layout.stats_size(self.n_threads_max))
+        b.l1 = float(l1 or 0.0)
+        b.max_norm = float(max_norm or 0.0)
+        b.clip_norm = float(clip_norm or 0.0)
+        b.clip_value = float(clip_value or 0.0)
+        b.seed = int(seed) & 0xFFFFFFFFFFFFFFFF
+        self.epoch = 0
+        self.lr_steps = None
         self._snapshot = np.empty_like(params)
+        self._snapshot_buffers = np.empty_like(self.buffers)
 
     @property
     def n_samples(self):
         return self.batches.X.shape[0]
+
+    @property
+    def n_batches(self):
+        return self.batch_rows.shape[0]
 
     def run(self, perm=None):
         """One epoch in the order ``perm`` (None: natural order).
@@ -195,36 +235,46 @@ class EpochRunner:
         Raises DivergenceError or, on Ctrl-C, KeyboardInterrupt (after the
         batches finished so far have updated the parameters).
         """
-        self.batches.perm = perm
+        b = self.batches
+        b.perm = perm
+        b.epoch = self.epoch
+        b.lr_steps = self.lr_steps
         np.copyto(self._snapshot, self.params)
-        n_threads, by_units = choose_threads(self.layout, self.batches.batch_size,
-                                             self.dense)
+        np.copyto(self._snapshot_buffers, self.buffers)
+        n_threads, by_units = choose_threads(self.layout, b.batch_size, self.dense,
+                                             self.unit_split_ok)
         n_threads = min(self.n_threads_max, n_threads)
         # BLAS stays on one thread while our threads split the batch, and also
         # when a batch is too small to split: then its GEMMs are too small for
         # BLAS threads to pay (W1 with 2 BLAS threads ran at 0.81x of 1).
-        small = 3 * self.batches.batch_size * self.layout.macs_per_row < 2 * _MIN_MACS_PER_THREAD
+        small = 3 * b.batch_size * self.layout.macs_per_row < 2 * _MIN_MACS_PER_THREAD
         single_blas = n_threads > 1 or small
         with _single_threaded_blas() if single_blas else contextlib.nullcontext():
             status = _kernels.train_epoch(self.layout, self.optimizer._config,
-                                          self.batches, self.params, self.grad,
+                                          b, self.params, self.grad,
                                           self.state, n_threads, by_units)
-        n_done = self.batches.n_done
-        done_loss = float(np.dot(self.batches.batch_loss[:n_done], self.batch_rows[:n_done]))
+        n_done = b.n_done
+        done_loss = float(np.dot(b.batch_loss[:n_done], self.batch_rows[:n_done]))
         if status != _kernels.Status.OK:
-            restored = not np.isfinite(self.params).all()
-            if restored:
-                np.copyto(self.params, self._snapshot)
+            self._recover()
             raise DivergenceError(
-                f"Training diverged: {_DIVERGED[status]} after {n_done} batches of this "
-                "epoch"
-                + ("; the parameters were restored to their values at the start of "
-                   "the epoch" if restored else "")
-                + ". Lower the learning rate, scale the inputs (e.g. with "
-                "sklearn.preprocessing.StandardScaler) or add L2 regularization.",
+                f"Training diverged: {_DIVERGED[status]} after {n_done} batches of epoch "
+                f"{self.epoch}; the parameters were restored to their values at the start "
+                "of that epoch and the optimizer's state was reset. Lower the learning "
+                "rate, scale the inputs (e.g. with sklearn.preprocessing.StandardScaler), "
+                "add L2 regularization or clip the gradients (clip_norm).",
                 epoch_loss_so_far=done_loss / self.n_samples,
             )
         return done_loss / self.n_samples
+
+    def _recover(self):
+        # The start-of-epoch values had a finite loss (every batch of the
+        # epoch before was finite); the optimizer's moments may carry the
+        # divergence on (a velocity of 1e170 ruins the next step too).
+        np.copyto(self.params, self._snapshot)
+        np.copyto(self.buffers, self._snapshot_buffers)
+        self.optimizer.reset()
+        self.state = self.optimizer.state_for(self.params)
 
     @property
     def last_batch_losses(self):
@@ -237,14 +287,14 @@ class FloorRunner:
 
     The same GEMM calls with the same shapes as the epoch kernel (three per
     layer, two for the first) and the same update, back to back, on one
-    thread: no gather, bias, activations or loss. Everything is allocated
-    here once, so ``run`` times the floor alone. It works on throwaway copies
-    of the parameters and optimizer state: ``net`` and ``optimizer`` are left
-    as they were.
+    thread: no gather, bias, activations, batch norm, dropout or loss.
+    Everything is allocated here once, so ``run`` times the floor alone. It
+    works on throwaway copies of the parameters and optimizer state: ``net``
+    and ``optimizer`` are left as they were.
     """
 
     def __init__(self, net, optimizer, X, Y, batch_size):
-        X, Y, _ = net._check_xy(X, Y, None)
+        X, Y, _ = net.check_xy(X, Y, None)
         if not isinstance(X, np.ndarray):
             raise TypeError("the floor is defined for dense X")
         self.layout = net.layout
@@ -266,12 +316,14 @@ class FloorRunner:
         )
 
     def run(self):
-        t0 = self.optimizer._config.t
+        config = self.optimizer._config
+        t0, lr0 = config.t, config.lr
         try:
-            _kernels.floor_epoch(self.layout, self.optimizer._config, self.batches,
+            _kernels.floor_epoch(self.layout, config, self.batches,
                                  self.params, self.grad, self.state)
         finally:
-            self.optimizer._config.t = t0
+            config.t = t0
+            config.lr = lr0
 
 
 def floor_epoch(net, optimizer, X, Y, batch_size):

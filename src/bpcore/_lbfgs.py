@@ -9,9 +9,53 @@ import numpy as np
 import scipy.optimize
 
 from . import _kernels
+from ._validation import check_positive_int, check_real
 
 
-def minimize_lbfgs(net, X, Y, sample_weight, alpha, *, options):
+class LBFGS:
+    """Full-batch L-BFGS-B (scipy) on ``net.params``, for ``bpcore.train``.
+
+    ``train(net, X, Y, optimizer=LBFGS())`` minimizes the loss over the whole
+    data (with ``alpha``/``l1`` penalties and sample weights); ``epochs``,
+    ``batch_size`` and schedules do not apply. Networks with batch norm or
+    dropout are refused: both are defined by minibatch training.
+
+    Parameters
+    ----------
+    max_iter : int, default=200
+        Maximum number of L-BFGS iterations.
+    tol : float, default=1e-4
+        scipy's ``gtol``: stop when every projected gradient component is
+        at most ``tol``.
+    max_fun : int, default=15000
+        Maximum number of loss evaluations.
+
+    Attributes
+    ----------
+    result_ : scipy.optimize.OptimizeResult
+        The last run's result (``nit``, ``nfev``, ``message``, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, bpcore
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((100, 3)); Y = X @ np.ones((3, 1))
+    >>> net = bpcore.Network([3, 8, 1], random_state=0)
+    >>> h = bpcore.train(net, X, Y, optimizer=bpcore.LBFGS(max_iter=50))
+    >>> h.loss[0] < 0.01
+    True
+    """
+
+    def __init__(self, max_iter=200, tol=1e-4, max_fun=15000):
+        self.max_iter = check_positive_int(max_iter, "max_iter")
+        self.tol = check_real(tol, "tol", low=0.0)
+        self.max_fun = check_positive_int(max_fun, "max_fun")
+
+    def __repr__(self):
+        return f"LBFGS(max_iter={self.max_iter}, tol={self.tol!r}, max_fun={self.max_fun})"
+
+
+def minimize_lbfgs(net, X, Y, sample_weight, alpha, *, options, l1=0.0):
     """Minimize the full-batch loss of ``net`` on (X, Y) with L-BFGS-B, in place.
 
     Parameters
@@ -25,11 +69,19 @@ def minimize_lbfgs(net, X, Y, sample_weight, alpha, *, options):
         L2 strength (``0.5 * alpha * sum(||W||^2) / sum(sample_weight)``).
     options : dict
         Passed to ``scipy.optimize.minimize(method="L-BFGS-B")``.
+    l1 : float, default=0.0
+        L1 strength (``l1 * sum(|W|) / sum(sample_weight)``).
 
     Returns
     -------
     scipy.optimize.OptimizeResult
     """
+    if any(net._batch_norm) or any(net._dropout):
+        raise ValueError(
+            "L-BFGS trains on the whole data at once, and batch norm and dropout are "
+            "defined by minibatch training; use a minibatch optimizer (e.g. Adam) for "
+            "this network"
+        )
     params = net.params
     rows = net._block_rows(X.shape[0])
     work = np.empty(net.layout.workspace_size(rows), dtype=params.dtype)
@@ -38,7 +90,7 @@ def minimize_lbfgs(net, X, Y, sample_weight, alpha, *, options):
     def loss_and_grad(x):
         params[...] = x
         loss = _kernels.loss_grad(net.layout, params, X, Y, sample_weight, alpha,
-                                  grad, work, rows)
+                                  grad, work, rows, buffers=net.buffers, l1=l1)
         # A fresh float64 array: scipy keeps the gradients it is given.
         return loss, grad.astype(np.float64)
 

@@ -15,10 +15,23 @@ HIDDEN_ACTIVATIONS = {
     "relu": K.Activation.RELU,
     "leaky_relu": K.Activation.LEAKY_RELU,  # slope 0.01 for z < 0
     "elu": K.Activation.ELU,                # alpha 1.0: alpha * (exp(z) - 1) for z < 0
+    # torch's definitions; their derivatives need z, which the forward pass
+    # then keeps (hidden layers only):
+    "gelu": K.Activation.GELU,              # z * Phi(z), the exact erf form
+    "silu": K.Activation.SILU,              # z * sigmoid(z)
+    "softplus": K.Activation.SOFTPLUS,      # log(1 + exp(z)); z for z > 20
+    "selu": K.Activation.SELU,              # scale * (z if z > 0 else alpha * (exp(z) - 1))
 }
 
-#: Output activations: every hidden one, plus softmax (rows sum to 1) and exp.
-OUTPUT_ACTIVATIONS = {**HIDDEN_ACTIVATIONS, "softmax": K.Activation.SOFTMAX, "exp": K.Activation.EXP}
+#: Activations that only hidden layers take.
+HIDDEN_ONLY = ("gelu", "silu", "softplus", "selu")
+
+#: Output activations: the hidden ones that read their derivative from the
+#: output, plus softmax (rows sum to 1) and exp.
+OUTPUT_ACTIVATIONS = {
+    **{k: v for k, v in HIDDEN_ACTIVATIONS.items() if k not in HIDDEN_ONLY},
+    "softmax": K.Activation.SOFTMAX, "exp": K.Activation.EXP,
+}
 
 #: Losses: name -> {output activation: kernel loss code}. ``None`` means any
 #: output activation (the chain rule through it is applied in the kernel).
@@ -26,6 +39,8 @@ OUTPUT_ACTIVATIONS = {**HIDDEN_ACTIVATIONS, "softmax": K.Activation.SOFTMAX, "ex
 #: delta simplifies to ``output - y``.
 LOSSES = {
     "squared_error": None,
+    "absolute_error": None,   # mean |out - y|, as torch.nn.L1Loss
+    "huber": None,            # torch.nn.HuberLoss(delta), delta = Network(huber_delta=)
     "log_loss": {"softmax": K.Loss.LOG_LOSS, "logistic": K.Loss.BINARY_LOG_LOSS},
     "poisson": {"exp": K.Loss.POISSON},
 }
@@ -62,10 +77,34 @@ def loss_code(loss, output):
         raise ValueError(f"unknown loss {loss!r}; choose one of {_choices(LOSSES)}")
     outputs = LOSSES[loss]
     if outputs is None:
-        return K.Loss.SQUARED_ERROR
+        return {"squared_error": K.Loss.SQUARED_ERROR, "absolute_error": K.Loss.ABSOLUTE_ERROR,
+                "huber": K.Loss.HUBER}[loss]
     if output not in outputs:
         raise ValueError(
             f"loss {loss!r} needs the output activation to be one of {_choices(outputs)}, "
             f"got {output!r}"
         )
     return outputs[output]
+
+
+def check_targets(loss, Y):
+    """Refuse targets outside the loss's domain, once per call (one pass).
+
+    Log loss needs targets in [0, 1] (one-hot rows, 0/1 labels or soft
+    labels), Poisson non-negative ones; the regression losses take any
+    finite value.
+    """
+    if loss == "log_loss":
+        lo, hi = float(Y.min()), float(Y.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"log_loss needs targets in [0, 1] (one-hot rows or 0/1 labels), got values "
+                f"in [{lo:g}, {hi:g}]; encode class labels with "
+                "sklearn.preprocessing.LabelBinarizer"
+            )
+    elif loss == "poisson":
+        lo = float(Y.min())
+        if lo < 0:
+            raise ValueError(
+                f"poisson needs non-negative targets (counts or rates), got a minimum of {lo:g}"
+            )

@@ -45,12 +45,15 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import DivergenceError, EpochRunner, reshuffle
+from ._engine import DivergenceError, EpochRunner
 from ._kernels import CSRInput
 from ._lbfgs import minimize_lbfgs
 from ._validation import csr_input
 from .network import Network
+from .callbacks import Callback
 from .optimizers import SGD, Adam
+from .schedules import SklearnSchedule
+from .training import run_epochs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -73,43 +76,54 @@ def _as_engine_input(X, dtype):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
-class _LearningRateSchedule:
-    """scikit-learn's per-epoch learning-rate rules, applied to a bpcore optimizer.
-
-    - ``"invscaling"`` (sgd): after each epoch,
-      ``lr = learning_rate_init / (t + 1) ** power_t`` with ``t`` the number of
-      samples seen so far.
-    - ``"adaptive"`` (sgd): when progress stalls, divide ``lr`` by 5 instead of
-      stopping, until ``lr <= 1e-6``.
-    - otherwise (``"constant"``, and always for adam): stall means stop.
-
-    The rule is fixed when the optimizer is created, as in scikit-learn.
+class _SklearnRules(Callback):
+    """scikit-learn's per-epoch bookkeeping and stopping, as a callback of the
+    one training loop: the loss curve, ``n_iter_``/``t_``, verbose output,
+    the validation score and best weights of early stopping, the
+    ``tol``/``n_iter_no_change`` rule (with ``adaptive``'s rate cut through
+    the schedule), ``invscaling``'s update and the ConvergenceWarning.
     """
 
-    def __init__(self, kind, learning_rate_init, power_t):
-        self.kind = kind
-        self.learning_rate_init = float(learning_rate_init)
-        self.power_t = power_t
+    def __init__(self, est, n_samples, validation, incremental):
+        self.est = est
+        self.n_samples = n_samples
+        self.validation = validation        # (X_val, y_val, sw_val) or None
+        self.incremental = incremental
 
-    def iteration_ends(self, optimizer, time_step):
-        if self.kind == "invscaling":
-            optimizer.learning_rate = (
-                self.learning_rate_init / (time_step + 1) ** self.power_t
+    def on_epoch_end(self, epoch, logs):
+        est = self.est
+        est.n_iter_ += 1
+        est.loss_ = logs["loss"]
+        est.t_ += self.n_samples
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+        early_stopping = self.validation is not None
+        est._update_no_improvement_count(early_stopping, *(self.validation or (None,) * 3),
+                                         diverged=np.isnan(logs["loss"]))
+        est._schedule.iteration_ends(est.t_)
+        # The optimizer holds the rate the next epoch will use, as scikit-learn's.
+        est._optimizer.learning_rate = est._schedule.lr
+        if est._no_improvement_count > est.n_iter_no_change:
+            if early_stopping:
+                msg = ("Validation score did not improve more than "
+                       "tol=%f for %d consecutive epochs." % (est.tol, est.n_iter_no_change))
+            else:
+                msg = ("Training loss did not improve more than tol=%f"
+                       " for %d consecutive epochs." % (est.tol, est.n_iter_no_change))
+            stop = est._schedule.on_stall(msg, est.verbose)
+            est._optimizer.learning_rate = est._schedule.lr
+            if stop:
+                return True
+            est._no_improvement_count = 0
+        if self.incremental:
+            return True
+        if est.n_iter_ == est.max_iter:
+            warnings.warn(
+                "Stochastic Optimizer: Maximum iterations (%d) "
+                "reached and the optimization hasn't converged yet." % est.max_iter,
+                ConvergenceWarning,
             )
-
-    def trigger_stopping(self, optimizer, msg, verbose):
-        """Return True to stop training; "adaptive" lowers the rate instead."""
-        if self.kind != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
-        if optimizer.learning_rate <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        optimizer.learning_rate = optimizer.learning_rate / 5.0
-        if verbose:
-            print(msg + " Setting learning rate to %f" % optimizer.learning_rate)
         return False
 
 
@@ -319,22 +333,23 @@ class _BaseMLP(BaseEstimator, ABC):
         self.loss_ = result.fun
 
     def _make_optimizer(self):
+        """The optimizer and scikit-learn's schedule for it (fixed at creation,
+        as in scikit-learn: 'adam' ignores ``learning_rate``)."""
         if self.solver == "sgd":
             optimizer = SGD(self.learning_rate_init, momentum=self.momentum,
                             nesterov=self.nesterovs_momentum and self.momentum > 0)
-            schedule = _LearningRateSchedule(self.learning_rate, self.learning_rate_init,
-                                             self.power_t)
+            kind = self.learning_rate
         else:
             optimizer = Adam(self.learning_rate_init, beta_1=self.beta_1,
                              beta_2=self.beta_2, epsilon=self.epsilon)
-            schedule = _LearningRateSchedule("constant", self.learning_rate_init,
-                                             self.power_t)
-        return optimizer, schedule
+            kind = "constant"
+        return optimizer, SklearnSchedule(kind, self.learning_rate_init, self.power_t)
 
     def _fit_stochastic(self, X, y, sample_weight, incremental):
         net = self._net
         dtype = net.dtype
-        if not incremental or not hasattr(self, "_optimizer"):
+        fresh = not incremental or not hasattr(self, "_optimizer")
+        if fresh:
             self._optimizer, self._schedule = self._make_optimizer()
 
         if self.early_stopping and incremental:
@@ -377,68 +392,27 @@ class _BaseMLP(BaseEstimator, ABC):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         runner = EpochRunner(
-            net.layout, net.params, self._optimizer,
+            net, self._optimizer,
             _as_engine_input(X_train, dtype),
             np.ascontiguousarray(y_train, dtype=dtype),
             None if sw_train is None else np.ascontiguousarray(sw_train, dtype=dtype),
             batch_size, float(self.alpha),
         )
-        order = np.arange(n_samples, dtype=np.intp)
-        diverged = False
+        if fresh:
+            self._schedule.bind(self._optimizer.learning_rate, runner.n_batches)
+        else:
+            # partial_fit on a new chunk: scikit-learn's rates are per epoch.
+            self._schedule.steps_per_epoch = runner.n_batches
+        rules = _SklearnRules(self, n_samples,
+                              (X_val, y_val, sw_val) if early_stopping else None,
+                              incremental)
+        self.n_iter_ = 0
         try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    # Shuffle the previous order, drawing as scikit-learn does.
-                    order = reshuffle(order, self._random_state)
-                if diverged:
-                    epoch_loss = np.nan
-                else:
-                    try:
-                        epoch_loss = runner.run(order if self.shuffle else None)
-                    except DivergenceError as exc:
-                        if not early_stopping:
-                            raise ValueError(_NONFINITE_WEIGHTS) from exc
-                        # As in scikit-learn, early stopping survives divergence:
-                        # the remaining epochs score NaN and the best weights
-                        # are restored at the end. The engine kept finite
-                        # weights, so those epochs need no computation.
-                        diverged = True
-                        epoch_loss = np.nan
-
-                self.n_iter_ += 1
-                self.loss_ = epoch_loss
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val,
-                                                  diverged)
-                self._schedule.iteration_ends(self._optimizer, self.t_)
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than "
-                               "tol=%f for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than tol=%f"
-                               " for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
-                    if self._schedule.trigger_stopping(self._optimizer, msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
-
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter,
-                        ConvergenceWarning,
-                    )
+            run_epochs(runner, epochs=self.max_iter, shuffle=self.shuffle,
+                       random_state=self._random_state, schedule=self._schedule,
+                       callbacks=[rules], keep_going_after_divergence=early_stopping)
+        except DivergenceError as exc:
+            raise ValueError(_NONFINITE_WEIGHTS) from exc
         except KeyboardInterrupt:
             # The engine has applied the batches finished before Ctrl-C.
             warnings.warn("Training interrupted by user.")

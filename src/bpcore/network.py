@@ -1,4 +1,4 @@
-"""The network: layer spec, the flat parameter buffer and its per-layer views."""
+"""The network: layer spec, its compiled plan, the flat buffers and their views."""
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -6,15 +6,21 @@ from . import _kernels
 from .activations import (
     ELU_ALPHA,
     LEAKY_RELU_SLOPE,
+    check_targets,
     hidden_code,
     loss_code,
     output_code,
 )
+from .initializers import INITIALIZERS, init_layer
 from ._validation import as_input, as_matrix, as_sample_weight, check_dtype, check_real
 
 # Rows per block in inference and full-batch gradients: large enough for
 # efficient matrix products, small enough that scratch stays a few MiB.
 _BLOCK_ELEMENTS = 1 << 19
+
+# torch.nn.BatchNorm1d's defaults (TOOLBOX.md section 1).
+BN_MOMENTUM = 0.1
+BN_EPS = 1e-5
 
 
 class Network:
@@ -30,22 +36,50 @@ class Network:
         or one name per hidden layer.
     output : str, default="identity"
         Output activation, one of ``bpcore.activations.OUTPUT_ACTIVATIONS``.
-    loss : {"squared_error", "log_loss", "poisson"}, default="squared_error"
-        ``log_loss`` needs a ``softmax`` (multiclass) or ``logistic`` (binary,
-        multilabel) output; ``poisson`` needs ``exp``.
+    loss : str, default="squared_error"
+        One of ``bpcore.activations.LOSSES``: ``squared_error``,
+        ``absolute_error`` and ``huber`` take any output; ``log_loss`` needs
+        a ``softmax`` (multiclass) or ``logistic`` (binary, multilabel)
+        output; ``poisson`` needs ``exp``.
+    init : str or sequence of str, default="sklearn"
+        Weight initialization, one of ``bpcore.initializers.INITIALIZERS``,
+        or one name per layer (hidden layers and the output layer).
+        ``"sklearn"`` is scikit-learn's exact draw, biases included; the
+        others draw weights only and set biases to zero.
+    dropout : float or sequence of float, default=0.0
+        Dropout probability in [0, 1) after each hidden layer's activation
+        (inverted: kept units are scaled by ``1 / (1 - p)``; training only).
+    batch_norm : bool or sequence of bool, default=False
+        Batch normalization of each hidden layer's pre-activation, as
+        ``torch.nn.BatchNorm1d(momentum=0.1, eps=1e-5)``; the layer's bias
+        is then BN's shift.
+    residual : bool or sequence of bool, default=False
+        Identity skip ``a_l = h_l + a_{l-1}`` around hidden layers whose width
+        is unchanged (``True``: every such layer; a sequence: one flag per
+        hidden layer). A ValueError says so when no layer qualifies.
+    huber_delta : float, default=1.0
+        The ``delta`` of the Huber loss.
     dtype : {"float64", "float32"}, default="float64"
     random_state : int, RandomState instance or None
-        Seeds the Glorot-uniform initialization, drawn exactly as
-        scikit-learn's MLP draws it.
+        Seeds the initialization.
 
     Attributes
     ----------
     params : ndarray of shape (n_params,)
-        Every weight and bias: all weight matrices first, then all biases.
+        Every trainable value: all weight matrices, then all biases (for a
+        network without batch norm, scikit-learn's ``_pack`` order), then
+        the batch-norm scales. Assigning to it copies into the buffer.
     coefs : list of ndarray
         ``coefs[i]`` is a ``(fan_in, fan_out)`` view into ``params``.
     intercepts : list of ndarray
-        ``intercepts[i]`` is a ``(fan_out,)`` view into ``params``.
+        ``intercepts[i]`` is a ``(fan_out,)`` view into ``params`` (BN's
+        shift on a batch-normalized layer).
+    bn_scales : list of ndarray or None
+        Batch norm's gamma of each layer (a view), None without batch norm.
+    buffers : ndarray
+        Every non-trainable value (the running statistics), one flat array.
+    bn_means, bn_vars : list of ndarray or None
+        Running mean and variance of each layer (views into ``buffers``).
 
     Notes
     -----
@@ -53,22 +87,28 @@ class Network:
     ``0.5 * mean((out - y)**2)`` over samples and outputs, log loss and
     Poisson deviance are summed over outputs and averaged over samples, and
     the L2 term is ``0.5 * alpha * sum(||W||^2) / n_samples`` (biases are not
-    penalized). With sample weights, "average" means the weighted average.
+    penalized). Absolute and Huber error are means over samples and outputs
+    (torch's ``L1Loss`` and ``HuberLoss``). With sample weights, "average"
+    means the weighted average.
+
+    Examples
+    --------
+    >>> import numpy as np, bpcore
+    >>> net = bpcore.Network([4, 8, 8, 3], output="softmax", loss="log_loss",
+    ...                      batch_norm=True, dropout=0.1, residual=True,
+    ...                      init="he_normal", random_state=0)
+    >>> net.forward(np.ones((2, 4))).shape
+    (2, 3)
+    >>> [s is None for s in net.bn_scales]
+    [False, False, True]
     """
 
     def __init__(self, layer_sizes, *, activation="relu", output="identity",
-                 loss="squared_error", dtype="float64", random_state=None):
+                 loss="squared_error", init="sklearn", dropout=0.0, batch_norm=False,
+                 residual=False, huber_delta=1.0, dtype="float64", random_state=None):
         sizes = _check_sizes(layer_sizes)
         n_hidden = len(sizes) - 2
-        if isinstance(activation, str):
-            hidden = [activation] * n_hidden
-        else:
-            hidden = list(activation)
-            if len(hidden) != n_hidden:
-                raise ValueError(
-                    f"activation lists {len(hidden)} names but the network has "
-                    f"{n_hidden} hidden layers"
-                )
+        hidden = _per_layer(activation, n_hidden, "activation", str)
         for name in hidden:
             hidden_code(name)
         if isinstance(activation, str):
@@ -79,12 +119,59 @@ class Network:
         self.activation = activation
         self.output = output
         self.loss = loss
+        self.init = init
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.residual = residual
+        self.huber_delta = check_real(huber_delta, "huber_delta", low=0.0, low_open=True)
         self.dtype = np.dtype(check_dtype(dtype))
         self._hidden = hidden
+        self._inits = _check_inits(init, len(sizes) - 1)
+        self._dropout = [check_real(p, "dropout", low=0.0, high=1.0, high_open=True)
+                         for p in _per_layer(dropout, n_hidden, "dropout", (int, float))]
+        self._batch_norm = [bool(b) for b in _per_layer(batch_norm, n_hidden, "batch_norm",
+                                                         (bool, np.bool_))]
+        self._residual = _check_residual(residual, sizes)
         self.layout = _layout_for(self)
-        self.params = np.zeros(self.layout.n_params, dtype=self.dtype)
-        self.coefs, self.intercepts = self._views(self.params)
+        self._params = np.zeros(self.layout.n_params, dtype=self.dtype)
+        self.buffers = np.zeros(self.layout.n_buffers, dtype=self.dtype)
+        self._make_views()
         self.init_params(random_state)
+
+    # -- buffers and their views --------------------------------------------
+
+    @property
+    def params(self):
+        """The flat trainable buffer (every view points into it)."""
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        # Copy into the one buffer, so that coefs, intercepts and every
+        # optimizer holding it keep pointing at the live values.
+        arr = np.asarray(value)
+        if arr.shape != self._params.shape:
+            raise ValueError(
+                f"params must have shape {self._params.shape} (this network's "
+                f"{self.n_params} parameters), got {arr.shape}"
+            )
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(f"params must be real numbers ({self.dtype.name}), got {arr.dtype}")
+        self._params[...] = arr
+
+    @property
+    def plan(self):
+        """The compiled plan the kernels walk (``bpcore._kernels.Plan``)."""
+        return self.layout
+
+    @property
+    def blocks(self):
+        """The parameter-block table: ``(kind, layer, offset, size)`` for every
+        range of ``params``; ``kind`` is one of "weights", "biases",
+        "bn_shift", "bn_scale"."""
+        names = {_kernels.BlockKind.WEIGHTS: "weights", _kernels.BlockKind.BIASES: "biases",
+                 _kernels.BlockKind.BN_SHIFT: "bn_shift", _kernels.BlockKind.BN_SCALE: "bn_scale"}
+        return [(names[k], layer, off, size) for k, layer, off, size in self.layout.blocks]
 
     @property
     def n_params(self):
@@ -98,6 +185,20 @@ class Network:
     def n_outputs(self):
         return self.layer_sizes[-1]
 
+    @property
+    def has_batch_norm(self):
+        return any(self._batch_norm)
+
+    def _make_views(self):
+        self.coefs, self.intercepts = self._views(self._params)
+        self.bn_scales = self._scale_views(self._params)
+        s = self.layer_sizes
+        self.bn_means, self.bn_vars = [], []
+        for i, off in enumerate(self.layout.running_offsets):
+            fo = s[i + 1]
+            self.bn_means.append(None if off is None else self.buffers[off:off + fo])
+            self.bn_vars.append(None if off is None else self.buffers[off + fo:off + 2 * fo])
+
     def _views(self, flat):
         """Per-layer (coefs, intercepts) views into a flat parameter-shaped array."""
         s = self.layer_sizes
@@ -110,24 +211,39 @@ class Network:
         ]
         return coefs, intercepts
 
-    def init_params(self, random_state=None):
-        """Glorot-uniform initialization in scikit-learn's exact draw order.
+    def _scale_views(self, flat):
+        s = self.layer_sizes
+        return [None if g is None else flat[g:g + s[i + 1]]
+                for i, g in enumerate(self.layout.scale_offsets)]
 
-        For each layer in turn: ``W = rs.uniform(-b, b, (fan_in, fan_out))``,
-        then ``bias = rs.uniform(-b, b, fan_out)``, with
-        ``b = sqrt(factor / (fan_in + fan_out))``; factor is 2 for logistic
+    def init_params(self, random_state=None):
+        """Draw the initial parameters and reset the running statistics.
+
+        Layer by layer from one ``RandomState``: ``init="sklearn"`` draws
+        ``W = rs.uniform(-b, b, (fan_in, fan_out))`` then
+        ``bias = rs.uniform(-b, b, fan_out)`` with
+        ``b = sqrt(factor / (fan_in + fan_out))``, factor 2 for logistic
         hidden units and 6 otherwise (the output layer uses the factor of the
-        hidden layer below it). Drawn in float64, then cast.
+        hidden layer below it), exactly as scikit-learn; the other schemes
+        draw ``W`` only (``bpcore.initializers``) and zero the bias. Drawn in
+        float64, then cast. Batch norm: gamma 1, shift 0, running mean 0,
+        running variance 1.
         """
         rs = check_random_state(random_state)
         s = self.layer_sizes
         for i in range(len(s) - 1):
             act = self._hidden[min(i, len(self._hidden) - 1)] if self._hidden else self.activation
-            factor = 2.0 if act == "logistic" else 6.0
-            bound = np.sqrt(factor / (s[i] + s[i + 1]))
-            self.coefs[i][...] = rs.uniform(-bound, bound, (s[i], s[i + 1]))
-            self.intercepts[i][...] = rs.uniform(-bound, bound, s[i + 1])
+            W, b = init_layer(self._inits[i], s[i], s[i + 1], act, rs)
+            self.coefs[i][...] = W
+            self.intercepts[i][...] = b
+            if self.bn_scales[i] is not None:
+                self.bn_scales[i][...] = 1.0
+                self.intercepts[i][...] = 0.0
+                self.bn_means[i][...] = 0.0
+                self.bn_vars[i][...] = 1.0
         return self
+
+    # -- computing ------------------------------------------------------------
 
     def _block_rows(self, n):
         return max(1, min(n, max(64, _BLOCK_ELEMENTS // max(self.layout.sizes[1:]))))
@@ -135,8 +251,9 @@ class Network:
     def forward(self, X):
         """Network output for ``X`` (n_samples, n_features), as a new array.
 
-        ``X`` may be dense or a scipy.sparse matrix (multiplied row by row,
-        never densified).
+        Inference: no dropout, batch norm with its running statistics. ``X``
+        may be dense or a scipy.sparse matrix (multiplied row by row, never
+        densified).
 
         Re-entrant: each call allocates its own scratch, so several threads
         may call ``forward`` on one network at once.
@@ -145,34 +262,78 @@ class Network:
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         rows = self._block_rows(X.shape[0])
         work = np.empty(self.layout.inference_workspace_size(rows), dtype=self.dtype)
-        _kernels.forward(self.layout, self.params, X, out, work, rows)
+        _kernels.forward(self.layout, self._params, X, out, work, rows, self.buffers)
         return out
 
-    def loss_and_grad(self, X, Y, alpha=0.0, sample_weight=None):
-        """Loss on (X, Y) and its exact gradient with respect to ``params``.
+    def loss_and_grad(self, X, Y, alpha=0.0, sample_weight=None, *, l1=0.0,
+                      training=False, seed=0):
+        """Loss on (X, Y) and its gradient with respect to ``params``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Y : array-like of shape (n_samples, n_outputs)
+        alpha : float, default=0.0
+            L2 strength: ``0.5 * alpha * sum(||W||^2) / sum(sample_weight)``.
+        sample_weight : array-like of shape (n_samples,), optional
+        l1 : float, default=0.0
+            L1 strength: ``l1 * sum(|W|) / sum(sample_weight)``; its
+            subgradient is 0 at 0.
+        training : bool, default=False
+            Use batch statistics (over the whole of X) for batch norm and the
+            dropout masks of ``seed``, as one training step would; else
+            inference (running statistics, no dropout).
+        seed : int, default=0
+            Dropout seed (the masks of epoch 0, sample = row of X).
 
         Returns
         -------
         loss : float
         grad : ndarray of shape (n_params,), laid out like ``params``
             (``self._views(grad)`` splits it per layer).
+
+        Notes
+        -----
+        ``grad`` is the derivative of the returned loss wherever the loss is
+        differentiable, with two conventions: probabilities in log loss are
+        clipped to ``[eps, 1 - eps]`` as scikit-learn clips them, and the
+        gradient is that of the unclipped loss (so it stays informative where
+        the clipped loss is flat); ``|x|`` (L1, absolute error) takes the
+        subgradient 0 at 0.
         """
         X, Y, sample_weight = self._check_xy(X, Y, sample_weight)
         alpha = check_real(alpha, "alpha", low=0.0)
-        grad = np.empty_like(self.params)
-        rows = self._block_rows(X.shape[0])
+        l1 = check_real(l1, "l1", low=0.0)
+        training = bool(training)
+        if training and self.has_batch_norm and X.shape[0] < 2:
+            raise ValueError(
+                "batch norm in training needs at least 2 samples to compute a batch "
+                f"variance, got {X.shape[0]}; pass more rows or training=False")
+        grad = np.empty_like(self._params)
+        rows = X.shape[0] if training and self.has_batch_norm else self._block_rows(X.shape[0])
         work = np.empty(self.layout.workspace_size(rows), dtype=self.dtype)
-        loss = _kernels.loss_grad(self.layout, self.params, X, Y, sample_weight,
-                                  alpha, grad, work, rows)
+        loss = _kernels.loss_grad(self.layout, self._params, X, Y, sample_weight, alpha,
+                                  grad, work, rows, buffers=self.buffers,
+                                  training=training, seed=_check_seed(seed), l1=l1)
         return float(loss), grad
 
-    def _check_xy(self, X, Y, sample_weight):
+    def check_xy(self, X, Y, sample_weight=None):
+        """Validated ``(X, Y, sample_weight)`` as the kernels take them.
+
+        X becomes a C-contiguous array of the network's dtype (or a CSR
+        ``CSRInput``), Y a 2-D array checked against the loss (log loss needs
+        targets in [0, 1], Poisson non-negative ones), sample_weight a 1-D
+        array or None.
+        """
         X = as_input(X, "X", self.dtype, self.n_features)
         Y = as_matrix(Y, "Y", self.dtype, self.n_outputs, allow_1d=self.n_outputs == 1)
         if Y.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        check_targets(self.loss, Y)
         sample_weight = as_sample_weight(sample_weight, X.shape[0], self.dtype)
         return X, Y, sample_weight
+
+    _check_xy = check_xy
 
     def _use_sklearn_gradient(self):
         """Make the squared-error gradient sum over outputs, as scikit-learn's does.
@@ -185,33 +346,130 @@ class Network:
         self.layout = _layout_for(self)
         return self
 
+    def get_config(self):
+        """The constructor arguments (JSON-able), as ``Network(**config)`` takes them."""
+        def plain(v):
+            if isinstance(v, (list, tuple)):
+                return [plain(x) for x in v]
+            if isinstance(v, np.generic):
+                return v.item()
+            return v
+        return {
+            "layer_sizes": list(self.layer_sizes), "activation": plain(self.activation),
+            "output": self.output, "loss": self.loss, "init": plain(self.init),
+            "dropout": plain(self.dropout), "batch_norm": plain(self.batch_norm),
+            "residual": plain(self.residual), "huber_delta": self.huber_delta,
+            "dtype": self.dtype.name,
+        }
+
     def __repr__(self):
+        extra = ""
+        for name, default in (("init", "sklearn"), ("dropout", 0.0), ("batch_norm", False),
+                              ("residual", False)):
+            value = getattr(self, name)
+            if not (isinstance(value, type(default)) and value == default):
+                extra += f", {name}={value!r}"
         return (f"Network({list(self.layer_sizes)}, activation={self.activation!r}, "
-                f"output={self.output!r}, loss={self.loss!r}, dtype={self.dtype.name!r})")
+                f"output={self.output!r}, loss={self.loss!r}{extra}, "
+                f"dtype={self.dtype.name!r})")
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("layout", "coefs", "intercepts"):
-            state.pop(key)
+        for key in ("layout", "coefs", "intercepts", "bn_scales", "bn_means", "bn_vars"):
+            state.pop(key, None)
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        if "params" in state:                   # pickled before params became a property
+            state["_params"] = state.pop("params")
+        defaults = {"init": "sklearn", "dropout": 0.0, "batch_norm": False, "residual": False,
+                    "huber_delta": 1.0}
+        for key, value in defaults.items():
+            state.setdefault(key, value)
         self.__dict__.update(state)
+        n_hidden = len(self.layer_sizes) - 2
+        self.__dict__.setdefault("_inits", _check_inits(self.init, len(self.layer_sizes) - 1))
+        self.__dict__.setdefault("_dropout", [0.0] * n_hidden)
+        self.__dict__.setdefault("_batch_norm", [False] * n_hidden)
+        self.__dict__.setdefault("_residual", [False] * n_hidden)
         self.layout = _layout_for(self)
-        self.coefs, self.intercepts = self._views(self.params)
+        self.__dict__.setdefault("buffers", np.zeros(self.layout.n_buffers, dtype=self.dtype))
+        self._make_views()
 
 
 def _layout_for(net):
-    # By default the gradient is exactly that of the reported loss (0.5 * mean
-    # over outputs for squared error). The estimators switch to scikit-learn's
-    # convention, whose gradient sums over outputs (sq_scale=1).
+    # By default the gradient is exactly that of the reported loss (a mean
+    # over outputs for the regression losses). The estimators switch to
+    # scikit-learn's convention, whose squared-error gradient sums over
+    # outputs (sq_scale=1).
     codes = [hidden_code(a) for a in net._hidden] + [output_code(net.output)]
     sklearn_grad = getattr(net, "_sklearn_gradient", False)
-    return _kernels.NetLayout(
+    return _kernels.Plan(
         net.layer_sizes, codes, loss_code(net.loss, net.output),
         sq_scale=1.0 if sklearn_grad else 1.0 / net.layer_sizes[-1],
         leaky_slope=LEAKY_RELU_SLOPE, elu_alpha=ELU_ALPHA,
+        batch_norm=net._batch_norm, dropout=net._dropout, residual=net._residual,
+        huber_delta=net.huber_delta, bn_eps=BN_EPS, bn_momentum=BN_MOMENTUM,
     )
+
+
+def _per_layer(value, n, name, scalar_types):
+    """One value per layer from a scalar or a sequence of exactly n."""
+    if isinstance(value, scalar_types) and not isinstance(value, (list, tuple)):
+        return [value] * n
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a single value or one per hidden layer, got {value!r}")
+    values = list(value)
+    if len(values) != n:
+        noun = "names" if name == "activation" else "values"
+        raise ValueError(
+            f"{name} lists {len(values)} {noun} but the network has {n} hidden layers"
+        )
+    return values
+
+
+def _check_inits(init, n_layers):
+    inits = [init] * n_layers if isinstance(init, str) else list(init)
+    if len(inits) != n_layers:
+        raise ValueError(
+            f"init lists {len(inits)} names but the network has {n_layers} layers "
+            "(one per hidden layer and one for the output layer)"
+        )
+    for name in inits:
+        if not isinstance(name, str) or name not in INITIALIZERS:
+            raise ValueError(
+                f"unknown init {name!r}; choose one of "
+                + ", ".join(repr(k) for k in INITIALIZERS)
+            )
+    return inits
+
+
+def _check_residual(residual, sizes):
+    n_hidden = len(sizes) - 2
+    fits = [sizes[l] == sizes[l + 1] for l in range(n_hidden)]
+    if isinstance(residual, (bool, np.bool_)):
+        if residual and not any(fits):
+            raise ValueError(
+                "residual=True but no hidden layer keeps its width (fan_in == fan_out) in "
+                f"layer_sizes={list(sizes)}: an identity skip applies nowhere; make two "
+                "consecutive hidden layers the same width or drop residual"
+            )
+        return [bool(residual) and f for f in fits]
+    flags = [bool(r) for r in _per_layer(residual, n_hidden, "residual", (bool, np.bool_))]
+    for l, (flag, fit) in enumerate(zip(flags, fits)):
+        if flag and not fit:
+            raise ValueError(
+                f"residual on hidden layer {l} needs fan_in == fan_out, got "
+                f"{sizes[l]} -> {sizes[l + 1]}"
+            )
+    return flags
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed) & 0xFFFFFFFFFFFFFFFF
 
 
 def _check_sizes(layer_sizes):

@@ -901,3 +901,74 @@ def schedule_from_config(name, config):
         config = dict(config, schedules=[schedule_from_config(c["name"], c["config"])
                                          for c in config["schedules"]])
     return SCHEDULES[name](**config)
+
+
+class SklearnSchedule(Schedule):
+    """scikit-learn's MLP step-size rules, as a schedule of the one training loop.
+
+    - ``"constant"``: the base rate throughout.
+    - ``"invscaling"``: after each epoch, ``lr = learning_rate_init /
+      (t + 1) ** power_t``, with ``t`` the samples seen so far
+      (``iteration_ends``).
+    - ``"adaptive"``: when the estimator's stopping rule sees
+      ``n_iter_no_change`` epochs without progress, ``on_stall`` divides the
+      rate by 5 instead of stopping, until it is at most 1e-6.
+
+    The estimators drive the two events in scikit-learn's order; like every
+    schedule, the rate reaches the kernel as an array per epoch.
+
+    Parameters
+    ----------
+    kind : {"constant", "invscaling", "adaptive"}
+    learning_rate_init : float
+    power_t : float, default=0.5
+
+    Examples
+    --------
+    >>> from bpcore.schedules import SklearnSchedule
+    >>> s = SklearnSchedule("invscaling", 0.1, power_t=0.5)
+    >>> s.bind(0.1, steps_per_epoch=2)
+    >>> s.iteration_ends(99)
+    >>> s.epoch_rates(1)
+    array([0.01, 0.01])
+    """
+
+    _PARAMS = ("kind", "learning_rate_init", "power_t")
+    _STATE = ("lr",)
+    KINDS = ("constant", "invscaling", "adaptive")
+
+    def __init__(self, kind, learning_rate_init, power_t=0.5):
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
+        self.kind = kind
+        self.learning_rate_init = check_real(learning_rate_init, "learning_rate_init",
+                                             low=0.0, low_open=True)
+        self.power_t = check_real(power_t, "power_t")
+
+    def _reset(self):
+        self.lr = self.base_lr
+
+    def _epoch_rate(self, epoch):
+        return self.lr
+
+    def iteration_ends(self, time_step):
+        """After an epoch: ``invscaling``'s update, with ``time_step`` the
+        samples seen so far."""
+        if self.kind == "invscaling":
+            self.lr = self.learning_rate_init / (time_step + 1) ** self.power_t
+
+    def on_stall(self, msg, verbose):
+        """The stopping rule fired: True to stop; ``adaptive`` lowers the rate
+        instead while it is above 1e-6."""
+        if self.kind != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.lr <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.lr = self.lr / 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.lr)
+        return False

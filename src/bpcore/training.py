@@ -1,26 +1,164 @@
-"""The training loop of the core API: epochs, shuffling, one kernel call per epoch."""
+"""The one training loop, and ``train``, the core API's entry to it.
+
+``run_epochs`` is the loop every fit runs — ``train`` and every estimator,
+drop-in or toolbox: per epoch it reshuffles, hands the schedule's rates for
+every step of the epoch to the kernel as one array, makes ONE kernel call for
+the whole epoch (``EpochRunner.run``), evaluates the validation data, and
+runs the callbacks, any of which may stop training. scikit-learn's own rules
+(its loss curve, stopping on ``tol``/``n_iter_no_change``, ``adaptive`` and
+``invscaling``) are callbacks and schedules plugged into this loop by the
+estimators, not a loop of their own.
+"""
+import time
+
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._engine import EpochRunner, reshuffle
+from ._engine import DivergenceError, EpochRunner, reshuffle
+from ._lbfgs import LBFGS, minimize_lbfgs
 from ._validation import check_positive_int, check_real
+from .callbacks import Callback, History
 from .network import Network
 from .optimizers import Optimizer
+from .schedules import Schedule
+
+_BLOCK_ELEMENTS = 1 << 19
+
+
+class Validation:
+    """The validation loss (and optionally a score) of a network, per epoch.
+
+    The loss is the data loss by the inference path (running statistics,
+    no dropout, no penalty), computed blockwise in the kernels without the
+    GIL; the workspace is allocated once.
+    """
+
+    def __init__(self, net, X, Y, sample_weight=None, score=None):
+        self.net = net
+        self.X, self.Y, self.sample_weight = net.check_xy(X, Y, sample_weight)
+        self.score = score
+        rows = net._block_rows(self.X.shape[0])
+        self.rows = rows
+        self.work = np.empty(net.layout.workspace_size(rows), dtype=net.dtype)
+
+    def __call__(self):
+        from . import _kernels
+        net = self.net
+        logs = {"val_loss": float(_kernels.loss_value(
+            net.layout, net.params, self.X, self.Y, self.sample_weight, self.work,
+            self.rows, net.buffers))}
+        if self.score is not None:
+            logs["val_score"] = float(self.score())
+        return logs
+
+
+def run_epochs(runner, *, epochs, shuffle=True, random_state=None, order=None,
+               schedule=None, validate=None, callbacks=(), history=None, first_epoch=0,
+               schedule_first_epoch=0, keep_going_after_divergence=False):
+    """Run up to ``epochs`` epochs of ``runner`` (an ``EpochRunner``).
+
+    Parameters
+    ----------
+    runner : EpochRunner
+    epochs : int
+    shuffle : bool
+        Reorder the samples before every epoch (``random_state`` must then be
+        a ``RandomState``), composing with the previous order exactly as
+        scikit-learn's MLP does.
+    order : ndarray of intp, optional
+        The order to compose with (default ``arange(n)``); the final order is
+        returned, so a caller can continue from it.
+    schedule : Schedule, optional
+        Its ``epoch_rates(epoch)`` gives the rate of every step of each
+        epoch (bound by the caller; epochs counted from
+        ``schedule_first_epoch``); its ``observe`` sees each epoch's logs.
+    validate : callable, optional
+        Returns a dict of validation logs (``val_loss``, ``val_score``).
+    callbacks : sequence of Callback
+        ``on_epoch_end(epoch, logs)`` after each epoch (epochs of this run,
+        from 0); True stops.
+    history : History, optional
+        Receives every epoch's logs (a new one by default).
+    first_epoch : int
+        Number of epochs this network trained before (dropout masks and
+        schedules count on from it).
+    keep_going_after_divergence : bool
+        scikit-learn's early stopping survives divergence: the remaining
+        epochs log a NaN loss without computing (the runner has restored
+        finite parameters). Otherwise DivergenceError propagates.
+
+    Returns
+    -------
+    history, order
+    """
+    history = History() if history is None else history
+    n = runner.n_samples
+    order = np.arange(n, dtype=np.intp) if order is None else order
+    diverged = False
+    val_keys = ("val_loss",)
+    for e in range(epochs):
+        epoch = first_epoch + e
+        if shuffle:
+            order = reshuffle(order, random_state)
+        t0 = time.perf_counter()
+        if schedule is not None:
+            runner.lr_steps = np.ascontiguousarray(
+                schedule.epoch_rates(schedule_first_epoch + e), dtype=np.float64)
+            lr = float(runner.lr_steps[0])
+        else:
+            runner.lr_steps = None
+            lr = float(runner.optimizer.learning_rate)
+        runner.epoch = epoch
+        if diverged:
+            loss = np.nan
+        else:
+            try:
+                loss = runner.run(order if shuffle else None)
+            except DivergenceError:
+                if not keep_going_after_divergence:
+                    raise
+                diverged = True
+                loss = np.nan
+        if schedule is not None:
+            runner.optimizer.learning_rate = float(runner.lr_steps[-1])
+        logs = {"loss": loss, "lr": lr, "epoch_time": time.perf_counter() - t0}
+        if validate is not None:
+            if diverged:
+                # As in scikit-learn: a diverged fit scores NaN from then on.
+                logs.update((k, np.nan) for k in val_keys)
+            else:
+                val = validate()
+                val_keys = tuple(val)
+                logs.update(val)
+        if schedule is not None:
+            schedule.observe(schedule_first_epoch + e, logs)
+        history.append(logs)
+        stop = False
+        for cb in callbacks:
+            stop = bool(cb.on_epoch_end(e, logs)) or stop
+        if stop:
+            break
+    return history, order
 
 
 def train(net, X, Y, *, optimizer, epochs=1, batch_size=32, shuffle=True,
-          random_state=None, alpha=0.0, sample_weight=None):
-    """Train ``net`` in place by minibatch backpropagation.
+          random_state=None, sample_weight=None, alpha=0.0, l1=0.0, max_norm=None,
+          clip_norm=None, clip_value=None, schedule=None, validation_data=None,
+          callbacks=()):
+    """Train ``net`` in place by minibatch backpropagation (or L-BFGS).
 
     Parameters
     ----------
     net : Network
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
     Y : array-like of shape (n_samples, n_outputs)
         Targets (one-hot rows for log loss with a softmax output).
-    optimizer : Optimizer
-        ``SGD``, ``Adam``, ``RMSProp`` or ``AdaGrad``; its state carries over
-        between calls, so calling ``train`` again continues training.
+    optimizer : Optimizer or LBFGS
+        ``SGD``, ``Adam``, ``AdamW``, ``NAdam``, ``RMSProp``, ``AdaGrad``,
+        ``RPROP``: its state carries over between calls, so calling ``train``
+        again continues training. ``LBFGS()`` runs scipy's L-BFGS-B on the
+        whole data instead (``epochs``, ``batch_size``, ``shuffle``,
+        ``schedule``, ``max_norm`` and clipping do not apply).
     epochs : int, default=1
     batch_size : int, default=32
         Clipped to the number of samples; the last batch of an epoch may be
@@ -29,45 +167,132 @@ def train(net, X, Y, *, optimizer, epochs=1, batch_size=32, shuffle=True,
         Reorder the samples before every epoch, composing with the previous
         order exactly as scikit-learn's MLP does.
     random_state : int, RandomState instance or None
-        Seeds the shuffling.
+        Seeds the shuffling (and the dropout masks).
+    sample_weight : array-like of shape (n_samples,), optional
     alpha : float, default=0.0
         L2 strength: adds ``0.5 * alpha * sum(||W||^2) / batch_weight`` to
         every batch loss.
-    sample_weight : array-like of shape (n_samples,), optional
+    l1 : float, default=0.0
+        L1 strength: adds ``l1 * sum(|W|) / batch_weight``.
+    max_norm : float, optional
+        After every update, rescale each column of each weight matrix (the
+        incoming weights of one unit) to an L2 norm of at most ``max_norm``.
+    clip_norm : float, optional
+        Scale the whole gradient (penalties included) to a global L2 norm of
+        at most ``clip_norm`` every step (``torch.nn.utils.clip_grad_norm_``).
+    clip_value : float, optional
+        Clamp every gradient component to ``[-clip_value, clip_value]``
+        (``clip_grad_value_``; after ``clip_norm`` if both are given).
+    schedule : bpcore.schedules.Schedule, optional
+        The learning rate of every step, from the optimizer's rate.
+    validation_data : tuple, optional
+        ``(X_val, Y_val)`` or ``(X_val, Y_val, sample_weight_val)``: its
+        data loss after every epoch is ``history.val_loss``.
+    callbacks : sequence of bpcore.callbacks.Callback
 
     Returns
     -------
-    losses : ndarray of shape (epochs,)
-        Per-epoch training loss: each batch's loss taken before its update,
-        averaged over batches weighted by batch size.
+    history : History
+        ``loss`` (per-epoch training loss: each batch's loss taken before its
+        update, averaged over batches weighted by batch size), ``val_loss``,
+        ``lr`` (the rate of each epoch's first step), ``epoch_time``.
 
     Raises
     ------
     DivergenceError
-        If the loss or the parameters become non-finite; ``net`` keeps finite
-        parameters.
+        If the loss or the parameters become non-finite; ``net`` is left
+        with its parameters from the start of that epoch and the optimizer's
+        state is reset.
     KeyboardInterrupt
         On Ctrl-C, within a few milliseconds of work; ``net`` keeps the
         parameters reached so far and stays usable.
+
+    Examples
+    --------
+    >>> import numpy as np, bpcore
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 4)); Y = X @ np.ones((4, 1))
+    >>> net = bpcore.Network([4, 16, 1], random_state=0)
+    >>> h = bpcore.train(net, X, Y, optimizer=bpcore.Adam(1e-2), epochs=5,
+    ...                  random_state=0, validation_data=(X[:50], Y[:50]))
+    >>> len(h.loss), len(h.val_loss)
+    (5, 5)
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a bpcore.Network, got {type(net).__name__}")
-    if not isinstance(optimizer, Optimizer):
+    if not isinstance(optimizer, (Optimizer, LBFGS)):
         raise TypeError(
-            "optimizer must be a bpcore optimizer instance (SGD, Adam, RMSProp, AdaGrad), "
-            f"got {optimizer!r}"
+            "optimizer must be a bpcore optimizer instance (SGD, Adam, AdamW, NAdam, "
+            f"RMSProp, AdaGrad, RPROP or LBFGS), got {optimizer!r}"
         )
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
     alpha = check_real(alpha, "alpha", low=0.0)
-    X, Y, sample_weight = net._check_xy(X, Y, sample_weight)
+    l1 = check_real(l1, "l1", low=0.0)
+    max_norm, clip_norm, clip_value = (
+        None if v is None else check_real(v, name, low=0.0, low_open=True)
+        for v, name in ((max_norm, "max_norm"), (clip_norm, "clip_norm"),
+                        (clip_value, "clip_value")))
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a bpcore.schedules.Schedule, got {schedule!r}")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be bpcore.callbacks.Callback instances, got {cb!r}")
+    X, Y, sample_weight = net.check_xy(X, Y, sample_weight)
+    validate = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (X_val, Y_val) or "
+                             "(X_val, Y_val, sample_weight_val)")
+        validate = Validation(net, *validation_data)
     rs = check_random_state(random_state)
-    runner = EpochRunner(net.layout, net.params, optimizer, X, Y, sample_weight,
-                         batch_size, alpha)
-    order = np.arange(X.shape[0], dtype=np.intp)
-    losses = np.empty(epochs)
-    for epoch in range(epochs):
-        if shuffle:
-            order = reshuffle(order, rs)
-        losses[epoch] = runner.run(order if shuffle else None)
-    return losses
+    history = History()
+    if isinstance(optimizer, LBFGS):
+        return _train_lbfgs(net, X, Y, sample_weight, optimizer, alpha, l1, validate,
+                            callbacks, history)
+    # Dropout masks need a seed; drawn only when there is dropout, so the
+    # shuffles of every other network stay scikit-learn's.
+    seed = int(rs.randint(0, 2**31 - 1)) if any(net._dropout) else 0
+    runner = EpochRunner(net, optimizer, X, Y, sample_weight, batch_size, alpha, l1=l1,
+                         max_norm=max_norm, clip_norm=clip_norm, clip_value=clip_value,
+                         seed=seed)
+    first_epoch = getattr(net, "_epochs_trained", 0)
+    if schedule is not None:
+        schedule.bind(optimizer.learning_rate, runner.n_batches)
+    for cb in callbacks:
+        cb.set_params({"epochs": epochs, "steps_per_epoch": runner.n_batches})
+        cb.on_train_begin(net)
+    try:
+        history, _ = run_epochs(runner, epochs=epochs, shuffle=shuffle, random_state=rs,
+                                schedule=schedule, validate=validate, callbacks=callbacks,
+                                history=history, first_epoch=first_epoch)
+    finally:
+        net._epochs_trained = first_epoch + len(history)
+        for cb in callbacks:
+            cb.on_train_end(net)
+    return history
+
+
+def _train_lbfgs(net, X, Y, sample_weight, optimizer, alpha, l1, validate, callbacks,
+                 history):
+    for cb in callbacks:
+        cb.set_params({"epochs": optimizer.max_iter})
+        cb.on_train_begin(net)
+    t0 = time.perf_counter()
+    try:
+        result = minimize_lbfgs(net, X, Y, sample_weight, alpha, l1=l1, options={
+            "maxiter": optimizer.max_iter, "maxfun": optimizer.max_fun,
+            "gtol": optimizer.tol})
+        logs = {"loss": float(result.fun), "lr": np.nan,
+                "epoch_time": time.perf_counter() - t0}
+        if validate is not None:
+            logs.update(validate())
+        history.append(logs)
+        optimizer.result_ = result
+        for cb in callbacks:
+            cb.on_epoch_end(0, logs)
+    finally:
+        for cb in callbacks:
+            cb.on_train_end(net)
+    return history
