@@ -218,6 +218,9 @@ class EpochRunner:
         self.lr_steps = None
         self._snapshot = np.empty_like(params)
         self._snapshot_buffers = np.empty_like(self.buffers)
+        # The values this fit started from: the fallback when even an
+        # epoch's start is no longer usable (see _recover).
+        self._fit_start = (params.copy(), self.buffers.copy())
 
     @property
     def n_samples(self):
@@ -256,11 +259,11 @@ class EpochRunner:
         n_done = b.n_done
         done_loss = float(np.dot(b.batch_loss[:n_done], self.batch_rows[:n_done]))
         if status != _kernels.Status.OK:
-            self._recover()
+            where = self._recover()
             raise DivergenceError(
                 f"Training diverged: {_DIVERGED[status]} after {n_done} batches of epoch "
                 f"{self.epoch}; the parameters were restored to their values at the start "
-                "of that epoch and the optimizer's state was reset. Lower the learning "
+                f"of {where} and the optimizer's state was reset. Lower the learning "
                 "rate, scale the inputs (e.g. with sklearn.preprocessing.StandardScaler), "
                 "add L2 regularization or clip the gradients (clip_norm).",
                 epoch_loss_so_far=done_loss / self.n_samples,
@@ -268,13 +271,35 @@ class EpochRunner:
         return done_loss / self.n_samples
 
     def _recover(self):
-        # The start-of-epoch values had a finite loss (every batch of the
-        # epoch before was finite); the optimizer's moments may carry the
-        # divergence on (a velocity of 1e170 ruins the next step too).
+        """Restore the last usable parameters and reset the optimizer.
+
+        The start of the diverging epoch if the network is usable there (a
+        finite loss on the training data), else the start of this fit: a
+        fit can run away over several epochs of finite but exploding losses
+        (weights of 1e179 after a few epochs at a huge learning rate) before
+        anything overflows. The optimizer's moments may carry the divergence
+        on (a velocity of 1e170 ruins the next step too), so they go.
+        Returns which start was restored.
+        """
         np.copyto(self.params, self._snapshot)
         np.copyto(self.buffers, self._snapshot_buffers)
+        where = "that epoch"
+        if not self._usable():
+            np.copyto(self.params, self._fit_start[0])
+            np.copyto(self.buffers, self._fit_start[1])
+            where = "this fit"
         self.optimizer.reset()
         self.state = self.optimizer.state_for(self.params)
+        return where
+
+    def _usable(self):
+        b = self.batches
+        if not np.isfinite(self.params).all():
+            return False
+        with np.errstate(all="ignore"):
+            loss = _kernels.loss_value(self.layout, self.params, b.X, b.Y, b.sample_weight,
+                                       b.work, b.batch_size, self.buffers)
+        return bool(np.isfinite(loss))
 
     @property
     def last_batch_losses(self):
