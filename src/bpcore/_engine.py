@@ -200,6 +200,8 @@ class EpochRunner:
         n_threads, by_units = choose_threads(self.layout, self.batches.batch_size,
                                              self.dense)
         n_threads = min(self.n_threads_max, n_threads)
+        # The unit split carries two state buffers per thread (AMSGrad has three).
+        by_units = by_units and self.optimizer._config.n_state <= 2
         # BLAS stays on one thread while our threads split the batch, and also
         # when a batch is too small to split: then its GEMMs are too small for
         # BLAS threads to pay (W1 with 2 BLAS threads ran at 0.81x of 1).
