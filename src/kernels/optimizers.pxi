@@ -259,6 +259,8 @@ cdef double _adagrad_step(const OptConfig* o, floating* theta, const floating* g
 #                           that step (advances t and any other per-step scalar
 #                           state kept in OptConfig; every thread calls it on its
 #                           own copy of the config, so all copies agree);
+#   _opt_sync(o)            after writing back a thread's t into the shared
+#                           config (the rest of the per-step state follows);
 #   _update_span(o, ...)    the update of parameters [start, end), which may be
 #                           any slice of the flat buffer (a thread's share):
 #                           weights [0, n_weights) get the L2 term (and any
@@ -284,6 +286,18 @@ cdef inline void _nadam_sync(OptConfig* o) noexcept nogil:
     while o.mu_t < o.t:
         o.mu_t += 1
         o.mu_product = o.mu_product * _nadam_mu(o, o.mu_t)
+
+
+cdef inline void _opt_sync(OptConfig* o) noexcept nogil:
+    """Bring the per-step scalar state (NAdam's mu_product) up to ``o.t``.
+
+    A driver that copies the config per thread and writes back only ``t``
+    calls this after: one multiplication per step of the run, in order.
+    Without it the next step still catches up, but over every step since the
+    product was last written back.
+    """
+    if o.kind == NADAM:
+        _nadam_sync(o)
 
 
 cdef inline void _opt_begin_step(OptConfig* o) noexcept nogil:
