@@ -165,6 +165,10 @@ def test_nadam_catches_up_its_momentum_product(rng):
         opt.step(theta_r, g)
         fresh.step(theta_f, g)
     np.testing.assert_array_equal(theta_r, theta_f)
+    # Every other optimizer keeps it at 1 (nothing computed for them).
+    adam = Adam()
+    adam.step(np.zeros(2), np.ones(2))
+    assert adam._config.mu_product == 1.0
 
 
 def test_step_checks_n_weights():

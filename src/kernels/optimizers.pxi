@@ -88,8 +88,9 @@ cdef class OptimizerConfig:
 
     @property
     def mu_product(self):
-        """NAdam's product mu_1 * ... * mu_t at the current step count ``t``."""
-        _nadam_sync(&self.c)
+        """NAdam's product mu_1 * ... * mu_t at the current step count ``t``
+        (1.0 for every other optimizer)."""
+        _opt_sync(&self.c)
         return self.c.mu_product
 
     @mu_product.setter
