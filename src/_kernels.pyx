@@ -79,6 +79,27 @@ cdef extern from "bp_updates.h" nogil:
     double bp_rmsprop_f(float* th, const float* g, float* v, Py_ssize_t s, Py_ssize_t e,
                         float rho, float c, float lr, float eps, float l2,
                         float inv) noexcept
+    double bp_adamw_d(double* th, const double* g, double* m, double* v, double* vmax,
+                      Py_ssize_t s, Py_ssize_t e, double b1, double b2, double c1,
+                      double c2, double eps, double step, double isb, double decay,
+                      double l2, double inv) noexcept
+    double bp_adamw_f(float* th, const float* g, float* m, float* v, float* vmax,
+                      Py_ssize_t s, Py_ssize_t e, float b1, float b2, float c1, float c2,
+                      float eps, float step, float isb, float decay, float l2,
+                      float inv) noexcept
+    double bp_nadam_d(double* th, const double* g, double* m, double* v, Py_ssize_t s,
+                      Py_ssize_t e, double b1, double b2, double c1, double c2, double eps,
+                      double inv_bc2, double cg, double cm, double l2, double inv) noexcept
+    double bp_nadam_f(float* th, const float* g, float* m, float* v, Py_ssize_t s,
+                      Py_ssize_t e, float b1, float b2, float c1, float c2, float eps,
+                      float inv_bc2, float cg, float cm, float l2, float inv) noexcept
+    double bp_rprop_d(double* th, const double* g, double* prev, double* size,
+                      Py_ssize_t s, Py_ssize_t e, double eta_minus, double eta_plus,
+                      double smin, double smax, int first, double lr0, double l2,
+                      double inv) noexcept
+    double bp_rprop_f(float* th, const float* g, float* prev, float* size, Py_ssize_t s,
+                      Py_ssize_t e, float eta_minus, float eta_plus, float smin,
+                      float smax, int first, float lr0, float l2, float inv) noexcept
 
 cdef extern from "bp_losses.h" nogil:
     double bp_log_loss_d(const double* p, const double* y, double* delta,

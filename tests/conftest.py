@@ -76,9 +76,25 @@ OPTIMIZER_HYPER = {
         dict(learning_rate=0.02, beta_1=0.8, beta_2=0.95, epsilon=1e-6, variant="paper"),
         dict(learning_rate=0.01, variant="paper"),
         dict(learning_rate=0.02, beta_1=0.5, beta_2=0.9, epsilon=1e-3, variant="sklearn"),
+        dict(learning_rate=0.01, variant="paper", amsgrad=True),
+        dict(learning_rate=0.02, beta_1=0.5, beta_2=0.9, epsilon=1e-3, variant="paper",
+             amsgrad=True),
     ],
     "rmsprop": [dict(learning_rate=0.01), dict(learning_rate=0.05, rho=0.5, epsilon=1e-4)],
     "adagrad": [dict(learning_rate=0.1), dict(learning_rate=0.3, epsilon=1e-3)],
+    "adamw": [
+        dict(learning_rate=0.01),
+        dict(learning_rate=0.02, beta_1=0.8, beta_2=0.95, epsilon=1e-6, weight_decay=0.5),
+        dict(learning_rate=0.01, weight_decay=0.1, amsgrad=True),
+    ],
+    "nadam": [
+        dict(learning_rate=0.01),
+        dict(learning_rate=0.02, beta_1=0.8, beta_2=0.95, epsilon=1e-4, momentum_decay=0.1),
+    ],
+    "rprop": [
+        dict(learning_rate=0.01),
+        dict(learning_rate=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.1)),
+    ],
 }
 
 

@@ -301,13 +301,16 @@ def sgd_step(theta, g, state, *, learning_rate, momentum=0.0, nesterov=False):
 
 
 def adam_step(theta, g, state, *, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-              variant="sklearn"):
+              variant="sklearn", amsgrad=False):
     theta, g = _f64(theta), _f64(g)
     t = state.get("t", 0) + 1
     m = beta_1 * state.get("m", 0.0) + (1 - beta_1) * g
     v = beta_2 * state.get("v", 0.0) + (1 - beta_2) * g * g
     state.update(t=t, m=m, v=v)
-    if variant == "sklearn":
+    if amsgrad:
+        v = np.maximum(state.get("vmax", 0.0), v)
+        state["vmax"] = v
+    if variant == "sklearn" and not amsgrad:
         lr_t = learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
         return theta - lr_t * m / (np.sqrt(v) + epsilon)
     if variant == "paper":
@@ -315,6 +318,46 @@ def adam_step(theta, g, state, *, learning_rate, beta_1=0.9, beta_2=0.999, epsil
         v_hat = v / (1 - beta_2 ** t)
         return theta - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon)
     raise KeyError(variant)
+
+
+def adamw_step(theta, g, state, *, learning_rate=1e-3, beta_1=0.9, beta_2=0.999,
+               epsilon=1e-8, weight_decay=1e-2, amsgrad=False, n_weights=None):
+    """Loshchilov & Hutter's decoupled decay of theta[:n_weights] (None: all),
+    then Adam's paper step."""
+    theta = _f64(theta).copy()
+    theta[:n_weights] *= 1 - learning_rate * weight_decay
+    return adam_step(theta, g, state, learning_rate=learning_rate, beta_1=beta_1,
+                     beta_2=beta_2, epsilon=epsilon, variant="paper", amsgrad=amsgrad)
+
+
+def nadam_step(theta, g, state, *, learning_rate=2e-3, beta_1=0.9, beta_2=0.999,
+               epsilon=1e-8, momentum_decay=4e-3):
+    """Dozat's NAdam in PyTorch's form: m_hat mixes the new gradient (weight
+    1 - mu_t) and the momentum (weight mu_{t+1}), each bias-corrected by the
+    product of the mu's."""
+    theta, g = _f64(theta), _f64(g)
+    t = state.get("t", 0) + 1
+    mu = [beta_1 * (1 - 0.5 * 0.96 ** (k * momentum_decay)) for k in (t, t + 1)]
+    prod = state.get("mu_product", 1.0) * mu[0]
+    m = beta_1 * state.get("m", 0.0) + (1 - beta_1) * g
+    v = beta_2 * state.get("v", 0.0) + (1 - beta_2) * g * g
+    state.update(t=t, m=m, v=v, mu_product=prod)
+    m_hat = (1 - mu[0]) * g / (1 - prod) + mu[1] * m / (1 - prod * mu[1])
+    return theta - learning_rate * m_hat / (np.sqrt(v / (1 - beta_2 ** t)) + epsilon)
+
+
+def rprop_step(theta, g, state, *, learning_rate=1e-2, etas=(0.5, 1.2),
+               step_sizes=(1e-6, 50.0)):
+    """Riedmiller & Braun's Rprop without backtracking (PyTorch's form)."""
+    theta, g = _f64(theta), _f64(g)
+    prev = state.get("prev", np.zeros_like(g))
+    size = state.get("size", np.full_like(g, learning_rate))
+    same = np.sign(g) * np.sign(prev)
+    size = np.clip(size * np.where(same > 0, etas[1], np.where(same < 0, etas[0], 1.0)),
+                   *step_sizes)
+    g = np.where(same < 0, 0.0, g)
+    state.update(prev=g, size=size)
+    return theta - np.sign(g) * size
 
 
 def rmsprop_step(theta, g, state, *, learning_rate, rho=0.9, epsilon=1e-8):
@@ -337,6 +380,9 @@ OPTIMIZER_STEPS = {
     "adam": adam_step,
     "rmsprop": rmsprop_step,
     "adagrad": adagrad_step,
+    "adamw": adamw_step,
+    "nadam": nadam_step,
+    "rprop": rprop_step,
 }
 
 

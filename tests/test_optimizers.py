@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from bpcore import SGD, AdaGrad, Adam, Network, RMSProp, train
+from bpcore import RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, Network, RMSProp, train
 from bpcore.optimizers import OPTIMIZERS
 from conftest import DTYPES, OPTIMIZER_CASES, assert_close, require_optimizer_reference
 
@@ -29,8 +29,7 @@ def test_update_rule_over_several_steps(name, hyper, dtype, rng):
         expected = ref.OPTIMIZER_STEPS[name](expected, g, state, **hyper)
         assert theta.dtype == dtype
         assert_close(theta, expected, dtype, scale=1.0, err_msg=f"step {step + 1}")
-    if name == "adam":
-        assert opt.t == N_STEPS
+    assert opt.t == N_STEPS
 
 
 # Hand-computed single values (no reference code at all): one parameter, a
@@ -67,6 +66,130 @@ def test_adam_by_hand():
         Adam(learning_rate=0.1, beta_1=0.9, beta_2=0.99, epsilon=1e-3, variant=variant).step(
             theta, np.array([1e-3]))
         assert theta[0] == pytest.approx(-expected, rel=1e-12)
+
+
+def test_adamw_by_hand():
+    # No gradient: m = v = 0, Adam's step is 0 / eps = 0, only the decay acts.
+    theta = np.array([2.0, -4.0, 8.0])
+    AdamW(learning_rate=0.1, weight_decay=0.5).step(theta, np.zeros(3))
+    np.testing.assert_array_equal(theta, [1.9, -3.8, 8.0 * 0.95])
+    # On the weights only: the last entry is a bias.
+    theta = np.array([2.0, -4.0, 8.0])
+    AdamW(learning_rate=0.1, weight_decay=0.5).step(theta, np.zeros(3), n_weights=2)
+    np.testing.assert_array_equal(theta, [1.9, -3.8, 8.0])
+    # First step with a gradient: decay, then about lr against the sign of g.
+    theta = np.array([1.0])
+    AdamW(learning_rate=0.01, weight_decay=0.1).step(theta, np.array([3.0]))
+    assert theta[0] == pytest.approx(1.0 * (1 - 0.001) - 0.01, rel=1e-9)
+
+
+def test_amsgrad_by_hand():
+    # b1 = 0, b2 = 0.5, eps tiny: m = g; v = 0.5 v + 0.5 g^2; vmax = max(vmax, v).
+    # Step 1: g = 2: v = 2, bc2 = 0.5, vhat = 2 / 0.5 = 4 -> theta -= lr * 2 / 2.
+    # Step 2: g = 0.5: v = 1.125 < vmax = 2, bc2 = 0.75 -> theta -= lr * 0.5 / sqrt(2 / 0.75);
+    # plain Adam would divide by sqrt(1.125 / 0.75) instead.
+    lr = 0.1
+    for amsgrad, v2 in ((True, 2.0), (False, 1.125)):
+        theta, opt = np.array([0.0]), Adam(learning_rate=lr, beta_1=0.0, beta_2=0.5,
+                                           epsilon=1e-300, variant="paper", amsgrad=amsgrad)
+        opt.step(theta, np.array([2.0]))
+        opt.step(theta, np.array([0.5]))
+        assert theta[0] == pytest.approx(-lr - lr * 0.5 / np.sqrt(v2 / 0.75), rel=1e-12)
+        assert opt.state.shape[0] == (3 if amsgrad else 2)
+
+
+def test_nadam_by_hand():
+    # Step 1: m = (1 - b1) g, v = (1 - b2) g^2, so sqrt(v / bc2) = |g| and
+    #   theta -= lr sign(g) ((1 - mu1) / (1 - mu1) + mu2 (1 - b1) / (1 - mu1 mu2))
+    b1, psi, lr = 0.9, 4e-3, 0.1
+    mu1, mu2 = (b1 * (1 - 0.5 * 0.96 ** (k * psi)) for k in (1, 2))
+    theta = np.array([0.0, 0.0])
+    NAdam(learning_rate=lr, epsilon=1e-300).step(theta, np.array([3.0, -0.5]))
+    expected = lr * (1 + mu2 * (1 - b1) / (1 - mu1 * mu2))
+    np.testing.assert_allclose(theta, [-expected, expected], rtol=1e-13)
+
+
+def test_rprop_by_hand():
+    # lr 0.1, etas (0.5, 1.2): g keeps its sign -> 0.1 then 0.12; flips -> no
+    # move and the step halves (0.05); then g counts as fresh (no sign) -> 0.05.
+    theta, opt = np.array([0.0, 0.0]), RPROP(learning_rate=0.1)
+    opt.step(theta, np.array([1.0, 1.0]))
+    np.testing.assert_allclose(theta, [-0.1, -0.1], rtol=1e-15)
+    opt.step(theta, np.array([2.0, -1.0]))
+    np.testing.assert_allclose(theta, [-0.22, -0.1], rtol=1e-15)
+    np.testing.assert_allclose(opt.state, [[2.0, 0.0], [0.12, 0.05]], rtol=1e-15)
+    opt.step(theta, np.array([2.0, -1.0]))
+    np.testing.assert_allclose(theta, [-0.364, -0.05], rtol=1e-15)
+    # The bounds: tiny steps stop at step_sizes[0], large ones at step_sizes[1].
+    theta, opt = np.array([0.0, 0.0]), RPROP(learning_rate=1.0, step_sizes=(0.4, 1.3))
+    for sign in (1, -1, 1, -1):
+        opt.step(theta, np.array([1.0, 1.0]) * [sign, 1])
+    np.testing.assert_allclose(opt.state[1], [0.4, 1.3], rtol=1e-15)
+
+
+def test_optimizer_step_is_one_kernel_call(monkeypatch):
+    import bpcore.optimizers as optimizers
+
+    calls = []
+    kernel = optimizers._kernels.optimizer_step
+    monkeypatch.setattr(optimizers._kernels, "optimizer_step",
+                        lambda *args: calls.append(args) or kernel(*args))
+    theta, g = np.ones(50), np.ones(50)
+    for case in OPTIMIZER_CASES:
+        name, hyper = case.values
+        calls.clear()
+        OPTIMIZERS[name](**hyper).step(theta, g, n_weights=30)
+        assert len(calls) == 1, name
+
+
+def test_nadam_catches_up_its_momentum_product(rng):
+    """A driver that writes back only t (not mu_product) loses nothing: the
+    next step multiplies in the missing mu's in order, bitwise as if kept."""
+    grads = rng.standard_normal((8, 6))
+    theta, opt = np.zeros(6), NAdam(learning_rate=0.05, momentum_decay=0.3)
+    for g in grads[:5]:
+        opt.step(theta, g)
+    lagging, theta_l = NAdam(learning_rate=0.05, momentum_decay=0.3), theta.copy()
+    lagging.state = opt.state.copy()
+    lagging._config.t = 5                     # mu_product still at step 0
+    for g in grads[5:]:
+        opt.step(theta, g)
+        lagging.step(theta_l, g)
+    np.testing.assert_array_equal(theta_l, theta)
+    assert lagging._config.mu_product == opt._config.mu_product
+    # reset() restarts the product with the step count.
+    fresh, theta_f = NAdam(learning_rate=0.05, momentum_decay=0.3), np.zeros(6)
+    opt.reset()
+    theta_r = np.zeros(6)
+    for g in grads[:3]:
+        opt.step(theta_r, g)
+        fresh.step(theta_f, g)
+    np.testing.assert_array_equal(theta_r, theta_f)
+    # Every other optimizer keeps it at 1 (nothing computed for them).
+    adam = Adam()
+    adam.step(np.zeros(2), np.ones(2))
+    assert adam._config.mu_product == 1.0
+
+
+def test_step_checks_n_weights():
+    opt = AdamW()
+    for bad in (-1, 4, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=re.escape(
+                f"n_weights must be an integer in [0, 3] (the number of weights in params), "
+                f"got {bad!r}")):
+            opt.step(np.zeros(3), np.zeros(3), n_weights=bad)
+
+
+def test_new_optimizer_defaults_and_repr():
+    assert repr(AdamW()) == ("AdamW(learning_rate=0.001, beta_1=0.9, beta_2=0.999, "
+                             "epsilon=1e-08, weight_decay=0.01)")
+    assert repr(AdamW(amsgrad=True)).endswith("weight_decay=0.01, amsgrad=True)")
+    assert repr(Adam(variant="paper", amsgrad=True)).endswith("variant='paper', amsgrad=True)")
+    assert repr(NAdam()) == ("NAdam(learning_rate=0.002, beta_1=0.9, beta_2=0.999, "
+                             "epsilon=1e-08, momentum_decay=0.004)")
+    assert repr(RPROP()) == ("RPROP(learning_rate=0.01, etas=(0.5, 1.2), "
+                             "step_sizes=(1e-06, 50.0))")
+    assert AdamW().variant == "paper"
 
 
 def test_rmsprop_and_adagrad_by_hand():
@@ -137,8 +260,7 @@ def test_pickled_optimizer_resumes_identically(name, hyper, rng):
         opt.step(theta, g)
         copy.step(theta_copy, g)
     np.testing.assert_array_equal(theta_copy, theta)
-    if name == "adam":
-        assert copy.t == opt.t == 6
+    assert copy.t == opt.t == 6
 
 
 # ---------------------------------------------------------------------------
@@ -219,6 +341,30 @@ BAD_HYPER = [
     (RMSProp, "learning_rate", 0, r"learning_rate must be in \(0\.0, inf\], got 0"),
     (AdaGrad, "epsilon", 0, r"epsilon must be in \(0\.0, inf\], got 0"),
     (AdaGrad, "learning_rate", None, r"learning_rate must be a finite real number, got None"),
+    (Adam, "amsgrad", "yes", r"amsgrad must be True or False, got 'yes'"),
+    (AdamW, "weight_decay", -0.1, r"weight_decay must be in \[0\.0, inf\], got -0\.1"),
+    (AdamW, "weight_decay", float("nan"), r"weight_decay must be a finite real number, got nan"),
+    (AdamW, "beta_2", 1.5, r"beta_2 must be in \[0\.0, 1\.0\), got 1\.5"),
+    (AdamW, "learning_rate", 0.0, r"learning_rate must be in \(0\.0, inf\], got 0\.0"),
+    (NAdam, "momentum_decay", -4e-3, r"momentum_decay must be in \[0\.0, inf\], got -0\.004"),
+    (NAdam, "beta_1", 1.0, r"beta_1 must be in \[0\.0, 1\.0\), got 1\.0"),
+    (NAdam, "epsilon", 0.0, r"epsilon must be in \(0\.0, inf\], got 0\.0"),
+    (RPROP, "etas", (1.5, 1.2),
+     r"etas must satisfy 0 < etas\[0\] < 1 < etas\[1\], got \(1\.5, 1\.2\)"),
+    (RPROP, "etas", (0.5, 1.0),
+     r"etas must satisfy 0 < etas\[0\] < 1 < etas\[1\], got \(0\.5, 1\.0\)"),
+    (RPROP, "etas", (0.0, 1.2),
+     r"etas must satisfy 0 < etas\[0\] < 1 < etas\[1\], got \(0\.0, 1\.2\)"),
+    (RPROP, "etas", 0.5, r"etas must be a pair of numbers, got 0\.5"),
+    (RPROP, "etas", (0.5, 1.2, 2.0), r"etas must be a pair of numbers, got \(0\.5, 1\.2, 2\.0\)"),
+    (RPROP, "etas", (0.5, "x"), r"etas\[1\] must be a finite real number, got 'x'"),
+    (RPROP, "step_sizes", (1.0, 0.5),
+     r"step_sizes must satisfy 0 <= step_sizes\[0\] <= step_sizes\[1\], got \(1\.0, 0\.5\)"),
+    (RPROP, "step_sizes", (-1e-6, 50.0),
+     r"step_sizes must satisfy 0 <= step_sizes\[0\] <= step_sizes\[1\], got \(-1e-06, 50\.0\)"),
+    (RPROP, "step_sizes", (1e-6, float("inf")),
+     r"step_sizes\[1\] must be a finite real number, got inf"),
+    (RPROP, "learning_rate", -0.01, r"learning_rate must be in \(0\.0, inf\], got -0\.01"),
 ]
 
 
@@ -227,6 +373,13 @@ BAD_HYPER = [
 def test_invalid_hyperparameters(cls, param, value, message):
     with pytest.raises(ValueError, match=message):
         cls(**{param: value})
+
+
+def test_amsgrad_needs_the_paper_variant():
+    with pytest.raises(ValueError, match=re.escape(
+            "amsgrad=True needs variant='paper' (torch.optim.Adam's form), got "
+            "variant='sklearn': scikit-learn's variant has no AMSGrad")):
+        Adam(amsgrad=True)
 
 
 def test_nesterov_needs_momentum():
@@ -258,3 +411,29 @@ def test_learning_rate_change_takes_effect_in_training():
     train(net, X, Y, optimizer=opt, epochs=1, batch_size=4, shuffle=False)
     # L = 0.5 * mean((w + b)^2), dL/dw = dL/db = 1, one step at lr 0.5.
     np.testing.assert_allclose(net.params, [0.5, -0.5], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adamw_decays_weights_only_against_reference(amsgrad, dtype, rng):
+    """AdamW with a weight block and a bias block against reference.adamw_step."""
+    hyper = dict(learning_rate=0.05, weight_decay=0.3, amsgrad=amsgrad)
+    opt = AdamW(**hyper)
+    theta = rng.standard_normal(40).astype(dtype)
+    expected, state = theta.astype(np.float64), {}
+    for step in range(N_STEPS):
+        g = (rng.standard_normal(40) * 10.0 ** rng.uniform(-3, 1, 40)).astype(dtype)
+        g[step] = 0.0
+        opt.step(theta, g, n_weights=25)
+        expected = ref.adamw_step(expected, g, state, n_weights=25, **hyper)
+        assert_close(theta, expected, dtype, scale=1.0, err_msg=f"step {step + 1}")
+
+
+def test_docstring_examples():
+    """The Examples sections of bpcore.optimizers run as written."""
+    import doctest
+
+    import bpcore.optimizers
+
+    result = doctest.testmod(bpcore.optimizers, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 10 and result.failed == 0

@@ -2,7 +2,8 @@
 
 Core API: ``Network`` (layers with batch norm, dropout, residual skips, a
 choice of activations, losses and initializations), the optimizers ``SGD``,
-``Adam``, ``RMSProp``, ``AdaGrad`` and ``LBFGS``, ``train`` (with schedules
+``Adam``, ``AdamW``, ``NAdam``, ``RMSProp``, ``AdaGrad``, ``RPROP`` and
+``LBFGS``, ``train`` (with schedules
 from ``bpcore.schedules`` and callbacks from ``bpcore.callbacks``) and
 ``check_gradients``. Drop-in scikit-learn estimators: ``MLPClassifier``,
 ``MLPRegressor``. The compiled kernels live in ``bpcore._kernels``; importing
@@ -17,7 +18,7 @@ from .callbacks import History
 from .estimators import MLPClassifier, MLPRegressor
 from .gradcheck import check_gradients
 from .network import Network
-from .optimizers import SGD, AdaGrad, Adam, Optimizer, RMSProp
+from .optimizers import RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, Optimizer, RMSProp
 from .training import train
 
 __version__ = "0.1.0"
@@ -25,14 +26,17 @@ __version__ = "0.1.0"
 __all__ = [
     "AdaGrad",
     "Adam",
+    "AdamW",
     "DivergenceError",
     "History",
     "LBFGS",
     "MLPClassifier",
     "MLPRegressor",
+    "NAdam",
     "Network",
     "Optimizer",
     "RMSProp",
+    "RPROP",
     "SGD",
     "check_gradients",
     "train",

@@ -47,13 +47,25 @@ class Optimizer:
             )
         return self.state
 
+    @property
+    def t(self):
+        """Number of steps taken."""
+        return self._config.t
+
     def reset(self):
         """Forget all state (moments, velocities, step count)."""
         self.state = None
         self._config.t = 0
+        self._config.mu_product = 1.0
 
-    def step(self, params, grad):
-        """Update ``params`` in place from ``grad`` (both flat, same dtype)."""
+    def step(self, params, grad, n_weights=None):
+        """Update ``params`` in place from ``grad`` (both flat, same dtype).
+
+        ``params[:n_weights]`` are weights, the rest biases or batch-norm
+        parameters (for a ``Network``: ``sum(W.size for W in net.coefs)``);
+        only :class:`AdamW`'s decay tells them apart. None: all are weights.
+        One kernel call.
+        """
         if not (isinstance(params, np.ndarray) and params.ndim == 1
                 and params.dtype in (np.float32, np.float64)
                 and params.flags.c_contiguous and params.flags.writeable):
@@ -65,26 +77,39 @@ class Optimizer:
         if grad.shape != params.shape:
             raise ValueError(f"grad has shape {grad.shape}, params {params.shape}")
         grad = np.ascontiguousarray(grad, dtype=params.dtype)
-        _kernels.optimizer_step(self._config, params, grad, self.state_for(params))
+        if n_weights is None:
+            n_weights = params.shape[0]
+        elif (isinstance(n_weights, (bool, np.bool_))
+              or not isinstance(n_weights, (int, np.integer))
+              or not 0 <= n_weights <= params.shape[0]):
+            raise ValueError(f"n_weights must be an integer in [0, {params.shape[0]}] "
+                             f"(the number of weights in params), got {n_weights!r}")
+        _kernels.optimizer_step(self._config, params, grad, self.state_for(params),
+                                int(n_weights))
 
     def __repr__(self):
         return f"{type(self).__name__}({self._repr_args()})"
 
-    # The kernel config is a C struct without pickle support: carry its two
-    # mutable numbers (step size, step count) and rebuild it on load, so a
-    # pickled estimator can resume training with its optimizer state.
+    # The kernel config is a C struct without pickle support: carry its
+    # mutable numbers (step size, step count, NAdam's running product of
+    # momentum factors) and rebuild it on load, so a pickled estimator can
+    # resume training with its optimizer state.
     def __getstate__(self):
         state = self.__dict__.copy()
         config = state.pop("_config")
         state["_lr"], state["_t"] = config.lr, config.t
+        state["_mu_product"] = config.mu_product
         return state
 
     def __setstate__(self, state):
         state = dict(state)
         lr, t = state.pop("_lr"), state.pop("_t")
+        mu_product = state.pop("_mu_product", None)
         self.__dict__.update(state)
         self._build(lr)
         self._config.t = t
+        if mu_product is not None:
+            self._config.mu_product = mu_product
 
 
 class SGD(Optimizer):
@@ -118,9 +143,27 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2014).
+    """Adam (Kingma & Ba, 2014), optionally with AMSGrad (Reddi et al., 2018).
 
-    Update at step ``t`` (counted from 1)::
+    Parameters
+    ----------
+    learning_rate : float, default=0.001
+        Step size, > 0.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Added to the denominator, > 0.
+    variant : {"sklearn", "paper"}, default="sklearn"
+        Where ``epsilon`` sits (see Notes). ``"paper"`` is the paper's and
+        ``torch.optim.Adam``'s form, ``"sklearn"`` scikit-learn's.
+    amsgrad : bool, default=False
+        Normalize by the running maximum of ``v`` (a third state buffer), as
+        ``torch.optim.Adam(amsgrad=True)``. Needs ``variant="paper"``: AMSGrad
+        is defined on the paper's form, and scikit-learn has none.
+
+    Notes
+    -----
+    Update at step ``t`` (counted from 1), ``g`` the gradient::
 
         m = beta_1 * m + (1 - beta_1) * g
         v = beta_2 * v + (1 - beta_2) * g**2
@@ -128,37 +171,120 @@ class Adam(Optimizer):
         theta -= learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon)
         # variant="paper" (the paper's and PyTorch's form):
         theta -= learning_rate / (1 - beta_1**t) * m / (sqrt(v) / sqrt(1 - beta_2**t) + epsilon)
+        # amsgrad=True (paper form): vmax = max(vmax, v), and vmax replaces v
+        # in the line above
 
-    The two differ only in where ``epsilon`` sits relative to the bias
-    correction of ``v``.
+    The two variants differ only in where ``epsilon`` sits relative to the
+    bias correction of ``v``. As in PyTorch (and unlike Reddi et al.'s
+    algorithm), AMSGrad keeps the bias correction and takes the maximum of
+    the uncorrected ``v``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bpcore import Adam
+    >>> theta = np.array([1.0, -2.0])
+    >>> opt = Adam(learning_rate=0.1, variant="paper", amsgrad=True)
+    >>> opt.step(theta, np.array([0.5, -3.0]))  # the first step moves each by ~lr
+    >>> theta
+    array([ 0.9, -1.9])
+    >>> opt.state.shape                          # m, v and the maximum of v
+    (3, 2)
     """
 
     _kind = _kernels.OptimizerKind.ADAM
     _VARIANTS = ("sklearn", "paper")
+    _weight_decay = 0.0
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 variant="sklearn"):
+                 variant="sklearn", amsgrad=False):
         self.beta_1 = check_real(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
         self.beta_2 = check_real(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_real(epsilon, "epsilon", low=0.0, low_open=True)
         if variant not in self._VARIANTS:
             raise ValueError(f"variant must be one of {self._VARIANTS}, got {variant!r}")
+        if not isinstance(amsgrad, (bool, np.bool_)):
+            raise ValueError(f"amsgrad must be True or False, got {amsgrad!r}")
+        if amsgrad and variant != "paper":
+            raise ValueError(
+                f"amsgrad=True needs variant='paper' (torch.optim.Adam's form), got "
+                f"variant={variant!r}: scikit-learn's variant has no AMSGrad"
+            )
         self.variant = variant
+        self.amsgrad = bool(amsgrad)
         super().__init__(learning_rate)
 
     def _build(self, lr):
         self._config = _kernels.OptimizerConfig(
             self._kind, lr, beta_1=self.beta_1, beta_2=self.beta_2,
-            epsilon=self.epsilon, paper_adam=self.variant == "paper")
-
-    @property
-    def t(self):
-        """Number of steps taken."""
-        return self._config.t
+            epsilon=self.epsilon, paper_adam=self.variant == "paper",
+            weight_decay=self._weight_decay, amsgrad=self.amsgrad)
 
     def _repr_args(self):
         return (f"learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, "
-                f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r}, variant={self.variant!r}")
+                f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r}, variant={self.variant!r}"
+                + (", amsgrad=True" if self.amsgrad else ""))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.001
+        Step size, > 0.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Added to the denominator, > 0.
+    weight_decay : float, default=0.01
+        Decoupled decay rate, >= 0. It applies to the weight blocks only
+        (``theta[:n_weights]``, the ``W_l``): biases and batch-norm
+        parameters are not decayed.
+    amsgrad : bool, default=False
+        As ``torch.optim.AdamW(amsgrad=True)``: see :class:`Adam`.
+
+    Notes
+    -----
+    Adam in the paper's form (``Adam(variant="paper")``) after a decay of the
+    weights, at step ``t`` (counted from 1)::
+
+        theta *= 1 - learning_rate * weight_decay         # weights only
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g**2
+        theta -= learning_rate / (1 - beta_1**t) * m / (sqrt(v) / sqrt(1 - beta_2**t) + epsilon)
+
+    As in PyTorch, the decay is scaled by the learning rate; the paper scales
+    it by the schedule multiplier only (``theta *= 1 - eta_t * weight_decay``
+    with a separate ``eta_t``). Unlike ``alpha`` (the L2 penalty), the decay
+    does not enter ``m`` and ``v``, nor the loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bpcore import AdamW
+    >>> theta = np.array([1.0, -2.0])
+    >>> opt = AdamW(learning_rate=0.1, weight_decay=0.5)
+    >>> opt.step(theta, np.array([0.0, 0.0]))   # no gradient: only the decay acts
+    >>> theta
+    array([ 0.95, -1.9 ])
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 weight_decay=1e-2, amsgrad=False):
+        self.weight_decay = check_real(weight_decay, "weight_decay", low=0.0)
+        super().__init__(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                         variant="paper", amsgrad=amsgrad)
+
+    @property
+    def _weight_decay(self):
+        return self.weight_decay
+
+    def _repr_args(self):
+        return (f"learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, "
+                f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r}, "
+                f"weight_decay={self.weight_decay!r}"
+                + (", amsgrad=True" if self.amsgrad else ""))
 
 
 class RMSProp(Optimizer):
@@ -203,5 +329,151 @@ class AdaGrad(Optimizer):
         return f"learning_rate={self.learning_rate!r}, epsilon={self.epsilon!r}"
 
 
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum (Dozat, 2016), as ``torch.optim.NAdam``.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.002
+        Step size, > 0.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Added to the denominator, > 0.
+    momentum_decay : float, default=0.004
+        ``psi`` of the momentum schedule below, >= 0.
+
+    Notes
+    -----
+    At step ``t`` (counted from 1), with the momentum schedule
+    ``mu_t = beta_1 * (1 - 0.5 * 0.96**(t * momentum_decay))`` and its
+    running product ``mu_product = mu_1 * ... * mu_t``::
+
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g**2
+        d = sqrt(v / (1 - beta_2**t)) + epsilon
+        theta -= learning_rate * (1 - mu_t) / (1 - mu_product) * g / d
+        theta -= learning_rate * mu_{t+1} / (1 - mu_product * mu_{t+1}) * m / d
+
+    This is PyTorch's form. It departs from Dozat's paper in taking ``m``
+    with ``beta_1`` rather than ``mu_t`` as its decay and in adding
+    ``epsilon`` after the square root. ``mu_product`` is kept in float64
+    for either dtype (PyTorch keeps it in its default dtype, float32 unless
+    ``torch.set_default_dtype(torch.float64)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bpcore import NAdam
+    >>> theta = np.array([1.0, -2.0])
+    >>> opt = NAdam(learning_rate=0.1)
+    >>> for _ in range(3):
+    ...     opt.step(theta, np.array([0.5, -3.0]))
+    >>> theta.round(3)
+    array([ 0.743, -1.743])
+    >>> opt.t
+    3
+    """
+
+    _kind = _kernels.OptimizerKind.NADAM
+
+    def __init__(self, learning_rate=0.002, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 momentum_decay=4e-3):
+        self.beta_1 = check_real(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
+        self.beta_2 = check_real(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
+        self.epsilon = check_real(epsilon, "epsilon", low=0.0, low_open=True)
+        self.momentum_decay = check_real(momentum_decay, "momentum_decay", low=0.0)
+        super().__init__(learning_rate)
+
+    def _build(self, lr):
+        self._config = _kernels.OptimizerConfig(
+            self._kind, lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+            momentum_decay=self.momentum_decay)
+
+    def _repr_args(self):
+        return (f"learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, "
+                f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r}, "
+                f"momentum_decay={self.momentum_decay!r}")
+
+
+def _check_pair(value, name):
+    """Two finite reals as a tuple of floats."""
+    try:
+        first, second = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair of numbers, got {value!r}") from None
+    return (check_real(first, f"{name}[0]"), check_real(second, f"{name}[1]"))
+
+
+class RPROP(Optimizer):
+    """Resilient backpropagation (Riedmiller & Braun, 1993), as ``torch.optim.Rprop``.
+
+    Each parameter has its own step size, which grows while its gradient
+    keeps its sign and shrinks when the sign flips; only the sign of the
+    gradient is used. Meant for full batches (``batch_size`` at least the
+    number of samples): minibatch noise flips signs at random.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+        The initial step size of every parameter, > 0.
+    etas : (float, float), default=(0.5, 1.2)
+        ``(eta_minus, eta_plus)``, the factors that shrink and grow a step
+        size, with ``0 < eta_minus < 1 < eta_plus``.
+    step_sizes : (float, float), default=(1e-06, 50.0)
+        ``(step_min, step_max)``, the bounds of a step size, with
+        ``0 <= step_min <= step_max``.
+
+    Notes
+    -----
+    At every step (``size = learning_rate`` and ``g_prev = 0`` before the
+    first)::
+
+        s = sign(g * g_prev)
+        size = clip(size * (eta_plus if s > 0 else eta_minus if s < 0 else 1),
+                    step_min, step_max)
+        g = 0 where s < 0          # after a sign flip: no move, no sign remembered
+        theta -= sign(g) * size
+        g_prev = g
+
+    This is PyTorch's form, the paper's Rprop- variant without weight
+    backtracking. The state buffers are ``g_prev`` and ``size``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bpcore import RPROP
+    >>> theta = np.array([1.0, -2.0])
+    >>> opt = RPROP(learning_rate=0.1)
+    >>> opt.step(theta, np.array([0.5, -3.0]))   # each moves by lr against its sign
+    >>> opt.step(theta, np.array([0.5, 3.0]))    # same sign: 1.2 lr; flipped: no move
+    >>> theta
+    array([ 0.78, -1.9 ])
+    """
+
+    _kind = _kernels.OptimizerKind.RPROP
+
+    def __init__(self, learning_rate=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
+        eta_minus, eta_plus = _check_pair(etas, "etas")
+        if not 0.0 < eta_minus < 1.0 < eta_plus:
+            raise ValueError(f"etas must satisfy 0 < etas[0] < 1 < etas[1], got {etas!r}")
+        step_min, step_max = _check_pair(step_sizes, "step_sizes")
+        if not 0.0 <= step_min <= step_max:
+            raise ValueError("step_sizes must satisfy 0 <= step_sizes[0] <= step_sizes[1], "
+                             f"got {step_sizes!r}")
+        self.etas = (eta_minus, eta_plus)
+        self.step_sizes = (step_min, step_max)
+        super().__init__(learning_rate)
+
+    def _build(self, lr):
+        self._config = _kernels.OptimizerConfig(
+            self._kind, lr, etas=self.etas, step_sizes=self.step_sizes)
+
+    def _repr_args(self):
+        return (f"learning_rate={self.learning_rate!r}, etas={self.etas!r}, "
+                f"step_sizes={self.step_sizes!r}")
+
+
 #: name -> class, for the estimators and the tests.
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSProp, "adagrad": AdaGrad}
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSProp, "adagrad": AdaGrad,
+              "adamw": AdamW, "nadam": NAdam, "rprop": RPROP}

@@ -54,3 +54,130 @@ BP_CLONES double bp_rmsprop_##SUF(T* th, const T* g, T* v, ptrdiff_t s,  \
 }
 BP_DEFINE_UPDATES(double, d, sqrt)
 BP_DEFINE_UPDATES(float, f, sqrtf)
+
+/* ---------------------------------------------------------------------------
+   The toolbox optimizers (issue #11), each checked against torch.optim.
+   Same conventions as above: vector-width clones, no FMA contraction,
+   sum(theta**2) before the update, the gradient finished on the fly.
+   --------------------------------------------------------------------------- */
+
+/* sum(th[s:e]**2) of float32 parameters, in double, in a pass of its own:
+   each square rounded in float, then 16 interleaved double partial sums
+   added in a fixed order, so every clone returns the same value. Summed in
+   sequence inside the update loop, the float->double reduction kept GCC 12
+   from vectorizing the whole float32 loop (every clone ran scalar, and the
+   scalar Rprop loop's sign branches mispredicted: 20 ns a parameter on
+   134k parameters against 3 for float64). The same helper as the `bench`
+   branch's bp_sumsq_f (issue #16), under its own name until the two merge.
+   float64 keeps the sum inside the loop, in sequence. */
+#define BP_TB_LANES 16
+static inline double bp_tb_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
+    double part[BP_TB_LANES] = {0};
+    double sq = 0.0;
+    ptrdiff_t i = s;
+    int k;
+    for (; i + BP_TB_LANES <= e; i += BP_TB_LANES)
+        for (k = 0; k < BP_TB_LANES; k++) {
+            float t = th[i + k];
+            part[k] += (double)(t * t);
+        }
+    for (k = 0; k < BP_TB_LANES; k++) sq += part[k];
+    for (; i < e; i++) {
+        float t = th[i];
+        sq += (double)(t * t);
+    }
+    return sq;
+}
+#define BP_TB_SQ_IN_LOOP_d(t) sq += t * t;
+#define BP_TB_SQ_IN_LOOP_f(t)
+#define BP_TB_SQ_BEFORE_d 0.0
+#define BP_TB_SQ_BEFORE_f bp_tb_sumsq_f(th, s, e)
+
+/* Adam in the paper's (torch's) form with decoupled weight decay and optional
+   AMSGrad: torch.optim.AdamW, and torch.optim.Adam(amsgrad=True) with
+   decay = 1 (t * 1 is exact). One loop per kind of second moment, so
+   neither tests `vmax` per element:
+       theta = theta * decay - lr / bc1 * m / (sqrt(vhat) / sqrt(bc2) + eps)
+   with vhat = v, or vhat = vmax = max(vmax, v) (AMSGrad). */
+#define BP_ADAMW_LOOP(T, SUF, SQRT, VHAT)                                             \
+    for (i = s; i < e; i++) {                                                    \
+        T t = th[i];                                                             \
+        BP_TB_SQ_IN_LOOP_##SUF(t)                                                \
+        T gi = (g[i] + l2 * t) * inv;                                            \
+        T mi = b1 * m[i] + c1 * gi;                                              \
+        T vi = b2 * v[i] + c2 * (gi * gi);                                       \
+        m[i] = mi;                                                               \
+        v[i] = vi;                                                               \
+        VHAT                                                                     \
+        th[i] = t * decay + step * mi / (SQRT(vi) * inv_sqrt_bc2 + eps);         \
+    }
+#define BP_AMSGRAD_MAX(T) { T w = vmax[i]; vi = vi > w ? vi : w; vmax[i] = vi; }
+
+/* NAdam (Dozat 2016) as torch.optim.NAdam writes it:
+       theta += (cg * g + cm * m) / (sqrt(v / bc2) + eps)
+   with cg = -lr (1 - mu_t) / (1 - prod mu_1..t) and
+        cm = -lr mu_{t+1} / (1 - prod mu_1..t+1), computed once per step.
+   torch adds the two terms with two divisions; one division here (the
+   divider bounds this loop) differs from it by rounding only. */
+
+/* Rprop as torch.optim.Rprop writes it: the step size of each parameter
+   grows by eta_plus where g * g_prev > 0 and shrinks by eta_minus where
+   g * g_prev < 0 (clamped to [smin, smax]); where it shrank, the gradient
+   counts as 0 (no move, and no sign for the next step);
+       theta -= sign(g) * step;  g_prev = g.
+   `first` reads every step size as lr0 (torch initializes them to lr on the
+   first step), so zeroed state needs no separate initialization. */
+#define BP_DEFINE_TOOLBOX_UPDATES(T, SUF, SQRT)                                  \
+BP_CLONES double bp_adamw_##SUF(T* th, const T* g, T* m, T* v, T* vmax,          \
+        ptrdiff_t s, ptrdiff_t e, T b1, T b2, T c1, T c2, T eps, T step,         \
+        T inv_sqrt_bc2, T decay, T l2, T inv) {                                  \
+    double sq = BP_TB_SQ_BEFORE_##SUF;                                           \
+    ptrdiff_t i;                                                                 \
+    if (vmax == NULL) {                                                          \
+        BP_ADAMW_LOOP(T, SUF, SQRT, )                                               \
+    } else {                                                                     \
+        BP_ADAMW_LOOP(T, SUF, SQRT, BP_AMSGRAD_MAX(T))                                 \
+    }                                                                            \
+    return sq;                                                                   \
+}                                                                                \
+BP_CLONES double bp_nadam_##SUF(T* th, const T* g, T* m, T* v, ptrdiff_t s,     \
+        ptrdiff_t e, T b1, T b2, T c1, T c2, T eps, T inv_bc2, T cg, T cm,       \
+        T l2, T inv) {                                                           \
+    double sq = BP_TB_SQ_BEFORE_##SUF;                                           \
+    ptrdiff_t i;                                                                 \
+    for (i = s; i < e; i++) {                                                    \
+        T t = th[i];                                                             \
+        BP_TB_SQ_IN_LOOP_##SUF(t)                                                \
+        T gi = (g[i] + l2 * t) * inv;                                            \
+        T mi = b1 * m[i] + c1 * gi;                                              \
+        T vi = b2 * v[i] + c2 * (gi * gi);                                       \
+        m[i] = mi;                                                               \
+        v[i] = vi;                                                               \
+        th[i] = t + (cg * gi + cm * mi) / (SQRT(vi * inv_bc2) + eps);            \
+    }                                                                            \
+    return sq;                                                                   \
+}                                                                                \
+BP_CLONES double bp_rprop_##SUF(T* th, const T* g, T* prev, T* size,             \
+        ptrdiff_t s, ptrdiff_t e, T eta_minus, T eta_plus, T smin, T smax,       \
+        int first, T lr0, T l2, T inv) {                                         \
+    double sq = BP_TB_SQ_BEFORE_##SUF;                                           \
+    ptrdiff_t i;                                                                 \
+    for (i = s; i < e; i++) {                                                    \
+        T t = th[i];                                                             \
+        BP_TB_SQ_IN_LOOP_##SUF(t)                                                \
+        T gi = (g[i] + l2 * t) * inv;                                            \
+        T p = gi * prev[i];                                                      \
+        T z = (first ? lr0 : size[i])                                            \
+              * (p > 0 ? eta_plus : (p < 0 ? eta_minus : (T)1));                 \
+        z = z < smin ? smin : z;                                                 \
+        z = z > smax ? smax : z;                                                 \
+        gi = p < 0 ? (T)0 : gi;                                                  \
+        size[i] = z;                                                             \
+        prev[i] = gi;                                                            \
+        /* t + gi where gi is 0 (no move) or NaN (propagated, as torch). */     \
+        th[i] = gi > 0 ? t - z : (gi < 0 ? t + z : t + gi);                      \
+    }                                                                            \
+    return sq;                                                                   \
+}
+BP_DEFINE_TOOLBOX_UPDATES(double, d, sqrt)
+BP_DEFINE_TOOLBOX_UPDATES(float, f, sqrtf)

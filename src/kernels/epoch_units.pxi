@@ -272,6 +272,7 @@ cdef int _epoch_by_units(const EpochArgs* E, EpochShared* S, floating* th,
     S.n_done = info[0]
     S.interrupted = info[3] != 0
     opt_c.t = info[2]
+    _opt_sync(opt_c)           # NAdam's mu_product follows t
     if E.lr_steps != NULL and info[0] > 0:
         opt_c.lr = E.lr_steps[info[0] - 1]
     status = <int> info[4]
