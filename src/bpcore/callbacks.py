@@ -16,7 +16,7 @@ import numpy as np
 
 from ._validation import check_positive_int, check_real
 
-__all__ = ["Callback", "EarlyStopping", "ProgressBar", "CSVLogger", "History"]
+__all__ = ["Callback", "CallbackList", "EarlyStopping", "ProgressBar", "CSVLogger", "History"]
 
 
 class Callback:
@@ -82,6 +82,65 @@ class Callback:
         ----------
         net : Network
         """
+
+
+class CallbackList:
+    """The loop's side of the protocol: every hook on every callback, in order.
+
+    Parameters
+    ----------
+    callbacks : iterable of Callback
+
+    Examples
+    --------
+    >>> from bpcore.callbacks import Callback, CallbackList, History
+    >>> class StopAt(Callback):
+    ...     def on_epoch_end(self, epoch, logs):
+    ...         return epoch == 1
+    >>> history = History()
+    >>> cbs = CallbackList([StopAt(), history])
+    >>> cbs.on_train_begin(None, epochs=5)
+    >>> [cbs.on_epoch_end(e, {"loss": 1.0 / (e + 1)}) for e in range(2)]
+    [False, True]
+    >>> cbs.on_train_end(None)
+    >>> history.loss  # every callback saw epoch 1, also after StopAt asked to stop
+    [1.0, 0.5]
+    """
+
+    def __init__(self, callbacks=()):
+        if isinstance(callbacks, Callback):
+            callbacks = [callbacks]
+        self.callbacks = list(callbacks)
+        for i, cb in enumerate(self.callbacks):
+            if not isinstance(cb, Callback):
+                raise TypeError(
+                    f"callbacks[{i}] is {cb!r}; callbacks must be instances of "
+                    "bpcore.callbacks.Callback subclasses")
+
+    def on_train_begin(self, net, **params):
+        """``set_params(params)`` then ``on_train_begin(net)`` on each callback.
+
+        Parameters
+        ----------
+        net : Network
+        **params
+            What the loop knows of the fit, e.g. ``epochs=50``.
+        """
+        for cb in self.callbacks:
+            cb.set_params(params)
+            cb.on_train_begin(net)
+
+    def on_epoch_end(self, epoch, logs):
+        """Run every callback's ``on_epoch_end``; True if any asked to stop."""
+        stop = False
+        for cb in self.callbacks:
+            stop = bool(cb.on_epoch_end(epoch, logs)) or stop
+        return stop
+
+    def on_train_end(self, net):
+        """Run every callback's ``on_train_end``."""
+        for cb in self.callbacks:
+            cb.on_train_end(net)
 
 
 class EarlyStopping(Callback):
