@@ -127,6 +127,7 @@ ONECYCLE_CASES = [
     dict(max_lr=0.2, total_steps="more", three_phase=True, anneal_strategy="linear"),
     dict(max_lr=0.2, total_steps="more", pct_start=0.0),
     dict(max_lr=0.2, total_steps=None, pct_start=1.0),
+    dict(max_lr=0.2, total_steps=None, pct_start=0.05, three_phase=True),  # phase ends < 0
 ]
 STEPS_PER_EPOCH = [1, 3, 7, 16]
 
@@ -253,6 +254,15 @@ def test_onecycle_past_total_steps_raises_where_torch_does(extra):
             opt.step()
             sched.step()
     assert 3 * spe <= step < 4 * spe  # torch failed within epoch 3 too
+
+
+def test_onecycle_step_rates():
+    s = S.OneCycleLR(max_lr=0.1, total_steps=20, three_phase=True)
+    s.bind(1.0, 4)
+    np.testing.assert_array_equal(s.step_rates([[4, 5], [6, 7]]), s.epoch_rates(1).reshape(2, 2))
+    for bad in ([20], [-1], [0.5]):
+        with pytest.raises(ValueError, match=r"steps must be integers in \[0, total_steps=20\)"):
+            s.step_rates(bad)
 
 
 def test_onecycle_zero_length_phase_refused():
