@@ -153,8 +153,8 @@ class EarlyStopping(Callback):
     patience : int, default=10
         Epochs without improvement after which training stops.
     min_delta : float, default=0.0
-        An improvement must be larger than this: ``value < best - min_delta``
-        in ``min`` mode, ``value > best + min_delta`` in ``max`` mode.
+        An improvement must be larger than this: ``value + min_delta < best``
+        in ``min`` mode, ``value - min_delta > best`` in ``max`` mode.
     restore_best : bool, default=True
         At the end of training, copy the parameters (and buffers) of the best
         epoch back into the network, in place.
@@ -177,6 +177,11 @@ class EarlyStopping(Callback):
     first epoch at which it reaches ``patience`` (never after epoch 0). With
     ``restore_best``, the parameters of the best epoch are restored at the end
     of training whether or not this callback stopped it.
+
+    Departures from Keras: every fit starts afresh (Keras keeps ``best`` from
+    a previous fit of the same callback object); a monitor missing from the
+    logs is an error, not a warning; a NaN value is never an improvement;
+    ``stopped_epoch`` is None, not 0, when training ran to the end.
 
     Examples
     --------
