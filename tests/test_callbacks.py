@@ -10,7 +10,6 @@ import io
 import os
 import pickle
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -98,7 +97,8 @@ def keras_early_stopping(values, patience=10, min_delta=0.0, restore_best=True, 
     return epoch, es.stopped_epoch, es.best_epoch, float(es.best), net.params.copy()
 
 
-@pytest.mark.parametrize("kw", ES_PARAMS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+@pytest.mark.parametrize("kw", ES_PARAMS,
+                         ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
 @pytest.mark.parametrize("name", SEQUENCES)
 def test_early_stopping_matches_keras(name, kw):
     values = SEQUENCES[name]

@@ -418,7 +418,8 @@ class CosineAnnealingLR(_Chainable):
     The closed form is ``eta_min + (base_lr - eta_min) * (1 + cos(pi * e /
     T_max)) / 2``; as torch, the rate is computed by the recurrence
 
-        lr_e = eta_min + (lr_{e-1} - eta_min) * (1 + cos(pi e / T_max)) / (1 + cos(pi (e-1) / T_max))
+        lr_e = eta_min + (lr_{e-1} - eta_min)
+               * (1 + cos(pi e / T_max)) / (1 + cos(pi (e-1) / T_max))
 
     (at ``e = T_max + 1 (mod 2 T_max)``, where the denominator vanishes, by
     torch's additive step). Past ``T_max`` the rate climbs back: the cosine
