@@ -322,6 +322,21 @@ def test_state_dict_resumes_through_json(name, make_ours, make_torch):
     np.testing.assert_array_equal(_run(b, 12, start=9), _run(a, 12, start=9))
 
 
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_plateau_state_before_any_observation(mode):
+    """torch's best starts at +-inf, which JSON cannot hold: saved as None."""
+    a = S.ReduceLROnPlateau(mode=mode, patience=0)
+    a.bind(1.0, 1)
+    state = json.loads(json.dumps(a.state_dict(), allow_nan=False))
+    assert state["best"] is None
+    b = S.ReduceLROnPlateau(mode=mode, patience=0)
+    b.load_state_dict(state)
+    assert b.best == a.best == (np.inf if mode == "min" else -np.inf)
+    for s in (a, b):
+        s.observe(0, {"loss": 1e300 if mode == "min" else -1e300})
+    assert b.best == a.best
+
+
 def test_onecycle_state_and_config_round_trip():
     a = S.OneCycleLR(max_lr=0.2, total_steps=40, three_phase=True)
     a.bind(0.1, 4)
