@@ -182,10 +182,15 @@ def assert_rates_equal(ours, theirs):
         f"{np.argmax(bad)}: ours {ours[bad][0]!r}, torch {theirs[bad][0]!r}")
 
 
+#: Registry entries that follow scikit-learn's rules, not torch's: their
+#: oracle is scikit-learn (the estimator parity tests), not this file.
+SKLEARN_RULES = {"InvScaling", "Adaptive"}
+
+
 def test_every_schedule_has_torch_cases():
-    covered = {p.values[0] for p in TORCH_CASES} | {"OneCycleLR"}
-    assert covered == set(S.SCHEDULES), "add torch cases for " + ", ".join(
-        sorted(set(S.SCHEDULES) - covered))
+    covered = {p.values[0] for p in TORCH_CASES} | {"OneCycleLR"}  # OneCycleLR: per step, below
+    missing = set(S.SCHEDULES) - covered - SKLEARN_RULES
+    assert not missing, "add torch cases for " + ", ".join(sorted(missing))
 
 
 @pytest.mark.parametrize("lr", BASE_LRS)
