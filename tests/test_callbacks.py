@@ -10,13 +10,19 @@ import io
 import os
 import pickle
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from bpcore import Network
-from bpcore.callbacks import Callback, CSVLogger, EarlyStopping, History, ProgressBar
+from bpcore.callbacks import (
+    Callback,
+    CallbackList,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    ProgressBar,
+)
 
 KERAS_REASON = "keras (an optional oracle for EarlyStopping) is not installed"
 
@@ -30,23 +36,19 @@ def epoch_params(net, epoch):
     return np.sin(np.arange(net.params.size) + 10.0 * epoch)
 
 
-def run(callbacks, values, net, monitor="val_loss", epochs=None):
+def run(callbacks, values, net, monitor="val_loss"):
     """A stand-in training loop; returns the index of the last epoch run."""
-    for cb in callbacks:
-        cb.set_params({"epochs": len(values) if epochs is None else epochs})
-        cb.on_train_begin(net)
-    last = None
+    callbacks = CallbackList(callbacks)
+    callbacks.on_train_begin(net, epochs=len(values))
     for epoch, value in enumerate(values):
         net.params[...] = epoch_params(net, epoch)
         if getattr(net, "buffers", None) is not None:
             net.buffers[...] = -epoch
         logs = {"loss": 1.0 + epoch, "lr": 0.01, "epoch_time": 0.5, monitor: value}
-        last = epoch
-        if any([bool(cb.on_epoch_end(epoch, logs)) for cb in callbacks]):
+        if callbacks.on_epoch_end(epoch, logs):
             break
-    for cb in callbacks:
-        cb.on_train_end(net)
-    return last
+    callbacks.on_train_end(net)
+    return epoch
 
 
 # --- EarlyStopping ------------------------------------------------------------
@@ -95,7 +97,8 @@ def keras_early_stopping(values, patience=10, min_delta=0.0, restore_best=True, 
     return epoch, es.stopped_epoch, es.best_epoch, float(es.best), net.params.copy()
 
 
-@pytest.mark.parametrize("kw", ES_PARAMS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+@pytest.mark.parametrize("kw", ES_PARAMS,
+                         ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
 @pytest.mark.parametrize("name", SEQUENCES)
 def test_early_stopping_matches_keras(name, kw):
     values = SEQUENCES[name]
@@ -203,7 +206,17 @@ def test_callback_base_and_custom_stop():
 
     base = Callback()
     assert base.on_epoch_end(0, {"loss": 1.0}) is None
-    assert run([base, StopAt()], [1.0] * 6, make_net()) == 2
+    history = History()
+    assert run([StopAt(), base, history], [1.0] * 6, make_net()) == 2
+    assert len(history) == 3  # callbacks after the one that stops still see the epoch
+    assert base.params == {"epochs": 6}
+
+
+def test_callback_list_refuses_non_callbacks():
+    with pytest.raises(TypeError, match=r"callbacks\[1\] is <function .*<lambda> at .*>; callbacks "
+                                        r"must be instances of bpcore.callbacks.Callback"):
+        CallbackList([History(), lambda epoch, logs: None])
+    assert len(CallbackList(History()).callbacks) == 1
 
 
 # --- ProgressBar ----------------------------------------------------------------

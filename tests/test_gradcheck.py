@@ -127,6 +127,34 @@ def test_params_restored_bit_for_bit():
     assert np.shares_memory(coef, net.params)
 
 
+def test_buffers_restored_too():
+    class Running(Network):
+        def loss_and_grad(self, X, Y, **kwargs):
+            self.buffers += 1.0   # as a loss that updated running statistics would
+            return super().loss_and_grad(X, Y, **kwargs)
+
+    net, X, Y, _ = make_problem("tanh", "squared_error", "identity", seed=8, cls=Running)
+    net.buffers = np.linspace(0.0, 1.0, 7)
+    before, buffers = net.buffers.tobytes(), net.buffers
+    assert check_gradients(net, X, Y) < TOL
+    assert net.buffers is buffers and buffers.tobytes() == before
+
+
+def test_training_mode_with_dropout_and_batch_norm():
+    """TOOLBOX section 1: a training-mode loss with a fixed dropout seed is a
+    fixed smooth function of the parameters."""
+    import inspect
+
+    if not {"dropout", "batch_norm"} <= set(inspect.signature(Network).parameters):
+        pytest.skip("Network has no dropout/batch_norm yet (TOOLBOX section 1, issue #11)")
+    rng = np.random.default_rng(9)
+    X, Y = rng.standard_normal((16, 4)), rng.standard_normal((16, 2))
+    net = Network([4, 6, 5, 2], activation="tanh", dropout=0.3, batch_norm=True,
+                  random_state=0)
+    assert check_gradients(net, X, Y, training=True, seed=3) < TOL
+    assert check_gradients(net, X, Y, training=True, seed=3, alpha=0.2, l1=0.1) < TOL
+
+
 def test_params_restored_when_loss_and_grad_raises():
     class Flaky(Network):
         calls = 0

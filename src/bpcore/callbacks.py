@@ -16,7 +16,7 @@ import numpy as np
 
 from ._validation import check_positive_int, check_real
 
-__all__ = ["Callback", "EarlyStopping", "ProgressBar", "CSVLogger", "History"]
+__all__ = ["Callback", "CallbackList", "EarlyStopping", "ProgressBar", "CSVLogger", "History"]
 
 
 class Callback:
@@ -84,6 +84,65 @@ class Callback:
         """
 
 
+class CallbackList:
+    """The loop's side of the protocol: every hook on every callback, in order.
+
+    Parameters
+    ----------
+    callbacks : iterable of Callback
+
+    Examples
+    --------
+    >>> from bpcore.callbacks import Callback, CallbackList, History
+    >>> class StopAt(Callback):
+    ...     def on_epoch_end(self, epoch, logs):
+    ...         return epoch == 1
+    >>> history = History()
+    >>> cbs = CallbackList([StopAt(), history])
+    >>> cbs.on_train_begin(None, epochs=5)
+    >>> [cbs.on_epoch_end(e, {"loss": 1.0 / (e + 1)}) for e in range(2)]
+    [False, True]
+    >>> cbs.on_train_end(None)
+    >>> history.loss  # every callback saw epoch 1, also after StopAt asked to stop
+    [1.0, 0.5]
+    """
+
+    def __init__(self, callbacks=()):
+        if isinstance(callbacks, Callback):
+            callbacks = [callbacks]
+        self.callbacks = list(callbacks)
+        for i, cb in enumerate(self.callbacks):
+            if not isinstance(cb, Callback):
+                raise TypeError(
+                    f"callbacks[{i}] is {cb!r}; callbacks must be instances of "
+                    "bpcore.callbacks.Callback subclasses")
+
+    def on_train_begin(self, net, **params):
+        """``set_params(params)`` then ``on_train_begin(net)`` on each callback.
+
+        Parameters
+        ----------
+        net : Network
+        **params
+            What the loop knows of the fit, e.g. ``epochs=50``.
+        """
+        for cb in self.callbacks:
+            cb.set_params(params)
+            cb.on_train_begin(net)
+
+    def on_epoch_end(self, epoch, logs):
+        """Run every callback's ``on_epoch_end``; True if any asked to stop."""
+        stop = False
+        for cb in self.callbacks:
+            stop = bool(cb.on_epoch_end(epoch, logs)) or stop
+        return stop
+
+    def on_train_end(self, net):
+        """Run every callback's ``on_train_end``."""
+        for cb in self.callbacks:
+            cb.on_train_end(net)
+
+
 class EarlyStopping(Callback):
     """Stop when a monitored value has stopped improving (Keras' ``EarlyStopping``).
 
@@ -94,8 +153,8 @@ class EarlyStopping(Callback):
     patience : int, default=10
         Epochs without improvement after which training stops.
     min_delta : float, default=0.0
-        An improvement must be larger than this: ``value < best - min_delta``
-        in ``min`` mode, ``value > best + min_delta`` in ``max`` mode.
+        An improvement must be larger than this: ``value + min_delta < best``
+        in ``min`` mode, ``value - min_delta > best`` in ``max`` mode.
     restore_best : bool, default=True
         At the end of training, copy the parameters (and buffers) of the best
         epoch back into the network, in place.
@@ -118,6 +177,11 @@ class EarlyStopping(Callback):
     first epoch at which it reaches ``patience`` (never after epoch 0). With
     ``restore_best``, the parameters of the best epoch are restored at the end
     of training whether or not this callback stopped it.
+
+    Departures from Keras: every fit starts afresh (Keras keeps ``best`` from
+    a previous fit of the same callback object); a monitor missing from the
+    logs is an error, not a warning; a NaN value is never an improvement;
+    ``stopped_epoch`` is None, not 0, when training ran to the end.
 
     Examples
     --------

@@ -50,7 +50,8 @@ def check_gradients(net, X, Y, *, eps=None, max_params=None, random_state=0, **l
     net : Network
         A float64 network (finite differences are meaningless in float32).
         ``net.params`` is perturbed in place and restored exactly, bit for
-        bit, before returning, also on error.
+        bit, before returning, also on error; so is ``net.buffers`` (batch
+        norm's running statistics), if the network has them.
     X : array-like of shape (n_samples, n_features)
     Y : array-like of shape (n_samples, n_outputs)
     eps : float, optional
@@ -107,21 +108,25 @@ def check_gradients(net, X, Y, *, eps=None, max_params=None, random_state=0, **l
     else:
         indices = np.sort(check_random_state(random_state).choice(n, max_params, replace=False))
 
-    loss, grad = net.loss_and_grad(X, Y, **loss_kwargs)
-    grad = np.asarray(grad, dtype=np.float64)
-    if grad.shape != params.shape:
-        raise ValueError(f"loss_and_grad returned a gradient of shape {grad.shape}, "
-                         f"expected {params.shape} like net.params")
     saved = params.copy()
-    fd = np.empty(indices.size)
+    buffers = getattr(net, "buffers", None)
+    saved_buffers = buffers.copy() if isinstance(buffers, np.ndarray) else None
     try:
+        loss, grad = net.loss_and_grad(X, Y, **loss_kwargs)
+        grad = np.asarray(grad, dtype=np.float64)
+        if grad.shape != params.shape:
+            raise ValueError(f"loss_and_grad returned a gradient of shape {grad.shape}, "
+                             f"expected {params.shape} like net.params")
+        fd = np.empty(indices.size)
         for k, i in enumerate(indices):
             fd[k] = _central_difference(net, params, i, eps, X, Y, loss_kwargs)
             params[i] = saved[i]
     finally:
         np.copyto(params, saved)
+        if saved_buffers is not None:  # in case a training-mode loss updates running stats
+            np.copyto(buffers, saved_buffers)
     g = grad[indices]
-    if not (np.isfinite(g).all() and np.isfinite(fd).all()):
+    if not (np.isfinite(loss) and np.isfinite(g).all() and np.isfinite(fd).all()):
         raise ValueError("the loss or its gradient is not finite at these parameters; "
                          "check the inputs and the network's scale")
     floor = max(FLOOR * abs(loss), MIN_FLOOR)

@@ -418,7 +418,8 @@ class CosineAnnealingLR(_Chainable):
     The closed form is ``eta_min + (base_lr - eta_min) * (1 + cos(pi * e /
     T_max)) / 2``; as torch, the rate is computed by the recurrence
 
-        lr_e = eta_min + (lr_{e-1} - eta_min) * (1 + cos(pi e / T_max)) / (1 + cos(pi (e-1) / T_max))
+        lr_e = eta_min + (lr_{e-1} - eta_min)
+               * (1 + cos(pi e / T_max)) / (1 + cos(pi (e-1) / T_max))
 
     (at ``e = T_max + 1 (mod 2 T_max)``, where the denominator vanishes, by
     torch's additive step). Past ``T_max`` the rate climbs back: the cosine
@@ -616,7 +617,7 @@ class OneCycleLR(Schedule):
 
         Parameters
         ----------
-        steps : array-like of int
+        steps : array-like of int in [0, total_steps)
 
         Returns
         -------
@@ -624,16 +625,20 @@ class OneCycleLR(Schedule):
         """
         self._check_bound()
         steps = np.asarray(steps)
+        if steps.size and not (np.issubdtype(steps.dtype, np.integer)
+                               and steps.min() >= 0 and steps.max() < self.total_steps):
+            raise ValueError(f"steps must be integers in [0, total_steps={self.total_steps})")
         rates = np.empty(steps.shape, dtype=np.float64)
+        todo = np.ones(steps.shape, dtype=bool)
         start = 0.0
         for i, (end, lr_from, lr_to) in enumerate(self._phases):
-            last = i == len(self._phases) - 1
-            mask = (steps >= 0) if i == 0 else (steps > start)
-            if not last:
-                mask &= steps <= end
+            # A step belongs to the first phase that ends at or after it (the last
+            # phase takes the rest), placed from the previous phase's end.
+            mask = todo if i == len(self._phases) - 1 else todo & (steps <= end)
             if mask.any():
                 pct = (steps[mask] - start) / (end - start)
                 rates[mask] = self._anneal(self._lrs[lr_from], self._lrs[lr_to], pct)
+            todo &= ~mask
             start = end
         return rates
 
