@@ -529,3 +529,9 @@ def test_fuzz_truncation_and_mutation(tmp_path, capsys):
         print("\n" + summary)
     assert trunc == "R" * len(truncations), summary
     assert set(mut) <= {"R", "I"}, summary
+
+
+def test_docstring_examples():
+    import doctest
+    result = doctest.testmod(persistence, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

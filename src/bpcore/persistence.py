@@ -141,7 +141,7 @@ def load(path):
     >>> import os, tempfile, bpcore
     >>> from sklearn.datasets import make_classification
     >>> X, y = make_classification(n_samples=50, random_state=0)
-    >>> clf = bpcore.MLPClassifier((8,), max_iter=500, random_state=0).fit(X, y)
+    >>> clf = bpcore.MLPClassifier((8,), tol=0.1, random_state=0).fit(X, y)
     >>> path = os.path.join(tempfile.mkdtemp(), "clf.bpcore")
     >>> bpcore.save(clf, path)
     >>> bool((bpcore.load(path).predict_proba(X) == clf.predict_proba(X)).all())
