@@ -18,10 +18,19 @@ from .callbacks import History
 from .estimators import MLPClassifier, MLPRegressor
 from .gradcheck import check_gradients
 from .network import Network
+from .persistence import load, save
 from .optimizers import RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, Optimizer, RMSProp
 from .training import train
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):  # bpcore.to_onnx imports onnx only when asked for
+    if name == "to_onnx":
+        from .onnx import to_onnx
+        return to_onnx
+    raise AttributeError(f"module 'bpcore' has no attribute {name!r}")
+
 
 __all__ = [
     "AdaGrad",
@@ -39,5 +48,8 @@ __all__ = [
     "RPROP",
     "SGD",
     "check_gradients",
+    "load",
+    "save",
+    "to_onnx",
     "train",
 ]
