@@ -200,7 +200,7 @@ def _torch_train(net, X, Y, *, lr, epochs, batch_size, seed, alpha=0.0, clip_nor
                 p.grad = None
             loss = tn.loss(tn(Xt[ids], keep), Yt[ids], sw) + tn.penalty(alpha, 0.0, bw)
             loss.backward()
-            total += float(loss) * len(ids)
+            total += loss.item() * len(ids)
             if clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, max_norm=clip_norm)
             if clip_value is not None:

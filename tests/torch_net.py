@@ -169,4 +169,4 @@ def torch_loss_and_grad(net, X, Y, *, alpha=0.0, l1=0.0, sample_weight=None,
     bw = float(X.shape[0]) if sample_weight is None else float(np.sum(sample_weight))
     loss = tn.loss(tn(Xt, keep), Yt, sw) + tn.penalty(alpha, l1, bw)
     loss.backward()
-    return float(loss), tn.flat_grad()
+    return loss.item(), tn.flat_grad()
