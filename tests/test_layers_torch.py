@@ -130,17 +130,22 @@ def _perturb_bn(net, rng):
             net.bn_vars[l][...] = rng.uniform(0.5, 2.0, g.shape)
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", BN_CASES, ids=range(len(BN_CASES)))
-def test_batch_norm_training_vs_torch(case, dtype, deviation_record):
+def test_batch_norm_training_vs_torch(case, dtype, weighted, deviation_record):
+    """Sample weights weight the loss; the batch statistics stay unweighted,
+    as in torch."""
     rng = np.random.default_rng(11)
     net = _bn_net(case, dtype)
     _perturb_bn(net, rng)
     X = rng.standard_normal((12, 5)) * 2 + 1
     Y = make_targets(net.loss, net.output, 12, 3, rng)
+    sw = rng.uniform(0.2, 3.0, 12) if weighted else None
     means = [None if m is None else m.copy() for m in net.bn_means]
-    value, grad = net.loss_and_grad(X, Y, alpha=0.2, training=True)
-    value_t, grad_t = torch_loss_and_grad(net, X, Y, alpha=0.2, training=True)
+    value, grad = net.loss_and_grad(X, Y, alpha=0.2, training=True, sample_weight=sw)
+    value_t, grad_t = torch_loss_and_grad(net, X, Y, alpha=0.2, training=True,
+                                          sample_weight=sw)
     check(net, "batch norm (training)", deviation_record, value, grad, value_t, grad_t)
     # loss_and_grad does not move the running statistics.
     for m, m0 in zip(net.bn_means, means):
@@ -259,6 +264,23 @@ def test_train_epochs_vs_torch(case, dtype, deviation_record):
         deviation_record.add("batch norm running stats (train)", dtype, max(err_m, err_v))
         assert max(err_m, err_v) <= tol
     np.testing.assert_allclose(h.loss, losses_t, rtol=tol)
+
+
+def test_train_with_sample_weights_vs_torch(deviation_record):
+    rng = np.random.default_rng(19)
+    net = Network([5, 8, 8, 2], activation="silu", batch_norm=True, dropout=0.3,
+                  random_state=2)
+    X, Y = rng.standard_normal((30, 5)), rng.standard_normal((30, 2))
+    sw = rng.uniform(0.1, 3.0, 30)
+    p_t, (means_t, _), losses_t = _torch_train(net, X, Y, lr=0.1, epochs=2, batch_size=8,
+                                               seed=_train_seed(0), alpha=0.01,
+                                               sample_weight=sw)
+    train(net, X, Y, optimizer=SGD(0.1, momentum=0.0), epochs=2, batch_size=8,
+          shuffle=False, random_state=0, alpha=0.01, sample_weight=sw)
+    err = deviation_record.add("train: weighted batch_norm+dropout", np.float64,
+                               block_error(net, net.params, p_t))
+    assert err <= 1e-12
+    np.testing.assert_allclose(net.bn_means[0], means_t[0], rtol=1e-12, atol=1e-15)
 
 
 # -- residual -----------------------------------------------------------------
