@@ -355,3 +355,24 @@ def test_batch_norm_batch_of_one_in_train():
     with pytest.raises(ValueError, match="batch norm needs at least 2 samples"):
         train(net, X, Y, optimizer=SGD(), batch_size=1)
     train(net, X, Y, optimizer=SGD(), batch_size=5)    # fine
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "huber"])
+@pytest.mark.parametrize("activation", ["gelu", "silu", "softplus", "selu", "relu", "tanh"])
+def test_new_activations_and_losses_on_two_threads(activation, loss, two_threads,
+                                                   monkeypatch):
+    """One hidden layer: relu and tanh take the hidden-unit split, the new
+    activations (which keep their pre-activation) the row split; either way
+    2 threads give the 1-thread fit to rounding."""
+    monkeypatch.setattr(_engine, "_MIN_MACS_PER_THREAD_UNITS", 1)
+    rng = np.random.default_rng(10)
+    X, Y = rng.standard_normal((64, 6)), 2 * rng.standard_normal((64, 3))
+    fits = []
+    for threads in (1, 2):
+        net = Network([6, 20, 3], activation=activation, loss=loss, huber_delta=0.5,
+                      random_state=0)
+        with threadpoolctl.threadpool_limits(threads):
+            assert _engine.choose_threads(net.layout, 16, True, True)[0] == threads
+            train(net, X, Y, optimizer=Adam(1e-2), epochs=3, batch_size=16, random_state=0)
+        fits.append(net.params.copy())
+    np.testing.assert_allclose(fits[1], fits[0], rtol=1e-10, atol=1e-13)
