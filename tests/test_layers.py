@@ -122,6 +122,19 @@ def test_inverted_dropout_is_unbiased():
     assert np.any(np.abs((1 - p) * mean - expected) > 5 * sigma)
 
 
+def test_dropout_masks_in_blocks_follow_the_row_of_X():
+    """loss_and_grad walks large X in blocks of rows; each row keeps the mask
+    of its index in X (not in its block)."""
+    rng = np.random.default_rng(11)
+    net = Network([3, 300, 2], activation="tanh", dropout=0.5, random_state=0)
+    n = 5000
+    assert net._block_rows(n) < n
+    X, Y = rng.standard_normal((n, 3)), rng.standard_normal((n, 2))
+    value, _ = net.loss_and_grad(X, Y, training=True, seed=3)
+    _, out = ref.toolbox_forward(net, X, training=True, seed=3)
+    assert value == pytest.approx(0.5 * np.mean((out - Y) ** 2), rel=1e-12)
+
+
 # -- threads ------------------------------------------------------------------
 
 @pytest.fixture

@@ -182,7 +182,8 @@ def test_batch_norm_needs_two_rows_in_training():
 
 
 def _torch_train(net, X, Y, *, lr, epochs, batch_size, seed, alpha=0.0, clip_norm=None,
-                 clip_value=None, max_norm=None, sample_weight=None, dtype=torch.float64):
+                 clip_value=None, max_norm=None, sample_weight=None, dtype=torch.float64,
+                 orders=None):
     """TorchNet(net) trained by plain SGD in order (no shuffle): the twin of
     ``bpcore.train(..., optimizer=SGD(lr), shuffle=False)`` with dropout
     masks of (seed, epoch, sample). Returns (flat params, running stats,
@@ -195,8 +196,9 @@ def _torch_train(net, X, Y, *, lr, epochs, batch_size, seed, alpha=0.0, clip_nor
     losses = []
     for epoch in range(epochs):
         total = 0.0
+        order = np.arange(n) if orders is None else orders[epoch]
         for start in range(0, n, batch_size):
-            ids = np.arange(start, min(n, start + batch_size))
+            ids = order[start:start + batch_size]
             keep = [ref.dropout_keep(seed, epoch, l, ids, net.coefs[l].shape[1], p)
                     if p > 0 else None for l, p in enumerate(net._dropout)]
             sw = None if swt is None else swt[ids]
@@ -281,6 +283,30 @@ def test_train_with_sample_weights_vs_torch(deviation_record):
                                block_error(net, net.params, p_t))
     assert err <= 1e-12
     np.testing.assert_allclose(net.bn_means[0], means_t[0], rtol=1e-12, atol=1e-15)
+
+
+def test_shuffled_minibatches_vs_torch(deviation_record):
+    """With shuffling, each sample keeps its own masks (keyed by its row in X)
+    wherever the permutation puts it."""
+    from bpcore._engine import reshuffle
+    rng = np.random.default_rng(20)
+    net = Network([5, 8, 8, 2], activation="tanh", batch_norm=True, dropout=0.4,
+                  residual=True, random_state=2)
+    X, Y = rng.standard_normal((30, 5)), rng.standard_normal((30, 2))
+    rs = np.random.RandomState(0)
+    seed = int(rs.randint(0, 2**31 - 1))        # train's draw, before the shuffles
+    orders, order = [], np.arange(30)
+    for _ in range(3):
+        order = reshuffle(order, rs)
+        orders.append(order)
+    p_t, _, losses_t = _torch_train(net, X, Y, lr=0.1, epochs=3, batch_size=8, seed=seed,
+                                    orders=orders)
+    h = train(net, X, Y, optimizer=SGD(0.1, momentum=0.0), epochs=3, batch_size=8,
+              shuffle=True, random_state=0)
+    err = deviation_record.add("train: shuffled batch_norm+dropout+residual", np.float64,
+                               block_error(net, net.params, p_t))
+    assert err <= 1e-12
+    np.testing.assert_allclose(h.loss, losses_t, rtol=1e-12)
 
 
 # -- residual -----------------------------------------------------------------
