@@ -155,7 +155,32 @@ def gradcheck_record():
     return _RECORD
 
 
+class DeviationRecord:
+    """Largest relative deviation from an oracle (torch, a NumPy reference),
+    per (feature, dtype), printed in pytest's terminal summary."""
+
+    def __init__(self):
+        self.worst = {}
+
+    def add(self, feature, dtype, err):
+        key = (feature, np.dtype(dtype).name)
+        self.worst[key] = max(self.worst.get(key, 0.0), float(err))
+        return float(err)
+
+
+_DEVIATIONS = DeviationRecord()
+
+
+@pytest.fixture(scope="session")
+def deviation_record():
+    return _DEVIATIONS
+
+
 def pytest_terminal_summary(terminalreporter):
+    if _DEVIATIONS.worst:
+        terminalreporter.write_sep("-", "largest deviation from the oracle")
+        for (feature, dtype), err in sorted(_DEVIATIONS.worst.items()):
+            terminalreporter.write_line(f"{feature:<40s} {dtype:<8s} {err:.3g}")
     if _RECORD.cases:
         terminalreporter.write_sep("-", "gradient check")
         terminalreporter.write_line(

@@ -428,3 +428,69 @@ def train_loop(coefs, intercepts, activations, loss, X, Y, *, optimizer, hyper, 
         losses.append(total / n)
     cs, bs_ = unflatten(theta)
     return np.array(losses), cs, bs_
+
+
+# ---------------------------------------------------------------------------
+# The layer toolbox (TOOLBOX.md section 1): dropout masks and a forward pass
+# with batch norm, dropout and residual skips
+# ---------------------------------------------------------------------------
+
+_U64 = np.uint64
+
+
+def _mix64(z):
+    """splitmix64's finalizer on uint64 arrays (wrapping arithmetic)."""
+    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return z ^ (z >> _U64(31))
+
+
+def dropout_keep(seed, epoch, layer, samples, n_units, p):
+    """The kept-unit mask (bool, (len(samples), n_units)) that the kernels
+    draw for ``layer`` of ``samples`` (their row ids in X) in ``epoch``:
+    src/c/bp_layers.c's bp_dropout_key and bp_dropout, redone in NumPy."""
+    with np.errstate(over="ignore"):
+        key = np.array([seed], dtype=_U64) ^ _U64(0x5851F42D4C957F2D)
+        key = _mix64(_mix64(_mix64(key) ^ _U64(epoch)) ^ _U64(layer))
+        s = np.asarray(samples, dtype=_U64)
+        rk = _mix64(key ^ (s * _U64(0x9E3779B97F4A7C15)))
+        j = np.arange(1, n_units + 1, dtype=_U64) * _U64(0xD1B54A32D192ED03)
+        h = _mix64(rk[:, None] + j[None, :])
+    u = (h >> _U64(11)).astype(np.float64) * 2.0 ** -53
+    return u >= p
+
+
+def toolbox_forward(net, X, *, training=False, seed=0, epoch=0, samples=None,
+                    bn_eps=1e-5):
+    """Pre-activations (after batch norm and bias) of every layer and the
+    output of a ``bpcore.Network`` with the toolbox's layers, in float64.
+
+    Training: batch statistics (biased variance) and the dropout masks of
+    (seed, epoch, sample); otherwise the running statistics and no dropout.
+    """
+    X = _f64(X)
+    samples = np.arange(X.shape[0]) if samples is None else samples
+    acts = list(net._hidden) + [net.output]
+    n_hidden = len(net._hidden)
+    a = X
+    zs = []
+    for l in range(len(net.coefs)):
+        z = a @ _f64(net.coefs[l])
+        if l < n_hidden and net._batch_norm[l]:
+            if training:
+                mean, var = z.mean(axis=0), z.var(axis=0)
+            else:
+                mean, var = _f64(net.bn_means[l]), _f64(net.bn_vars[l])
+            z = (z - mean) / np.sqrt(var + bn_eps) * _f64(net.bn_scales[l])
+        z = z + _f64(net.intercepts[l])
+        zs.append(z)
+        h = ACTIVATIONS[acts[l]](z)
+        if l < n_hidden:
+            p = net._dropout[l]
+            if training and p > 0:
+                keep = dropout_keep(seed, epoch, l, samples, h.shape[1], p)
+                h = np.where(keep, h / (1 - p), 0.0)
+            if net._residual[l]:
+                h = h + a
+        a = h
+    return zs, a

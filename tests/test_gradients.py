@@ -108,7 +108,7 @@ def make_problem(hidden, loss, output, depth, seed, n=10, n_features=3, n_output
 @pytest.mark.parametrize("alpha", [0.0, 0.3], ids=["noL2", "L2"])
 @pytest.mark.parametrize("hidden, loss, output, depth", CASES)
 def test_gradient_matches_finite_differences(hidden, loss, output, depth, alpha, weighted,
-                                             gradcheck_record):
+                                             gradcheck_record, deviation_record):
     seed = zlib.crc32(repr((hidden, loss, output, depth)).encode())
     net, X, Y, sw = make_problem(hidden, loss, output, depth, seed)
     sw = sw if weighted else None
@@ -118,6 +118,8 @@ def test_gradient_matches_finite_differences(hidden, loss, output, depth, alpha,
     where = f"{hidden}/{loss}/{output}/depth {depth}/alpha {alpha}/" \
             f"{'weighted' if weighted else 'unweighted'}"
     gradcheck_record.add(err, err_total, where)
+    deviation_record.add(f"gradcheck {'L2' if alpha else 'plain'} (vs finite differences)",
+                         np.float64, err)
     # Absolute error's loss is O(1) while its deepest gradients are ~1e-4,
     # so the difference quotients' rounding noise (eps |L| / STEP) is larger.
     tol = 3 * TOL if loss == "absolute_error" else TOL
@@ -156,3 +158,143 @@ def test_gradient_per_layer_activations(activation, gradcheck_record):
     err, err_total = relative_error(net, grad, fd)
     gradcheck_record.add(err, err_total, f"per-layer {activation}")
     assert err <= TOL
+
+
+# ---------------------------------------------------------------------------
+# The layer toolbox: every activation x loss x {BN, dropout, residual, L1,
+# all of them with L2} x depth 0-3 (L2 alone is the grid above, in full).
+#
+# The full product (10 activations x 15 loss/output pairs x 5 features x 3
+# depths) would be ~2250 cases, over a minute here; instead, for each
+# (feature, depth) case i of 0..29 pairs activation i % 10 with loss/output
+# pair (i + 3 depth + feature index) % 15: every activation meets three and
+# every loss/output pair two of the others at each feature and depth, and the
+# pairs rotate with the depth. L1 also runs at depth 0 (a linear model);
+# batch norm, dropout and residual need a hidden layer. Odd cases use sample
+# weights. Batch norm and dropout run in training mode (batch statistics,
+# the masks of a fixed seed), both in loss_and_grad and the differences.
+# ---------------------------------------------------------------------------
+
+TOOLBOX_FEATURES = {
+    "BN": dict(net=dict(batch_norm=True), loss=dict(training=True)),
+    "dropout": dict(net=dict(dropout=0.3), loss=dict(training=True, seed=11)),
+    "residual": dict(net=dict(residual=True), loss=dict()),
+    "L1": dict(net=dict(), loss=dict(l1=0.2)),
+    "all": dict(net=dict(batch_norm=True, dropout=0.3, residual=True),
+                loss=dict(training=True, seed=5, l1=0.2, alpha=0.3)),
+}
+_ACTS = sorted(HIDDEN_ACTIVATIONS)
+TOOLBOX_CASES = []
+for _fi, _feature in enumerate(TOOLBOX_FEATURES):
+    for _depth in range(4):
+        if _depth == 0 and _feature != "L1":
+            continue
+        for _i in range(30 if _depth else len(LOSS_OUTPUTS)):
+            _act = _ACTS[_i % len(_ACTS)] if _depth else "relu"
+            _loss, _output = LOSS_OUTPUTS[(_i + 3 * _depth + _fi) % len(LOSS_OUTPUTS)]
+            TOOLBOX_CASES.append(pytest.param(
+                _feature, _act, _loss, _output, _depth, _i % 2 == 1,
+                id=f"{_feature}-{_act}-{_loss}-{_output}-depth{_depth}-{_i % 2}"))
+
+
+def _toolbox_fd(net, X, Y, sw, kw):
+    p = net.params
+    fd = np.empty_like(p)
+    for i in range(p.size):
+        old = p[i]
+        p[i] = old + STEP
+        up = p[i]
+        loss_plus, _ = net.loss_and_grad(X, Y, sample_weight=sw, **kw)
+        p[i] = old - STEP
+        down = p[i]
+        loss_minus, _ = net.loss_and_grad(X, Y, sample_weight=sw, **kw)
+        p[i] = old
+        fd[i] = (loss_plus - loss_minus) / (up - down)
+    return fd
+
+
+def _block_errors(net, grad, fd, loss):
+    """As relative_error, over every parameter block (BN scales included),
+    with a floor for blocks whose gradient is zero in exact arithmetic: a
+    layer's shift feeding the next batch norm through an identity unit is
+    removed by that batch norm's mean (its kernel gradient ~1e-17, its
+    difference quotients ~1e-11 of rounding noise, eps |L| / STEP each).
+    Below ``floor / TOL`` a block is held to the absolute error ``floor``, 10
+    times that noise over the block."""
+    def rel(g, f):
+        floor = 10 * np.sqrt(g.size) * np.finfo(np.float64).eps * max(abs(loss), 1) / STEP
+        return np.linalg.norm(g - f) / max(np.linalg.norm(g), np.linalg.norm(f), floor / TOL)
+    blocks = max(rel(grad[o:o + s], fd[o:o + s]) for _, _, o, s in net.blocks)
+    return blocks, _rel(grad, fd)
+
+
+def make_toolbox_problem(feature, hidden, loss, output, depth, seed, n=10):
+    """A small network with the feature's layers, off every kink."""
+    spec = TOOLBOX_FEATURES[feature]
+    kw = spec["loss"]
+    residual = spec["net"].get("residual", False)
+    n_features = 4 if residual else 3
+    widths = [4, 4, 4] if residual else HIDDEN_WIDTHS
+    sizes = [n_features] + widths[:depth] + [3]
+    for attempt in range(200):
+        rng = np.random.default_rng([seed, attempt])
+        net = Network(sizes, activation=hidden, output=output, loss=loss,
+                      random_state=int(rng.integers(2**31)), **spec["net"])
+        for l, g in enumerate(net.bn_scales):
+            if g is not None:       # off gamma = 1, shift = 0
+                g[...] = rng.uniform(0.5, 1.5, g.shape)
+                net.intercepts[l][...] = 0.3 * rng.standard_normal(g.shape)
+        if output == "exp":
+            net.coefs[-1][...] *= 0.5
+        X = rng.standard_normal((n, n_features))
+        zs, out = ref.toolbox_forward(net, X, training=kw.get("training", False),
+                                      seed=kw.get("seed", 0))
+        if hidden in KINKED and depth and min(np.abs(z).min() for z in zs[:-1]) < KINK_MARGIN:
+            continue
+        if min(np.abs(W).min() for W in net.coefs) < 10 * STEP and kw.get("l1"):
+            continue
+        Y = make_targets(loss, output, n, 3, rng, poisson_mean=1.5)
+        gap = np.abs(out - Y)
+        if loss == "absolute_error" and gap.min() < KINK_MARGIN:
+            continue
+        if loss == "huber" and np.abs(gap - 1.0).min() < KINK_MARGIN:
+            continue
+        return net, X, Y, rng.uniform(0.1, 3.0, n), dict(kw), out
+    raise RuntimeError("no seed kept every pre-activation off the kink")
+
+
+@pytest.mark.parametrize("feature, hidden, loss, output, depth, weighted", TOOLBOX_CASES)
+def test_toolbox_gradient_matches_finite_differences(feature, hidden, loss, output, depth,
+                                                     weighted, gradcheck_record,
+                                                     deviation_record):
+    seed = zlib.crc32(repr((feature, hidden, loss, output, depth)).encode())
+    net, X, Y, sw, kw, out = make_toolbox_problem(feature, hidden, loss, output, depth, seed)
+    sw = sw if weighted else None
+    value, grad = net.loss_and_grad(X, Y, sample_weight=sw, **kw)
+    fd = _toolbox_fd(net, X, Y, sw, kw)
+    err, err_total = _block_errors(net, grad, fd, value)
+    where = f"{feature}/{hidden}/{loss}/{output}/depth {depth}/" \
+            f"{'weighted' if weighted else 'unweighted'}"
+    gradcheck_record.add(err, err_total, where)
+    deviation_record.add(f"gradcheck {feature} (vs finite differences)", np.float64, err)
+    tol = 3 * TOL if loss == "absolute_error" else TOL
+    assert err <= tol, f"{where}: relative error {err:.3g}"
+    # The loss is the reference's (forward with the same layers and masks).
+    w = np.ones(X.shape[0]) if sw is None else sw
+    rows = ref.row_losses(ref.loss_kind(loss, output), out, Y)
+    penalty = sum(0.5 * kw.get("alpha", 0.0) * np.sum(W ** 2) + kw.get("l1", 0.0)
+                  * np.sum(np.abs(W)) for W in net.coefs)
+    assert value == pytest.approx((np.sum(w * rows) + penalty) / w.sum(), rel=1e-12)
+
+
+def test_toolbox_gradient_check_detects_a_wrong_bn_scale():
+    """The floored measure is not vacuous: one BN scale off by 1e-4 fails it."""
+    args = ("all", "tanh", "squared_error", "identity", 2)
+    net, X, Y, _, kw, _ = make_toolbox_problem(*args, seed=3)
+    value, grad = net.loss_and_grad(X, Y, **kw)
+    fd = _toolbox_fd(net, X, Y, None, kw)
+    assert _block_errors(net, grad, fd, value)[0] <= TOL
+    (_, _, off, _), = [b for b in net.blocks if b[0] == "bn_scale" and b[1] == 1]
+    wrong = grad.copy()
+    wrong[off] *= 1.0001
+    assert _block_errors(net, wrong, fd, value)[0] > TOL
