@@ -27,11 +27,14 @@ static inline double bp_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
     double sq = 0.0;
     ptrdiff_t i = s;
     int k;
-    for (; i + BP_SUMSQ_LANES <= e; i += BP_SUMSQ_LANES)
-        for (k = 0; k < BP_SUMSQ_LANES; k++) {
-            float t = th[i + k];
-            part[k] += (double)(t * t);
-        }
+    for (; i + BP_SUMSQ_LANES <= e; i += BP_SUMSQ_LANES) {
+        /* Squares first, then the adds: written as one loop, GCC unrolls it
+           and leaves 16 scalar conversions (0.3 vs 4.1 us on 7,510). */
+        double sq_block[BP_SUMSQ_LANES];
+        for (k = 0; k < BP_SUMSQ_LANES; k++)
+            sq_block[k] = (double)(th[i + k] * th[i + k]);
+        for (k = 0; k < BP_SUMSQ_LANES; k++) part[k] += sq_block[k];
+    }
     for (k = 0; k < BP_SUMSQ_LANES; k++) sq += part[k];
     for (; i < e; i++) {
         float t = th[i];
