@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import bpcore
-from bpcore.benchmark import ComparisonResult, compare, synthetic_data
+from bpcore.benchmark import ComparisonResult, compare, main, synthetic_data
 from bpcore.benchmark.contenders import JaxEpoch, Task, TorchEpoch
 from bpcore.benchmark.timing import paired_ratio, summarize
 
@@ -195,15 +195,14 @@ def test_cli_runs_and_prints_the_table():
     assert "bpcore f64" in out.stdout and "sklearn f64" in out.stdout
 
 
-def test_cli_writes_json(tmp_path):
+def test_cli_writes_json(tmp_path, capsys):
     path = tmp_path / "r.json"
-    out = subprocess.run([sys.executable, "-m", "bpcore.benchmark", "--layers", "6", "5", "4",
-                          "2", "--dtype", "float32", "--epochs", "1", "--rounds", "1",
-                          "--samples", "200", "--contenders", "bpcore", "sklearn",
-                          "--no-progress", "--json", str(path)],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stderr == ""
+    status = main(["--layers", "6", "5", "4", "2", "--dtype", "float32", "--epochs", "1",
+                   "--rounds", "1", "--samples", "200", "--contenders", "bpcore", "sklearn",
+                   "--no-progress", "--json", str(path)])
+    assert status == 0
+    out = capsys.readouterr()
+    assert "6 -> (5, 4) -> 2 classes" in out.out and out.err == ""
     data = json.loads(path.read_text())
     assert data["config"]["layers"] == [6, 5, 4, 2]
     assert [r["dtype"] for r in data["rows"]] == ["float32", "float32"]
@@ -218,11 +217,11 @@ def test_cli_writes_json(tmp_path):
     (["--layers", "8", "4", "3", "--contenders", "sklearn"], "must include bpcore"),
     (["--batch-size", "4"], "the following arguments are required: --layers"),
 ])
-def test_cli_rejects_bad_arguments(args, match):
-    out = subprocess.run([sys.executable, "-m", "bpcore.benchmark", *args],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2
-    assert match in out.stderr
+def test_cli_rejects_bad_arguments(args, match, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
 
 
 def test_timing_helpers():
