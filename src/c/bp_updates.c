@@ -98,37 +98,11 @@ BP_DEFINE_UPDATES(float, f, sqrtf)
    sum(theta**2) before the update, the gradient finished on the fly.
    --------------------------------------------------------------------------- */
 
-/* sum(th[s:e]**2) of float32 parameters, in double, in a pass of its own:
-   each square rounded in float, then 16 interleaved double partial sums
-   added in a fixed order, so every clone returns the same value. Summed in
-   sequence inside the update loop, the float->double reduction kept GCC 12
-   from vectorizing the whole float32 loop (every clone ran scalar, and the
-   scalar Rprop loop's sign branches mispredicted: 20 ns a parameter on
-   134k parameters against 3 for float64). The same helper as the `bench`
-   branch's bp_sumsq_f (issue #16), under its own name until the two merge.
-   float64 keeps the sum inside the loop, in sequence. */
-#define BP_TB_LANES 16
-static inline double bp_tb_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
-    double part[BP_TB_LANES] = {0};
-    double sq = 0.0;
-    ptrdiff_t i = s;
-    int k;
-    for (; i + BP_TB_LANES <= e; i += BP_TB_LANES)
-        for (k = 0; k < BP_TB_LANES; k++) {
-            float t = th[i + k];
-            part[k] += (double)(t * t);
-        }
-    for (k = 0; k < BP_TB_LANES; k++) sq += part[k];
-    for (; i < e; i++) {
-        float t = th[i];
-        sq += (double)(t * t);
-    }
-    return sq;
-}
-#define BP_TB_SQ_IN_LOOP_d(t) sq += t * t;
-#define BP_TB_SQ_IN_LOOP_f(t)
-#define BP_TB_SQ_BEFORE_d 0.0
-#define BP_TB_SQ_BEFORE_f bp_tb_sumsq_f(th, s, e)
+/* sum(theta**2): bp_sumsq_f and the BP_SQ_* macros above (float32 in a
+   vectorizable pass of its own, float64 in the loop, in sequence). Without
+   it the float->double reduction kept every clone of the float32 loops
+   scalar (and the scalar Rprop loop's sign branches mispredicted: 20 ns a
+   parameter on 134k parameters against 3 for float64). */
 
 /* Adam in the paper's (torch's) form with decoupled weight decay and optional
    AMSGrad: torch.optim.AdamW, and torch.optim.Adam(amsgrad=True) with
@@ -139,7 +113,7 @@ static inline double bp_tb_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
 #define BP_ADAMW_LOOP(T, SUF, SQRT, VHAT)                                             \
     for (i = s; i < e; i++) {                                                    \
         T t = th[i];                                                             \
-        BP_TB_SQ_IN_LOOP_##SUF(t)                                                \
+        BP_SQ_IN_LOOP_##SUF(t)                                                \
         T gi = (g[i] + l2 * t) * inv;                                            \
         T mi = b1 * m[i] + c1 * gi;                                              \
         T vi = b2 * v[i] + c2 * (gi * gi);                                       \
@@ -168,7 +142,7 @@ static inline double bp_tb_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
 BP_CLONES double bp_adamw_##SUF(T* th, const T* g, T* m, T* v, T* vmax,          \
         ptrdiff_t s, ptrdiff_t e, T b1, T b2, T c1, T c2, T eps, T step,         \
         T inv_sqrt_bc2, T decay, T l2, T inv) {                                  \
-    double sq = BP_TB_SQ_BEFORE_##SUF;                                           \
+    double sq = BP_SQ_BEFORE_##SUF;                                           \
     ptrdiff_t i;                                                                 \
     if (vmax == NULL) {                                                          \
         BP_ADAMW_LOOP(T, SUF, SQRT, )                                               \
@@ -180,11 +154,11 @@ BP_CLONES double bp_adamw_##SUF(T* th, const T* g, T* m, T* v, T* vmax,         
 BP_CLONES double bp_nadam_##SUF(T* th, const T* g, T* m, T* v, ptrdiff_t s,     \
         ptrdiff_t e, T b1, T b2, T c1, T c2, T eps, T inv_bc2, T cg, T cm,       \
         T l2, T inv) {                                                           \
-    double sq = BP_TB_SQ_BEFORE_##SUF;                                           \
+    double sq = BP_SQ_BEFORE_##SUF;                                           \
     ptrdiff_t i;                                                                 \
     for (i = s; i < e; i++) {                                                    \
         T t = th[i];                                                             \
-        BP_TB_SQ_IN_LOOP_##SUF(t)                                                \
+        BP_SQ_IN_LOOP_##SUF(t)                                                \
         T gi = (g[i] + l2 * t) * inv;                                            \
         T mi = b1 * m[i] + c1 * gi;                                              \
         T vi = b2 * v[i] + c2 * (gi * gi);                                       \
@@ -197,11 +171,11 @@ BP_CLONES double bp_nadam_##SUF(T* th, const T* g, T* m, T* v, ptrdiff_t s,     
 BP_CLONES double bp_rprop_##SUF(T* th, const T* g, T* prev, T* size,             \
         ptrdiff_t s, ptrdiff_t e, T eta_minus, T eta_plus, T smin, T smax,       \
         int first, T lr0, T l2, T inv) {                                         \
-    double sq = BP_TB_SQ_BEFORE_##SUF;                                           \
+    double sq = BP_SQ_BEFORE_##SUF;                                           \
     ptrdiff_t i;                                                                 \
     for (i = s; i < e; i++) {                                                    \
         T t = th[i];                                                             \
-        BP_TB_SQ_IN_LOOP_##SUF(t)                                                \
+        BP_SQ_IN_LOOP_##SUF(t)                                                \
         T gi = (g[i] + l2 * t) * inv;                                            \
         T p = gi * prev[i];                                                      \
         T z = (first ? lr0 : size[i])                                            \
