@@ -75,8 +75,8 @@ class ComparisonResult:
         head = (f"{c['n_train']:,} x {c['layers'][0]} -> {tuple(c['layers'][1:-1])} -> "
                 f"{c['layers'][-1]} classes, batch {c['batch_size']}, {c['dtype']}, "
                 f"{c['threads']} thread{'s' if c['threads'] != 1 else ''}, "
-                f"{c['rounds']} rounds x {c['epochs']} epochs (alternating, after "
-                f"{c['warmup']} warm-up round)")
+                f"{_plural(c['rounds'], 'round')} x {_plural(c['epochs'], 'epoch')} "
+                f"(alternating, after {_plural(c['warmup'], 'warm-up round')})")
         table = [("contender", "s/epoch", "min-max", "vs bpcore", "test acc", "notes")]
         for r in self.rows:
             t = r["seconds_per_epoch"]
@@ -99,6 +99,10 @@ class ComparisonResult:
                       "per-round ratios (above 1: bpcore is faster)."]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _plural(n, noun):
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _check_int(value, name, low=1):
