@@ -17,7 +17,15 @@ Libraries:
   keeps the Adam state between calls (``warm_start`` + ``max_iter=1`` would
   re-create the optimizer each call).
 - ``torch``   eager ``nn.Sequential``, ``CrossEntropyLoss``, ``Adam``
-  (fused CPU implementation, its fastest), a ``randperm`` minibatch loop.
+  (fused CPU implementation, its fastest), a ``randperm`` minibatch loop,
+  from scikit-learn's initial weights (``bpcore.benchmark.contenders``).
+- ``jax``     the whole epoch as one jitted ``lax.scan`` (XLA), ``optax.adam``,
+  compile time apart (``bpcore.benchmark.contenders.JaxEpoch``).
+
+The epoch contenders of sklearn, torch and JAX are the package's own
+(``python -m bpcore.benchmark`` runs the same code on any shape); bpcore's
+and the floor's here drive the engine directly (one ``EpochRunner`` per fit),
+as ``bpcore.train`` and the estimators do inside.
 """
 import contextlib
 import importlib
@@ -30,6 +38,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
 from workloads import ALPHA, BETA_1, BETA_2, EPSILON, LEARNING_RATE, SEED
+
+try:
+    from bpcore.benchmark import contenders as shared
+except Exception as exc:  # bpcore missing or broken: its rows are skipped below
+    shared, _SHARED_ERROR = None, exc
 
 SHORT_DTYPE = {"float64": "f64", "float32": "f32"}
 # Larger than any number of epochs we run: never stop on "no improvement".
@@ -47,6 +60,17 @@ class Libraries:
         self.notes = []
         self.bpcore = self._import("bpcore")
         self.torch = self._import("torch")
+        self.jax = None
+        if shared is None:
+            self.notes.append("bpcore.benchmark unavailable: sklearn/torch/jax epoch rows "
+                              f"skipped ({type(_SHARED_ERROR).__name__}: {_SHARED_ERROR})")
+        else:
+            reason = shared.missing_reason("jax")
+            if reason:
+                self.notes.append(reason)
+            else:
+                import jax
+                self.jax = jax
         self.floor_epoch = self._find_floor() if self.bpcore else None
         if self.bpcore is not None:
             missing = [n for n in ("Network", "Adam", "train") if not hasattr(self.bpcore, n)]
@@ -59,12 +83,6 @@ class Libraries:
                     "bpcore.MLPClassifier not available yet: LBFGS has sklearn rows "
                     "only; PREDICT uses bpcore.Network.forward (+ argmax)"
                 )
-        if self.torch is not None:
-            self.torch_fused_adam = self._torch_has_fused_adam()
-            self.notes.append(
-                "torch uses Adam(fused=True), its fastest eager CPU Adam"
-                if self.torch_fused_adam else
-                "torch: fused CPU Adam unavailable, using the default Adam")
 
     def _import(self, name):
         try:
@@ -87,15 +105,6 @@ class Libraries:
         self.notes.append("bpcore has no floor_epoch: floor rows skipped")
         return None
 
-    def _torch_has_fused_adam(self):
-        torch = self.torch
-        p = torch.nn.Parameter(torch.zeros(2))
-        try:
-            torch.optim.Adam([p], fused=True)
-            return True
-        except (RuntimeError, TypeError, ValueError):
-            return False
-
     @property
     def bpcore_engine(self):
         b = self.bpcore
@@ -111,6 +120,7 @@ class Libraries:
             "scipy": scipy.__version__,
             "sklearn": sklearn.__version__,
             "torch": getattr(self.torch, "__version__", None),
+            "jax": getattr(self.jax, "__version__", None),
             "bpcore": _bpcore_version(self.bpcore),
         }
 
@@ -222,68 +232,31 @@ class FloorEpoch(Contender):
         self.runner.run()
 
 
-class SklearnEpoch(Contender):
-    library = "sklearn"
+def _task(workload, data, dtype):
+    """The workload as a ``bpcore.benchmark`` task (labels are 0..k-1 here)."""
+    return shared.Task(data.X_train[dtype], data.y_train, data.X_test[dtype], data.y_test,
+                       int(data.classes.size), workload.hidden, workload.batch_size,
+                       alpha=ALPHA, learning_rate=LEARNING_RATE, beta_1=BETA_1,
+                       beta_2=BETA_2, epsilon=EPSILON, seed=SEED)
 
-    def __init__(self, workload, data, dtype, libs=None):
+
+class SharedEpoch(Contender):
+    """A ``bpcore.benchmark.contenders`` epoch contender (sklearn, torch, jax)."""
+
+    def __init__(self, workload, data, dtype, library):
         super().__init__(workload, data, dtype)
-        self.clf = _sklearn_mlp(workload, solver="adam")
-        self.X = data.X_train[dtype]
+        self.library = library
+        self.inner = shared.CONTENDERS[library](_task(workload, data, dtype))
+        self.notes = self.inner.notes
 
     def run(self, i):
-        # assume_finite skips the per-call NaN scan of X that partial_fit would
-        # otherwise repeat every epoch (fit does it once); fairer to sklearn.
-        with sklearn.config_context(assume_finite=True), quiet():
-            self.clf.partial_fit(self.X, self.data.y_train, classes=self.data.classes)
+        self.inner.run(i)
 
     def accuracy(self):
-        return self._score_labels(self.clf.predict(self.data.X_test[self.dtype]))
+        return self.inner.score()
 
     def extra(self):
-        return {"coef_dtype": str(self.clf.coefs_[0].dtype)} if hasattr(self.clf, "coefs_") else {}
-
-
-class TorchEpoch(Contender):
-    library = "torch"
-
-    def __init__(self, workload, data, dtype, libs):
-        super().__init__(workload, data, dtype)
-        torch = libs.torch
-        self.torch = torch
-        self.model = _torch_model(torch, workload, dtype)
-        weights = [p for n, p in self.model.named_parameters() if n.endswith("weight")]
-        biases = [p for n, p in self.model.named_parameters() if n.endswith("bias")]
-        # scikit-learn adds 0.5 * alpha * sum ||W||^2 / batch_size to each batch
-        # loss (weights only). Adam's L2 weight_decay adds wd * W to the
-        # gradient, which is exactly that gradient with wd = alpha / batch_size.
-        kwargs = {"fused": True} if libs.torch_fused_adam else {}
-        self.opt = torch.optim.Adam(
-            [{"params": weights, "weight_decay": ALPHA / workload.batch_size},
-             {"params": biases, "weight_decay": 0.0}],
-            lr=LEARNING_RATE, betas=(BETA_1, BETA_2), eps=EPSILON, **kwargs,
-        )
-        self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.X = torch.from_numpy(data.X_train[dtype])  # shares memory, no copy
-        self.y = torch.from_numpy(data.y_train)
-        self.generator = torch.Generator().manual_seed(SEED)
-
-    def run(self, i):
-        torch, model, opt, loss_fn = self.torch, self.model, self.opt, self.loss_fn
-        X, y, bs = self.X, self.y, self.workload.batch_size
-        n = X.shape[0]
-        perm = torch.randperm(n, generator=self.generator)
-        for start in range(0, n, bs):
-            idx = perm[start:start + bs]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(X[idx]), y[idx])
-            loss.backward()
-            opt.step()
-
-    def accuracy(self):
-        torch = self.torch
-        with torch.inference_mode():
-            scores = self.model(torch.from_numpy(self.data.X_test[self.dtype]))
-        return self._score_labels(self.data.classes[scores.argmax(1).numpy()])
+        return self.inner.extra()
 
 
 def epoch_contenders(workload, data, libs, dtypes):
@@ -296,9 +269,14 @@ def epoch_contenders(workload, data, libs, dtypes):
     for dtype in dtypes:
         if libs.bpcore_engine:
             specs.append(("bpcore", dtype, lambda d=dtype: BpcoreEpoch(workload, data, d, libs)))
-        specs.append(("sklearn", dtype, lambda d=dtype: SklearnEpoch(workload, data, d)))
-        if libs.torch is not None:
-            specs.append(("torch", dtype, lambda d=dtype: TorchEpoch(workload, data, d, libs)))
+        others = ["sklearn"] if shared is not None else []
+        if shared is not None and libs.torch is not None:
+            others.append("torch")
+        if libs.jax is not None:
+            others.append("jax")
+        for lib in others:
+            specs.append((lib, dtype, lambda d=dtype, lib=lib: SharedEpoch(workload, data, d,
+                                                                           lib)))
         if libs.bpcore_engine and libs.floor_epoch is not None:
             specs.append(("floor", dtype, lambda d=dtype: FloorEpoch(workload, data, d, libs)))
     return specs
@@ -377,15 +355,15 @@ class Predict(Contender):
             self._predict = lambda Z: classes[np.argmax(net.forward(Z), axis=1)]
             self.notes.append("Network.forward + argmax (no MLPClassifier yet)")
         elif library == "sklearn":
-            trainer = SklearnEpoch(workload, data, dtype)
+            trainer = SharedEpoch(workload, data, dtype, "sklearn")
             for i in range(train_epochs):
                 trainer.run(i)
-            self._predict = trainer.clf.predict
+            self._predict = trainer.inner.clf.predict
         elif library == "torch":
-            trainer = TorchEpoch(workload, data, dtype, libs)
+            trainer = SharedEpoch(workload, data, dtype, "torch")
             for i in range(train_epochs):
                 trainer.run(i)
-            torch, model, classes = libs.torch, trainer.model, data.classes
+            torch, model, classes = libs.torch, trainer.inner.model, data.classes
 
             def predict(Z):
                 with torch.inference_mode():
@@ -428,26 +406,3 @@ def _bpcore_network(bp, workload, dtype):
 def _bpcore_adam(bp):
     return bp.Adam(learning_rate=LEARNING_RATE, beta_1=BETA_1, beta_2=BETA_2,
                    epsilon=EPSILON)
-
-
-def _sklearn_mlp(workload, solver):
-    # A RandomState instance (not an int): partial_fit calls check_random_state
-    # every epoch, and an int would replay the same shuffle each epoch.
-    return SkMLPClassifier(
-        hidden_layer_sizes=workload.hidden, activation="relu", solver=solver,
-        alpha=ALPHA, batch_size=workload.batch_size, learning_rate_init=LEARNING_RATE,
-        beta_1=BETA_1, beta_2=BETA_2, epsilon=EPSILON, shuffle=True,
-        random_state=np.random.RandomState(SEED), tol=0.0, n_iter_no_change=NEVER,
-        max_iter=1,
-    )
-
-
-def _torch_model(torch, workload, dtype):
-    torch.manual_seed(SEED)
-    units = workload.layer_units()
-    layers = []
-    for k, (fan_in, fan_out) in enumerate(zip(units[:-1], units[1:])):
-        layers.append(torch.nn.Linear(fan_in, fan_out))
-        if k < len(units) - 2:
-            layers.append(torch.nn.ReLU())
-    return torch.nn.Sequential(*layers).to(getattr(torch, dtype))

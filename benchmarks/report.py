@@ -1,7 +1,7 @@
 """Turn timing rows into Markdown tables, target checks, results.json and a chart.
 
 A row is a dict: workload, kind ("epoch" | "lbfgs" | "predict"), threads,
-library ("bpcore" | "sklearn" | "torch" | "floor"), dtype, label, times (s),
+library ("bpcore" | "sklearn" | "torch" | "jax" | "floor"), dtype, label, times (s),
 median/min/max (s), accuracy, extra, notes, error.
 
 Every ratio compares two rows of the same run, workload, thread count and
@@ -10,7 +10,8 @@ per-round ratio, see ``paired_ratio``): "sklearn/bpcore = 8.3x" means bpcore
 did the same work 8.3 times faster.
 """
 import json
-import statistics
+
+from bpcore.benchmark.timing import paired_ratio as _paired_times
 
 SHORT = {"float64": "f64", "float32": "f32"}
 UNIT = {"epoch": "s/epoch", "lbfgs": "s/fit", "predict": "rows/s"}
@@ -18,12 +19,17 @@ UNIT = {"epoch": "s/epoch", "lbfgs": "s/fit", "predict": "rows/s"}
 # (workload, minimum sklearn/bpcore speedup), float64, 1 thread.
 SKLEARN_TARGETS = [("W1", 8.0), ("W5", 6.0), ("W2", 3.5), ("W3", 1.8), ("W4", 1.4)]
 FLOOR_TARGET = 1.2       # bpcore time <= 1.2 x floor time
-THREAD_TARGET = 1.5      # 2-thread bpcore >= 1.5 x its 1-thread speed
-THREAD_WORKLOADS = ("W1", "W2")
+# Issue #16: float32 is the fast path, ahead of XLA, and both cores pay.
+F32_FLOOR_TARGET = 1.1   # bpcore f32 time <= 1.1 x its f32 floor, every workload, 1 thread
+F32_VS_F64 = {"W1": 0.75, "W2": 0.75, "W5": 0.75, "W3": 0.6, "W4": 0.6}  # f32/f64 time, 1T
+XLA_WORKLOADS = ("W1", "W2", "W3", "W4", "W5")  # bpcore f32 faster than XLA f32 (1T, 2T)
+THREAD_TARGET = 1.8      # 2-thread bpcore >= 1.8 x its 1-thread speed
+THREAD_WORKLOADS = ("W1", "W2", "W5")
 NOISY = 1.5              # flag a row whose slowest run took 1.5x its fastest
 # Bars of the chart, in order, with their colours.
 SERIES = {"sklearn f64": "#1f77b4", "sklearn f32": "#9ecae1",
-          "torch f64": "#d62728", "torch f32": "#fc9272"}
+          "torch f64": "#d62728", "torch f32": "#fc9272",
+          "jax f64": "#2ca02c", "jax f32": "#a1d99b"}
 BUSY = 0.10              # flag a workload during which others used 10% of the CPUs
 
 
@@ -40,14 +46,13 @@ def find(rows, workload, threads, library, dtype):
 
 
 def paired_ratio(num, den):
-    """Median over rounds of ``num`` time / ``den`` time in the same round.
+    """Median over rounds of ``num`` row's time / ``den`` row's time in the same round.
 
     Contenders run in alternation, so the two times of one round were taken
     seconds apart under the same background load; the median of the per-round
     ratios is steadier than the ratio of the two medians when that load drifts.
     """
-    pairs = [a / b for a, b in zip(num["times"], den["times"]) if b > 0]
-    return statistics.median(pairs) if pairs else None
+    return _paired_times(num["times"], den["times"])
 
 
 def speedup(rows, row):
@@ -136,6 +141,59 @@ def markdown_table(rows, threads):
     return "\n".join(lines) + "\n"
 
 
+def _ratio_rows(rows, wl, threads, num, den):
+    """Paired ratio of two (library, dtype) rows of one workload and thread count."""
+    a, b = find(rows, wl, threads, *num), find(rows, wl, threads, *den)
+    return paired_ratio(a, b) if a and b else None
+
+
+def _fmt_ratio(v):
+    return "—" if v is None else f"{v:.2f}x"
+
+
+def float32_xla_table(rows, threads_run):
+    """Issue #16 at a glance: float32 vs float64, vs the floor, vs XLA, 2 vs 1 thread."""
+    epoch = [r for r in rows if r["kind"] == "epoch"]
+    workloads = list(dict.fromkeys(r["workload"] for r in epoch))
+    if not workloads:
+        return ""
+    lines = [
+        "### float32, XLA and threads",
+        "",
+        "Ratios of times, each the median of per-round ratios within one pass: "
+        "`f32/f64` below 1 means float32 is faster; `xla/bpcore` above 1 means "
+        "bpcore is faster. `2T/1T` is bpcore's 1-thread time over its 2-thread "
+        "time (between passes). XLA compile time is not in any epoch time.",
+        "",
+        "| workload | threads | bpcore f32 s/epoch | bpcore f32/f64 | bpcore f32/floor f32 "
+        "| xla f32 s/epoch | xla f32/bpcore f32 | xla f64/bpcore f64 | xla compile s f32, f64 "
+        "| xla busy threads | bpcore 2T/1T f64, f32 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for wl in workloads:
+        for t in threads_run:
+            bp32 = find(rows, wl, t, "bpcore", "float32")
+            jx32 = find(rows, wl, t, "jax", "float32")
+            jx64 = find(rows, wl, t, "jax", "float64")
+            comp = [r["extra"].get("compile_seconds") if r else None for r in (jx32, jx64)]
+            busy = [r["extra"].get("busy_threads") if r else None for r in (jx32, jx64)]
+            gains = []
+            for dtype in ("float64", "float32"):
+                one, two = find(rows, wl, 1, "bpcore", dtype), find(rows, wl, 2, "bpcore", dtype)
+                gains.append(one["median"] / two["median"] if one and two and t == 2 else None)
+            lines.append(
+                f"| {wl} | {t} | {_fmt_time(bp32, bp32['median']) if bp32 else '—'} "
+                f"| {_fmt_ratio(_ratio_rows(rows, wl, t, ('bpcore', 'float32'), ('bpcore', 'float64')))} "
+                f"| {_fmt_ratio(_ratio_rows(rows, wl, t, ('bpcore', 'float32'), ('floor', 'float32')))} "
+                f"| {_fmt_time(jx32, jx32['median']) if jx32 else '—'} "
+                f"| {_fmt_ratio(_ratio_rows(rows, wl, t, ('jax', 'float32'), ('bpcore', 'float32')))} "
+                f"| {_fmt_ratio(_ratio_rows(rows, wl, t, ('jax', 'float64'), ('bpcore', 'float64')))} "
+                f"| {', '.join('—' if c is None else f'{c:.2f}' for c in comp)} "
+                f"| {', '.join('—' if b is None else str(b) for b in busy)} "
+                f"| {', '.join(_fmt_ratio(g) for g in gains) if t == 2 else ''} |")
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------
 # Targets (informational: PASS / MISS / n/a)
 # --------------------------------------------------------------------------
@@ -180,6 +238,39 @@ def check_targets(rows, threads_run, dtypes_run):
                 worst is not None and worst[0] <= FLOOR_TARGET,
                 ", ".join(f"{w} {v:.2f}x" for v, w in vals),
             ))
+
+    # 2b. Issue #16: bpcore float32 within F32_FLOOR_TARGET of its float32 floor.
+    if 1 in threads_run and "float32" in dtypes_run:
+        vals = _per_workload(rows, lambda r: floor_multiple(rows, r), kind="epoch",
+                             threads=1, library="bpcore", dtype="float32")
+        worst = max(vals) if vals else None
+        out.append(_target(
+            f"bpcore/floor <= {F32_FLOOR_TARGET}x, f32 1T, all workloads (#16)",
+            None if worst is None else worst[0],
+            worst is not None and worst[0] <= F32_FLOOR_TARGET,
+            ", ".join(f"{w} {v:.2f}x" for v, w in vals)))
+
+    # 2c. Issue #16: float32 is the fast path (bpcore f32 time / f64 time, 1T).
+    if 1 in threads_run and set(dtypes_run) >= {"float32", "float64"}:
+        for wl, goal in F32_VS_F64.items():
+            v = _ratio_rows(rows, wl, 1, ("bpcore", "float32"), ("bpcore", "float64"))
+            out.append(_target(f"{wl} bpcore f32/f64 time <= {goal}x, 1T (#16)", v,
+                               v is not None and v <= goal, _fmt_ratio(v) if v else ""))
+
+    # 2d. Issue #16: bpcore float32 faster than XLA float32, at every thread count.
+    if "float32" in dtypes_run:
+        for threads in threads_run:
+            vals = [(v, wl) for wl in XLA_WORKLOADS
+                    if (v := _ratio_rows(rows, wl, threads, ("jax", "float32"),
+                                         ("bpcore", "float32"))) is not None]
+            worst = min(vals) if vals else None
+            out.append(_target(
+                f"bpcore f32 faster than XLA f32 on W1-W5, {threads}T (#16)",
+                None if worst is None else worst[0],
+                worst is not None and worst[0] > 1.0,
+                ", ".join(f"{w} {v:.2f}x" for v, w in vals)
+                + "".join(f", {w} not run" for w in XLA_WORKLOADS
+                          if w not in {x for _, x in vals})))
 
     # 3. 2 threads vs 1 thread for bpcore.
     if 1 in threads_run and 2 in threads_run:

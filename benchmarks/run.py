@@ -21,7 +21,8 @@ import threadpoolctl
 
 import contenders
 import report
-from timing import summarize, time_alternating
+from bpcore.benchmark.contenders import set_xla_threads
+from bpcore.benchmark.timing import summarize, time_alternating
 from workloads import DTYPES, WORKLOADS, make_dataset
 
 HERE = Path(__file__).resolve().parent
@@ -204,6 +205,10 @@ def main(argv=None):
     datasets, data_info = {}, {}
     rows = []
     for threads in args.threads:
+        if libs.jax is not None:
+            # XLA sizes its pool when its client starts: (re)start it pinned
+            # to `threads` CPUs (bpcore.benchmark.contenders.set_xla_threads).
+            set_xla_threads(threads, restart=True)
         with threadpoolctl.threadpool_limits(limits=threads):
             if libs.torch is not None:
                 libs.torch.set_num_threads(threads)
@@ -261,7 +266,7 @@ def main(argv=None):
         header += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     text = header + "\n" + "\n".join(
         report.markdown_table(rows, t) for t in args.threads
-    ) + "\n" + report.targets_text(targets)
+    ) + "\n" + report.float32_xla_table(rows, args.threads) + "\n" + report.targets_text(targets)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.md").write_text(text)

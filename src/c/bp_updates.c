@@ -12,11 +12,48 @@
    an FMA: every target rounds exactly like the baseline (and NumPy).
    Each returns sum(theta**2) over its range before the update; the
    gradient is finished on the fly as (g + l2 * theta) * inv. */
+
+/* sum(th[s:e]**2) of float32 parameters, in double. Each square is rounded
+   in float as before; the squares go to 16 interleaved double partial sums,
+   added in a fixed order at the end, so every clone returns the same value.
+   Summed inside the update loop in sequence, as float64 still is, the
+   float->double conversion in an in-order reduction kept GCC 12 from
+   vectorizing the whole float32 loop: every clone ran scalar and
+   bpcore.Adam().step on 7,510 float32 parameters took 3x its float64 time
+   (AMD EPYC Zen 5, issue #16). */
+#define BP_SUMSQ_LANES 16
+static inline double bp_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
+    double part[BP_SUMSQ_LANES] = {0};
+    double sq = 0.0;
+    ptrdiff_t i = s;
+    int k;
+    for (; i + BP_SUMSQ_LANES <= e; i += BP_SUMSQ_LANES) {
+        /* Squares first, then the adds: written as one loop, GCC unrolls it
+           and leaves 16 scalar conversions (0.3 vs 4.1 us on 7,510). */
+        double sq_block[BP_SUMSQ_LANES];
+        for (k = 0; k < BP_SUMSQ_LANES; k++)
+            sq_block[k] = (double)(th[i + k] * th[i + k]);
+        for (k = 0; k < BP_SUMSQ_LANES; k++) part[k] += sq_block[k];
+    }
+    for (k = 0; k < BP_SUMSQ_LANES; k++) sq += part[k];
+    for (; i < e; i++) {
+        float t = th[i];
+        sq += (double)(t * t);
+    }
+    return sq;
+}
+/* How each dtype gets sum(theta**2): float64 in the loop, in sequence
+   (bitwise as before); float32 in a vectorizable pass of its own first. */
+#define BP_SQ_IN_LOOP_d(t) sq += t * t;
+#define BP_SQ_IN_LOOP_f(t)
+#define BP_SQ_BEFORE_d 0.0
+#define BP_SQ_BEFORE_f bp_sumsq_f(th, s, e)
+
 /* One Adam step over th[s:e]; SCALE is empty or `* inv_sqrt_bc2`. */
-#define BP_ADAM_LOOP(T, SQRT, SCALE)                                             \
+#define BP_ADAM_LOOP(T, SUF, SQRT, SCALE)                                        \
     for (i = s; i < e; i++) {                                                    \
         T t = th[i];                                                             \
-        sq += (double)(t * t);                                                   \
+        BP_SQ_IN_LOOP_##SUF(t)                                                   \
         T gi = (g[i] + l2 * t) * inv;                                            \
         T mi = b1 * m[i] + c1 * gi;                                              \
         T vi = b2 * v[i] + c2 * (gi * gi);                                       \
@@ -28,23 +65,23 @@
 BP_CLONES double bp_adam_##SUF(T* th, const T* g, T* m, T* v,            \
         ptrdiff_t s, ptrdiff_t e, T b1, T b2, T c1, T c2, T eps, T step,         \
         T inv_sqrt_bc2, int paper, T l2, T inv) {                                \
-    double sq = 0.0;                                                             \
+    double sq = BP_SQ_BEFORE_##SUF;                                              \
     ptrdiff_t i;                                                                 \
     /* Two loops, so neither tests `paper` per element. */                      \
     if (!paper) {                                                                \
-        BP_ADAM_LOOP(T, SQRT, )                                                  \
+        BP_ADAM_LOOP(T, SUF, SQRT, )                                                  \
     } else {                                                                     \
-        BP_ADAM_LOOP(T, SQRT, * inv_sqrt_bc2)                                    \
+        BP_ADAM_LOOP(T, SUF, SQRT, * inv_sqrt_bc2)                                    \
     }                                                                            \
     return sq;                                                                   \
 }                                                                                \
 BP_CLONES double bp_rmsprop_##SUF(T* th, const T* g, T* v, ptrdiff_t s,  \
         ptrdiff_t e, T rho, T c, T lr, T eps, T l2, T inv) {                     \
-    double sq = 0.0;                                                             \
+    double sq = BP_SQ_BEFORE_##SUF;                                              \
     ptrdiff_t i;                                                                 \
     for (i = s; i < e; i++) {                                                    \
         T t = th[i];                                                             \
-        sq += (double)(t * t);                                                   \
+        BP_SQ_IN_LOOP_##SUF(t)                                                   \
         T gi = (g[i] + l2 * t) * inv;                                            \
         T vi = rho * v[i] + c * (gi * gi);                                       \
         v[i] = vi;                                                               \
@@ -61,37 +98,11 @@ BP_DEFINE_UPDATES(float, f, sqrtf)
    sum(theta**2) before the update, the gradient finished on the fly.
    --------------------------------------------------------------------------- */
 
-/* sum(th[s:e]**2) of float32 parameters, in double, in a pass of its own:
-   each square rounded in float, then 16 interleaved double partial sums
-   added in a fixed order, so every clone returns the same value. Summed in
-   sequence inside the update loop, the float->double reduction kept GCC 12
-   from vectorizing the whole float32 loop (every clone ran scalar, and the
-   scalar Rprop loop's sign branches mispredicted: 20 ns a parameter on
-   134k parameters against 3 for float64). The same helper as the `bench`
-   branch's bp_sumsq_f (issue #16), under its own name until the two merge.
-   float64 keeps the sum inside the loop, in sequence. */
-#define BP_TB_LANES 16
-static inline double bp_tb_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
-    double part[BP_TB_LANES] = {0};
-    double sq = 0.0;
-    ptrdiff_t i = s;
-    int k;
-    for (; i + BP_TB_LANES <= e; i += BP_TB_LANES)
-        for (k = 0; k < BP_TB_LANES; k++) {
-            float t = th[i + k];
-            part[k] += (double)(t * t);
-        }
-    for (k = 0; k < BP_TB_LANES; k++) sq += part[k];
-    for (; i < e; i++) {
-        float t = th[i];
-        sq += (double)(t * t);
-    }
-    return sq;
-}
-#define BP_TB_SQ_IN_LOOP_d(t) sq += t * t;
-#define BP_TB_SQ_IN_LOOP_f(t)
-#define BP_TB_SQ_BEFORE_d 0.0
-#define BP_TB_SQ_BEFORE_f bp_tb_sumsq_f(th, s, e)
+/* sum(theta**2): bp_sumsq_f and the BP_SQ_* macros above (float32 in a
+   vectorizable pass of its own, float64 in the loop, in sequence). Without
+   it the float->double reduction kept every clone of the float32 loops
+   scalar (and the scalar Rprop loop's sign branches mispredicted: 20 ns a
+   parameter on 134k parameters against 3 for float64). */
 
 /* Adam in the paper's (torch's) form with decoupled weight decay and optional
    AMSGrad: torch.optim.AdamW, and torch.optim.Adam(amsgrad=True) with
@@ -102,7 +113,7 @@ static inline double bp_tb_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
 #define BP_ADAMW_LOOP(T, SUF, SQRT, VHAT)                                             \
     for (i = s; i < e; i++) {                                                    \
         T t = th[i];                                                             \
-        BP_TB_SQ_IN_LOOP_##SUF(t)                                                \
+        BP_SQ_IN_LOOP_##SUF(t)                                                \
         T gi = (g[i] + l2 * t) * inv;                                            \
         T mi = b1 * m[i] + c1 * gi;                                              \
         T vi = b2 * v[i] + c2 * (gi * gi);                                       \
@@ -131,7 +142,7 @@ static inline double bp_tb_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
 BP_CLONES double bp_adamw_##SUF(T* th, const T* g, T* m, T* v, T* vmax,          \
         ptrdiff_t s, ptrdiff_t e, T b1, T b2, T c1, T c2, T eps, T step,         \
         T inv_sqrt_bc2, T decay, T l2, T inv) {                                  \
-    double sq = BP_TB_SQ_BEFORE_##SUF;                                           \
+    double sq = BP_SQ_BEFORE_##SUF;                                           \
     ptrdiff_t i;                                                                 \
     if (vmax == NULL) {                                                          \
         BP_ADAMW_LOOP(T, SUF, SQRT, )                                               \
@@ -143,11 +154,11 @@ BP_CLONES double bp_adamw_##SUF(T* th, const T* g, T* m, T* v, T* vmax,         
 BP_CLONES double bp_nadam_##SUF(T* th, const T* g, T* m, T* v, ptrdiff_t s,     \
         ptrdiff_t e, T b1, T b2, T c1, T c2, T eps, T inv_bc2, T cg, T cm,       \
         T l2, T inv) {                                                           \
-    double sq = BP_TB_SQ_BEFORE_##SUF;                                           \
+    double sq = BP_SQ_BEFORE_##SUF;                                           \
     ptrdiff_t i;                                                                 \
     for (i = s; i < e; i++) {                                                    \
         T t = th[i];                                                             \
-        BP_TB_SQ_IN_LOOP_##SUF(t)                                                \
+        BP_SQ_IN_LOOP_##SUF(t)                                                \
         T gi = (g[i] + l2 * t) * inv;                                            \
         T mi = b1 * m[i] + c1 * gi;                                              \
         T vi = b2 * v[i] + c2 * (gi * gi);                                       \
@@ -160,11 +171,11 @@ BP_CLONES double bp_nadam_##SUF(T* th, const T* g, T* m, T* v, ptrdiff_t s,     
 BP_CLONES double bp_rprop_##SUF(T* th, const T* g, T* prev, T* size,             \
         ptrdiff_t s, ptrdiff_t e, T eta_minus, T eta_plus, T smin, T smax,       \
         int first, T lr0, T l2, T inv) {                                         \
-    double sq = BP_TB_SQ_BEFORE_##SUF;                                           \
+    double sq = BP_SQ_BEFORE_##SUF;                                           \
     ptrdiff_t i;                                                                 \
     for (i = s; i < e; i++) {                                                    \
         T t = th[i];                                                             \
-        BP_TB_SQ_IN_LOOP_##SUF(t)                                                \
+        BP_SQ_IN_LOOP_##SUF(t)                                                \
         T gi = (g[i] + l2 * t) * inv;                                            \
         T p = gi * prev[i];                                                      \
         T z = (first ? lr0 : size[i])                                            \
