@@ -141,9 +141,10 @@ def _as_dask(a, name, row_chunks):
         _check_rows_known(a, name)
     else:
         a = np.asarray(a)
+    if a.ndim == 0 or a.shape[0] != sum(row_chunks):
+        raise ValueError(f"X has {sum(row_chunks)} rows but {name} has shape {a.shape}")
+    if not isinstance(a, da.Array):
         a = da.from_array(a, chunks=(row_chunks,) + a.shape[1:])
-    if a.shape[0] != sum(row_chunks):
-        raise ValueError(f"X has {sum(row_chunks)} rows but {name} has {a.shape[0]}")
     if a.chunks[0] != row_chunks:
         # Blocks must pair up row for row; moves only the misaligned rows.
         a = a.rechunk((row_chunks,) + tuple(-1 for _ in a.shape[1:]))
