@@ -53,7 +53,7 @@ def _ragged(a):
 
 # --------------------------------------------------------- the objective
 
-@pytest.mark.parametrize("broadcast", ["scatter", "graph"])
+@pytest.mark.parametrize("broadcast", ["scatter", "tasks"])
 @pytest.mark.parametrize("task", ["softmax", "logistic", "regression"])
 def test_objective_equals_in_memory_loss_and_grad(client, broadcast, task):
     X, y, sw = _data()
@@ -103,20 +103,31 @@ def test_weight_mask_follows_coefs():
     np.testing.assert_array_equal(mask, net.params == 1)
 
 
+def _sent_between_workers(client):
+    return sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
+
+
 def test_blocks_stay_where_they_are_computed(client):
-    """X is generated on the workers; evaluations move no block of it."""
+    """X is built on the workers; evaluations move only parameter-sized vectors."""
     def make_block(block_info=None):
         distributed.get_worker()  # raises outside a worker: never built on the client
         loc = block_info[None]["array-location"][0]
         return np.random.RandomState(loc[0]).rand(loc[1] - loc[0], 4)
 
-    X = da.map_blocks(make_block, dtype=float, chunks=((300,) * 4, (4,)))
-    Y = X[:, :1] * 2.0
+    X = da.map_blocks(make_block, dtype=float, chunks=((3000,) * 4, (4,)))
+    Y = da.from_array(np.arange(12000.0).reshape(-1, 1) / 12000, chunks=(5000, 1))
     net = bpcore.Network([4, 3, 1], random_state=0)
-    obj = bd.BlockwiseObjective(net, X, Y, client=client)
-    for _ in range(3):
+    obj = bd.BlockwiseObjective(net, X, Y, np.ones(12000), client=client)
+    obj(net.params)
+    sent = _sent_between_workers(client)
+    for _ in range(4):
         obj(net.params)
-    who = client.who_has([b[0] for b in obj._blocks])
+    per_evaluation = (_sent_between_workers(client) - sent) / 4
+    vector = 8 * (net.n_params + 2)
+    block = 3000 * (4 + 1 + 1) * 8
+    # At most: the parameters to each worker, the 4 partial sums, the result.
+    assert per_evaluation <= 2 * vector + 4 * vector + vector < block / 10, per_evaluation
+    who = client.who_has(obj._blocks)
     assert len(who) == 4
     assert all(len(where) == 1 for where in who.values()), who  # never copied elsewhere
 
@@ -197,7 +208,7 @@ def test_bad_inputs_say_how_to_fix(client):
     unknown = Xd[Xd[:, 0] > 2]
     with pytest.raises(ValueError, match=r"unknown row-chunk sizes .*compute_chunk_sizes"):
         bd.minimize_lbfgs(net, unknown, np.eye(3)[y])
-    with pytest.raises(ValueError, match="broadcast must be 'scatter' or 'graph'"):
+    with pytest.raises(ValueError, match="broadcast must be 'scatter' or 'tasks'"):
         bd.BlockwiseObjective(net, Xd, np.eye(3)[y], broadcast="tree")
     with pytest.raises(ValueError, match="sample_weight sums to zero"):
         bd.minimize_lbfgs(net, Xd, np.eye(3)[y], np.zeros(100))

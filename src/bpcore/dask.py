@@ -153,8 +153,10 @@ def _as_dask(a, name, row_chunks):
     return a
 
 
-def _contiguous_block(b, dtype):
-    return np.ascontiguousarray(b, dtype=dtype)
+def _pack_block(X, Y, sw, dtype):
+    """One row block's (X, Y, sample_weight) as C-contiguous arrays of ``dtype``."""
+    return tuple(None if a is None else np.ascontiguousarray(a, dtype=dtype)
+                 for a in (X, Y, sw))
 
 
 def _weight_mask(net):
@@ -177,13 +179,14 @@ def _weight_mask(net):
 
 # -------------------------------------------------------------- worker side
 
-def _block_sums(spec, theta, X, Y, sw):
+def _block_sums(spec, theta, block):
     """[sum of losses, sum of weights, sum of gradients] of one row block.
 
     Runs on the worker holding the block. ``loss_and_grad`` returns weighted
     means; multiplying by the block's weight sum gives the sums (its kernel
     divides by the same sum, so this undoes it up to one rounding).
     """
+    X, Y, sw = block
     out = np.zeros(theta.shape[0] + 2)
     w = float(X.shape[0]) if sw is None else float(np.sum(sw, dtype=np.float64))
     if w == 0.0:  # a block of zero weights adds nothing (and its mean is 0/0)
@@ -238,12 +241,11 @@ class BlockwiseObjective:
         L2 strength, added on the client.
     client : distributed.Client, default=None
         The default client (``distributed.get_client()``) when None.
-    broadcast : {"scatter", "graph"}, default="scatter"
+    broadcast : {"scatter", "tasks"}, default="scatter"
         How the parameters reach the workers each evaluation: ``"scatter"``
-        sends them to every worker before the tasks are submitted;
-        ``"graph"`` ships them inside the evaluation's task graph (one key all
-        block tasks depend on), and workers fetch them from each other.
-        ``benchmarks/dask_lbfgs.py`` measures both.
+        sends one copy to every worker before the block tasks are submitted;
+        ``"tasks"`` ships a copy inside each block task (no separate round
+        trip, one copy per block). ``benchmarks/dask_lbfgs.py`` measures both.
     split_every : int, default=8
         Partial sums added per reduction task.
 
@@ -279,8 +281,8 @@ class BlockwiseObjective:
         if X.shape[1] != net.n_features:
             raise ValueError(f"X has {X.shape[1]} columns, the network expects {net.n_features}")
         _check_rows_known(X, "X")
-        if broadcast not in ("scatter", "graph"):
-            raise ValueError(f"broadcast must be 'scatter' or 'graph', got {broadcast!r}")
+        if broadcast not in ("scatter", "tasks"):
+            raise ValueError(f"broadcast must be 'scatter' or 'tasks', got {broadcast!r}")
         if (isinstance(split_every, bool) or not isinstance(split_every, numbers.Integral)
                 or split_every < 2):
             raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}")
@@ -310,18 +312,23 @@ class BlockwiseObjective:
             if sw.ndim != 1:
                 raise ValueError(f"sample_weight must be 1-D, got shape {sw.shape}")
             arrays.append(sw)
-        # Cast once and keep on the workers: every evaluation reuses these
-        # blocks (a lazy X would otherwise be recomputed per evaluation).
-        arrays = [a.map_blocks(_contiguous_block, self.dtype, dtype=self.dtype)
-                  for a in arrays]
-        self._arrays = self.client.persist(arrays)
-        keys = [list(dask.core.flatten(a.__dask_keys__())) for a in self._arrays]
-        futures = {f.key: f for f in distributed.futures_of(self._arrays)}
-        self._blocks = [
-            tuple(futures[k[i]] for k in keys) + ((None,) if sample_weight is None else ())
-            for i in range(len(rows)) if rows[i] > 0
-        ]
+        # One object per row block holding its X, Y and weight rows, cast once
+        # and kept on the workers: every evaluation reuses it (a lazy X would
+        # otherwise be recomputed each time), and the three parts cannot be
+        # split across workers (separately persisted, a Y block on another
+        # worker than its X block moved at every evaluation: dask's active
+        # memory manager drops the extra replica).
+        blocks = [a.to_delayed().ravel() for a in arrays]
+        if sample_weight is None:
+            blocks.append([None] * len(rows))
+        self._blocks = self.client.compute(
+            [dask.delayed(_pack_block)(Xb, Yb, swb, self.dtype)
+             for Xb, Yb, swb, n in zip(*blocks, rows) if n > 0])
         self.n_blocks = len(self._blocks)
+        with self.client.as_current():  # wait() asks the current client
+            distributed.wait(self._blocks)
+        who = self.client.who_has(self._blocks)
+        self._where = [sorted(who[b.key])[0] for b in self._blocks]
         self._spec = self.client.scatter(pickle.dumps(net), broadcast=True, hash=False)
         self.sw_total = None
         self.n_evaluations = 0
@@ -329,26 +336,19 @@ class BlockwiseObjective:
     def _partial_sums(self, theta):
         """The tree-summed ``[loss sum, weight sum, gradient sum]`` for ``theta``."""
         if self.broadcast == "scatter":
-            theta_ref = self.client.scatter(theta, broadcast=True, hash=False)
-
-            def call(fn, *args):
-                return self.client.submit(fn, *args, pure=False)
-        else:
-            # One key holding theta that every block task depends on.
-            theta_ref = dask.delayed(theta, name=f"bpcore-theta-{id(self)}-"
-                                     f"{self.n_evaluations}", traverse=False)
-
-            def call(fn, *args):
-                return dask.delayed(fn, pure=False)(*args)
-        parts = [call(_block_sums, self._spec, theta_ref, Xb, Yb, swb)
-                 for Xb, Yb, swb in self._blocks]
+            theta = self.client.scatter(theta, broadcast=True, hash=False)
+        # Each block task runs on the worker holding its block (strict
+        # restriction: otherwise work stealing moves whole blocks to an idle
+        # worker: measured 1.7 MB per evaluation on 2 workers, 40,000 rows).
+        parts = [self.client.submit(_block_sums, self._spec, theta, block, workers=[where],
+                                    allow_other_workers=False, pure=False)
+                 for block, where in zip(self._blocks, self._where)]
         while len(parts) > 1:
             groups = [parts[j:j + self.split_every]
                       for j in range(0, len(parts), self.split_every)]
-            parts = [call(_sum_parts, *g) if len(g) > 1 else g[0] for g in groups]
-        if self.broadcast == "scatter":
-            return parts[0].result()
-        return self.client.compute(parts[0]).result()
+            parts = [self.client.submit(_sum_parts, *g, pure=False) if len(g) > 1 else g[0]
+                     for g in groups]
+        return parts[0].result()
 
     def __call__(self, theta):
         theta = np.ascontiguousarray(theta, dtype=self.dtype)
@@ -371,14 +371,16 @@ class BlockwiseObjective:
     def bytes_per_evaluation(self, n_workers=None):
         """Bytes the parameters and gradients move per evaluation.
 
-        ``n_params`` values of the network's dtype to each worker, and one
-        float64 vector of ``n_params + 2`` per block and per reduction task
-        (an upper bound: parts computed where they are summed do not move),
-        the last one to the client.
+        ``n_params`` values of the network's dtype to each worker
+        (``broadcast="scatter"``) or in each block task (``"tasks"``), and
+        one float64 vector of ``n_params + 2`` per block and per reduction
+        task (an upper bound: parts summed where they were computed do not
+        move), the last one to the client.
         """
         if n_workers is None:
-            n_workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
-        params = n_workers * self.n_params * self.dtype.itemsize
+            n_workers = len(set(self._where))
+        copies = n_workers if self.broadcast == "scatter" else self.n_blocks
+        params = copies * self.n_params * self.dtype.itemsize
         n_parts, level = self.n_blocks, self.n_blocks
         while level > 1:
             level = -(-level // self.split_every)
@@ -388,8 +390,8 @@ class BlockwiseObjective:
 
     def close(self):
         """Release the persisted blocks on the workers."""
-        self._arrays = None
         self._blocks = []
+        self._where = []
         self._spec = None
 
 
