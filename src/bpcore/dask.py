@@ -12,13 +12,16 @@ The engine-level pieces the estimators call when they get dask arrays:
 
 How one evaluation of the loss and gradient runs
 ------------------------------------------------
-``X`` (n, d), ``Y`` (n, k) and the sample weights are chunked by rows only
-and persisted on the workers once per fit; nothing of them comes back to the
-client. Per evaluation:
+``X`` (n, d), ``Y`` (n, k) and the sample weights are chunked by rows only.
+Once per fit, each row block's three parts are cast to the network's dtype
+and kept together on one worker as one object (persisted: a lazy X is not
+recomputed per evaluation); nothing of them comes back to the client. Per
+evaluation:
 
 1. the client scatters the parameter vector to every worker once
    (``client.scatter(theta, broadcast=True)``: n_params floats per worker);
-2. one task per row block, placed where the block lives, rebuilds the
+2. one task per row block, pinned to the worker holding the block (else
+   dask's work stealing moves whole blocks to idle workers), rebuilds the
    network from a small pickled spec (``pickle.loads`` of the Network, about
    40 us and n_params floats, shipped once per fit), copies the parameters in
    and calls ``Network.loss_and_grad(Xb, Yb, alpha=0.0, sample_weight=swb)``.
