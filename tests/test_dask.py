@@ -8,6 +8,8 @@ the module. Oracles: ``Network.loss_and_grad`` and the in-memory L-BFGS fit
 same ``GridSearchCV`` run without dask.
 """
 import copy
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -308,3 +310,12 @@ def test_bpcore_threads_follow_the_worker(client):
         assert all(p["num_threads"] == 1 for p in info["threadpools"]), info
     assert len(per_worker) == 2
     assert {w["nthreads"] for w in client.scheduler_info()["workers"].values()} == {1}
+
+
+def test_missing_extra_names_it():
+    """Without dask installed, importing bpcore.dask says which extra to install."""
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "try:\n    import bpcore.dask\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "pip install 'bpcore[dask]'" in out, out
