@@ -8,6 +8,7 @@ the module. Oracles: ``Network.loss_and_grad`` and the in-memory L-BFGS fit
 same ``GridSearchCV`` run without dask.
 """
 import copy
+import os
 import subprocess
 import sys
 import warnings
@@ -32,10 +33,18 @@ import bpcore.dask as bd  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as c:
-            yield c
+    # The nanny sets OMP_NUM_THREADS=1 (and MKL/OpenBLAS) in THIS process's
+    # os.environ before spawning a worker, and leaves it: torch, imported by
+    # later test modules, would then pin bpcore's OpenMP to one thread.
+    environ = dict(os.environ)
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster:
+            with distributed.Client(cluster) as c:
+                yield c
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def _data(n=1200, d=6, seed=0):

@@ -59,7 +59,13 @@ Threads: dask's nanny starts each worker with ``OMP_NUM_THREADS=1``,
 BLAS it calls run one thread per worker thread: a worker with T threads runs
 T single-threaded bpcore tasks at once, with no oversubscription. The tests
 check it inside a worker task. Workers started without a nanny do not get
-these variables: set them yourself there.
+these variables: set them yourself there. The nanny sets them in the
+environment of the process that starts it too (``os.environ.update``, never
+undone): a ``LocalCluster`` started in your session leaves
+``OMP_NUM_THREADS=1`` there, and an OpenMP library initialized afterwards
+(importing torch, for one) then pins bpcore's kernels in that process to
+one thread. Start the cluster in its own process, or restore ``os.environ``
+after starting it, as ``tests/test_dask.py`` does.
 """
 import numbers
 import pickle
