@@ -79,14 +79,14 @@ def test_objective_equals_in_memory_loss_and_grad(client, broadcast, task):
         Y = np.c_[X[:, 0] * X[:, 1], X[:, 2]]
     # Y and the weights in memory and in other chunks: re-chunked to X's rows.
     obj = bd.BlockwiseObjective(net, _ragged(X), da.from_array(Y, chunks=(500, 1)), sw,
-                                alpha=0.3, client=client, broadcast=broadcast)
+                                alpha=0.3, l1=0.05, client=client, broadcast=broadcast)
     assert obj.n_blocks == 4
     rs = np.random.RandomState(2)
     for theta in (net.params.copy(), net.params + 0.1 * rs.randn(net.n_params)):
         loss, grad = obj(theta)
         ref = copy.deepcopy(net)
         ref.params[...] = theta
-        loss0, grad0 = ref.loss_and_grad(X, Y, alpha=0.3, sample_weight=sw)
+        loss0, grad0 = ref.loss_and_grad(X, Y, alpha=0.3, sample_weight=sw, l1=0.05)
         assert abs(loss - loss0) <= 1e-13 * abs(loss0)
         np.testing.assert_allclose(grad, grad0, rtol=1e-11, atol=1e-14 * np.abs(grad0).max())
     np.testing.assert_allclose(obj.sw_total, sw.sum(), rtol=1e-14)
@@ -153,7 +153,7 @@ def test_lbfgs_equals_in_memory_classifier(client):
     X, y, sw = _data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = bpcore.MLPClassifier((8,), solver="lbfgs", alpha=1e-2, max_iter=50,
+        est = bpcore.MLPClassifier((8,), solver="lbfgs", alpha=1e-2, max_iter=30,
                                    random_state=0).fit(X, y, sample_weight=sw)
     Xd, yd = _ragged(X), da.from_array(y, chunks=300)
     classes = bd.compute_classes(yd)
@@ -162,7 +162,7 @@ def test_lbfgs_equals_in_memory_classifier(client):
     net = bpcore.Network([6, 8, 3], output="softmax", loss="log_loss", random_state=0)
     result = bd.minimize_lbfgs(net, Xd, Yd, da.from_array(sw, chunks=400), alpha=1e-2,
                                options=_lbfgs_options(est), client=client)
-    assert result.nit == est.n_iter_ == 50
+    assert result.nit == est.n_iter_ == 30
     rel = abs(result.fun - est.loss_) / est.loss_
     pred = classes[bd.predict(net, Xd).compute().argmax(axis=1)]
     agree = np.mean(pred == est.predict(X))
@@ -178,7 +178,7 @@ def test_lbfgs_equals_in_memory_regressor(client):
     y = np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = bpcore.MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", alpha=1e-2, max_iter=50,
+        est = bpcore.MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", alpha=1e-2, max_iter=30,
                                   random_state=0).fit(X, y, sample_weight=sw)
     net = bpcore.Network([6, 8, 1], random_state=0)
     result = bd.minimize_lbfgs(net, _ragged(X), da.from_array(y, chunks=300), sw,
@@ -194,14 +194,20 @@ def test_lbfgs_equals_in_memory_regressor(client):
 
 # ---------------------------------------------------------------- errors
 
-def test_batch_norm_networks_are_refused(client):
+def test_batch_norm_and_dropout_networks_are_refused(client):
     X, y, _ = _data(n=100)
-    net = bpcore.Network([6, 4, 3], output="softmax", loss="log_loss", random_state=0)
-    net.batch_norm = [True]  # as the lead's Network(batch_norm=...) will carry it
+    Xd, Y = da.from_array(X, chunks=50), np.eye(3)[y]
+    bn = bpcore.Network([6, 4, 3], output="softmax", loss="log_loss", batch_norm=[True],
+                        random_state=0)
     with pytest.raises(ValueError, match="does not train batch-normalized networks"):
-        bd.minimize_lbfgs(net, da.from_array(X, chunks=50), np.eye(3)[y])
-    net.batch_norm = [False]
-    bd.BlockwiseObjective(net, da.from_array(X, chunks=50), np.eye(3)[y])  # accepted
+        bd.minimize_lbfgs(bn, Xd, Y)
+    drop = bpcore.Network([6, 4, 3], output="softmax", loss="log_loss", dropout=0.1,
+                          random_state=0)
+    with pytest.raises(ValueError, match="dropout is defined by minibatch training"):
+        bd.BlockwiseObjective(drop, Xd, Y)
+    plain = bpcore.Network([6, 4, 3], output="softmax", loss="log_loss", batch_norm=[False],
+                           dropout=0.0, random_state=0)
+    bd.BlockwiseObjective(plain, Xd, Y)  # accepted
 
 
 def test_bad_inputs_say_how_to_fix(client):
@@ -328,3 +334,18 @@ def test_missing_extra_names_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "pip install 'bpcore[dask]'" in out, out
+
+
+def test_lbfgs_with_l1_equals_in_memory_lbfgs(client):
+    from bpcore._lbfgs import minimize_lbfgs as in_memory
+
+    X, _, sw = _data(seed=4)
+    Y = np.c_[np.sin(3 * X[:, 0]), X[:, 1] * X[:, 2]]
+    options = {"maxiter": 40, "gtol": 1e-6}
+    ref = bpcore.Network([6, 8, 2], activation="tanh", random_state=0)
+    net = copy.deepcopy(ref)
+    r0 = in_memory(ref, X, Y, sw, 1e-3, options=options, l1=1e-3)
+    r = bd.minimize_lbfgs(net, _ragged(X), Y, sw, alpha=1e-3, l1=1e-3, options=options)
+    assert r.nit == r0.nit
+    assert abs(r.fun - r0.fun) <= 1e-5 * r0.fun
+    np.testing.assert_allclose(net.forward(X), ref.forward(X), rtol=1e-4, atol=1e-6)

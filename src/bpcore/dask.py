@@ -30,10 +30,10 @@ evaluation:
    returns one float64 vector ``[sum loss, sw_b, sum grad]`` (n_params + 2);
 3. the vectors are summed by a tree of tasks (``split_every`` at a time), so
    the client receives ONE vector of n_params + 2 floats;
-4. the client divides by the total weight and adds the L2 term,
-   ``0.5 * alpha * sum(W**2) / sw_total`` and its gradient
-   ``alpha * W / sw_total`` (weights only, found from ``net.coefs``), exactly
-   the in-memory formula of ``Network.loss_and_grad``.
+4. the client divides by the total weight and adds the penalties,
+   ``(0.5 * alpha * sum(W**2) + l1 * sum(|W|)) / sw_total`` and their
+   gradient ``(alpha * W + l1 * sign(W)) / sw_total`` (weights only, found
+   from ``net.coefs``), the in-memory formulas of ``Network.loss_and_grad``.
 
 scipy's L-BFGS-B then runs on the client exactly as ``bpcore._lbfgs`` does for
 in-memory data, so both fits agree up to the rounding of the regrouped sums.
@@ -51,7 +51,8 @@ statistics before each batch-normalized layer in the forward pass and of
 the matching sums in the backward pass: a synchronizing round trip per
 normalized layer and direction per evaluation, which is not what
 ``Network.loss_and_grad`` offers per block. Such networks get a
-``ValueError``.
+``ValueError``. So are networks with dropout, as in-memory L-BFGS refuses
+them: dropout is defined by minibatch training.
 
 Threads: dask's nanny starts each worker with ``OMP_NUM_THREADS=1``,
 ``OPENBLAS_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1``
@@ -123,9 +124,20 @@ def _uses_batch_norm(net):
     return bool(flag) or any(s is not None for s in scales)
 
 
+def _uses_dropout(net):
+    rate = getattr(net, "dropout", 0.0)
+    return any(float(r) > 0 for r in np.atleast_1d(rate))
+
+
 def _check_net(net):
     if not isinstance(net, Network):
         raise TypeError(f"net must be a bpcore.Network, got {type(net).__name__}")
+    if _uses_dropout(net):
+        raise ValueError(
+            "bpcore.dask trains on the whole data at once, and dropout is defined by "
+            "minibatch training (as for in-memory L-BFGS); use dropout=0, or a minibatch "
+            "optimizer through dask_ml.wrappers.Incremental"
+        )
     if _uses_batch_norm(net):
         raise ValueError(
             "bpcore.dask does not train batch-normalized networks: batch "
@@ -231,9 +243,10 @@ class BlockwiseObjective:
 
     ``obj(theta)`` returns ``(loss, grad)`` (float, float64 array) for the
     parameter vector ``theta``: the weighted mean data loss over all rows plus
-    ``0.5 * alpha * sum(W**2) / sum(sample_weight)``, and its gradient, as
-    ``Network.loss_and_grad(X, Y, alpha, sample_weight)`` would compute in
-    memory. Each row block is evaluated where it lives; only the parameters
+    ``(0.5 * alpha * sum(W**2) + l1 * sum(|W|)) / sum(sample_weight)``, and
+    its gradient, as ``Network.loss_and_grad(X, Y, alpha, sample_weight,
+    l1=l1)`` would compute in memory. Networks with batch norm or dropout are
+    refused (both are defined by minibatch training). Each row block is evaluated where it lives; only the parameters
     (broadcast once) and one partial-sum vector per block travel.
 
     Parameters
@@ -249,6 +262,9 @@ class BlockwiseObjective:
     sample_weight : dask or NumPy array of shape (n_samples,), default=None
     alpha : float, default=0.0
         L2 strength, added on the client.
+    l1 : float, default=0.0
+        L1 strength (``l1 * sum(|W|) / sum(sample_weight)``, subgradient 0
+        at 0), added on the client.
     client : distributed.Client, default=None
         The default client (``distributed.get_client()``) when None.
     broadcast : {"scatter", "tasks"}, default="scatter"
@@ -278,7 +294,7 @@ class BlockwiseObjective:
     >>> loss, grad = obj(net.params)                                 # doctest: +SKIP
     """
 
-    def __init__(self, net, X, Y, sample_weight=None, *, alpha=0.0, client=None,
+    def __init__(self, net, X, Y, sample_weight=None, *, alpha=0.0, l1=0.0, client=None,
                  broadcast="scatter", split_every=_SPLIT_EVERY):
         _check_net(net)
         if not isinstance(X, da.Array):
@@ -296,10 +312,13 @@ class BlockwiseObjective:
         if (isinstance(split_every, bool) or not isinstance(split_every, numbers.Integral)
                 or split_every < 2):
             raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}")
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha >= 0:
-            raise ValueError(f"alpha must be a non-negative real number, got {alpha!r}")
+        for name, value in (("alpha", alpha), ("l1", l1)):
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                    or not 0 <= value < np.inf):
+                raise ValueError(f"{name} must be a non-negative real number, got {value!r}")
         self.client = _client_or_default(client)
         self.alpha = float(alpha)
+        self.l1 = float(l1)
         self.broadcast = broadcast
         self.split_every = int(split_every)
         self.dtype = net.dtype
@@ -372,10 +391,10 @@ class BlockwiseObjective:
         self.sw_total = float(sw_total)
         loss = sums[0] / sw_total
         grad = sums[2:] / sw_total
-        if self.alpha:
+        if self.alpha or self.l1:
             W = theta[self._mask].astype(np.float64)
-            loss += 0.5 * self.alpha * np.dot(W, W) / sw_total
-            grad[self._mask] += self.alpha * W / sw_total
+            loss += (0.5 * self.alpha * np.dot(W, W) + self.l1 * np.abs(W).sum()) / sw_total
+            grad[self._mask] += (self.alpha * W + self.l1 * np.sign(W)) / sw_total
         return float(loss), grad
 
     def bytes_per_evaluation(self, n_workers=None):
@@ -407,7 +426,8 @@ class BlockwiseObjective:
 
 # ------------------------------------------------------------------ L-BFGS
 
-def minimize_lbfgs(net, X, Y, sample_weight=None, *, alpha=0.0, options=None, client=None):
+def minimize_lbfgs(net, X, Y, sample_weight=None, *, alpha=0.0, l1=0.0, options=None,
+                   client=None):
     """Full-batch L-BFGS-B on dask arrays; ``net.params`` receives the result.
 
     The data-parallel counterpart of ``bpcore._lbfgs.minimize_lbfgs``: each
@@ -427,6 +447,8 @@ def minimize_lbfgs(net, X, Y, sample_weight=None, *, alpha=0.0, options=None, cl
     sample_weight : dask or NumPy array of shape (n_samples,), default=None
     alpha : float, default=0.0
         L2 strength: ``0.5 * alpha * sum(W**2) / sum(sample_weight)``.
+    l1 : float, default=0.0
+        L1 strength: ``l1 * sum(|W|) / sum(sample_weight)``.
     options : dict, default=None
         Passed to ``scipy.optimize.minimize(method="L-BFGS-B")``
         (``maxiter``, ``maxfun``, ``gtol``, ...).
@@ -452,7 +474,8 @@ def minimize_lbfgs(net, X, Y, sample_weight=None, *, alpha=0.0, options=None, cl
     ...                                     options={"maxiter": 50})   # doctest: +SKIP
     >>> proba = bpcore.dask.predict_proba(net, X)   # a dask array     # doctest: +SKIP
     """
-    objective = BlockwiseObjective(net, X, Y, sample_weight, alpha=alpha, client=client)
+    objective = BlockwiseObjective(net, X, Y, sample_weight, alpha=alpha, l1=l1,
+                                   client=client)
     try:
         result = scipy.optimize.minimize(
             objective, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
