@@ -18,7 +18,16 @@ from bpcore import SGD, Network, train  # noqa: E402
 from conftest import make_targets  # noqa: E402
 from torch_net import TorchNet, torch_loss_and_grad  # noqa: E402
 
-torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_on_one_thread():
+    # torch.set_num_threads sets the OpenMP limit of the process, which bpcore
+    # shares: restore it, or every later test would run bpcore on one thread.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
 NEW_ACTIVATIONS = ["gelu", "silu", "softplus", "selu"]
