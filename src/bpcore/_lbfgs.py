@@ -55,7 +55,7 @@ class LBFGS:
         return f"LBFGS(max_iter={self.max_iter}, tol={self.tol!r}, max_fun={self.max_fun})"
 
 
-def minimize_lbfgs(net, X, Y, sample_weight, alpha, *, options, l1=0.0):
+def minimize_lbfgs(net, X, Y, sample_weight, alpha, *, options, l1=0.0, callback=None):
     """Minimize the full-batch loss of ``net`` on (X, Y) with L-BFGS-B, in place.
 
     Parameters
@@ -71,6 +71,9 @@ def minimize_lbfgs(net, X, Y, sample_weight, alpha, *, options, l1=0.0):
         Passed to ``scipy.optimize.minimize(method="L-BFGS-B")``.
     l1 : float, default=0.0
         L1 strength (``l1 * sum(|W|) / sum(sample_weight)``).
+    callback : callable, optional
+        scipy's ``callback(xk)`` after every iteration (raise
+        ``StopIteration`` to stop).
 
     Returns
     -------
@@ -96,7 +99,7 @@ def minimize_lbfgs(net, X, Y, sample_weight, alpha, *, options, l1=0.0):
 
     result = scipy.optimize.minimize(
         loss_and_grad, params.astype(np.float64), method="L-BFGS-B", jac=True,
-        options=options,
+        options=options, callback=callback,
     )
     params[...] = result.x
     return result

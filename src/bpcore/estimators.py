@@ -16,6 +16,7 @@ parameter buffer. Arrays assigned to them by the user (e.g. custom initial
 weights before a ``warm_start`` fit) are copied into the buffer at the next
 ``fit``, ``partial_fit`` or prediction.
 """
+import copy
 import warnings
 from abc import ABC, abstractmethod
 
@@ -28,6 +29,7 @@ from sklearn.base import (
     _fit_context,
     is_classifier,
 )
+from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
@@ -100,10 +102,13 @@ class _SklearnRules(Callback):
             print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
         early_stopping = self.validation is not None
         est._update_no_improvement_count(early_stopping, *(self.validation or (None,) * 3),
-                                         diverged=np.isnan(logs["loss"]))
-        est._schedule.iteration_ends(est.t_)
-        # The optimizer holds the rate the next epoch will use, as scikit-learn's.
-        est._optimizer.learning_rate = est._schedule.lr
+                                         diverged=np.isnan(logs["loss"]),
+                                         score=logs.get("val_score"))
+        sklearn_schedule = isinstance(est._schedule, SklearnSchedule)
+        if sklearn_schedule:
+            est._schedule.iteration_ends(est.t_)
+            # The optimizer holds the rate the next epoch will use, as scikit-learn's.
+            est._optimizer.learning_rate = est._schedule.lr
         if est._no_improvement_count > est.n_iter_no_change:
             if early_stopping:
                 msg = ("Validation score did not improve more than "
@@ -111,8 +116,14 @@ class _SklearnRules(Callback):
             else:
                 msg = ("Training loss did not improve more than tol=%f"
                        " for %d consecutive epochs." % (est.tol, est.n_iter_no_change))
-            stop = est._schedule.on_stall(msg, est.verbose)
-            est._optimizer.learning_rate = est._schedule.lr
+            if sklearn_schedule:
+                stop = est._schedule.on_stall(msg, est.verbose)
+                est._optimizer.learning_rate = est._schedule.lr
+            else:
+                # A torch-style schedule sets the rates itself: a stall stops.
+                stop = True
+                if est.verbose:
+                    print(msg + " Stopping.")
             if stop:
                 return True
             est._no_improvement_count = 0
@@ -127,8 +138,87 @@ class _SklearnRules(Callback):
         return False
 
 
-class _BaseMLP(BaseEstimator, ABC):
-    """Shared fit/predict machinery of MLPClassifier and MLPRegressor."""
+class _SklearnCallbackBridge(Callback):
+    """scikit-learn's callback protocol (``sklearn.callback``) on the epochs of
+    the one training loop: one subtask per epoch under the fit's task.
+
+    As scikit-learn's ``_LbfgsCallbackBridge`` does for L-BFGS iterations,
+    each epoch's subtask begins before the epoch (``on_fit_task_begin``) and
+    ends after it (``on_fit_task_end``, with a fitted copy of the estimator
+    built only if a callback asks for one); a callback returning True stops
+    training. It wraps the estimator's own per-epoch callbacks (scikit-learn's
+    stopping rules) so that it knows whether another epoch follows.
+    """
+
+    def __init__(self, est, ctx, epochs, inner, X, y, metadata):
+        self.est, self.ctx, self.epochs, self.inner = est, ctx, epochs, list(inner)
+        self.X, self.y, self.metadata = X, y, metadata
+        self.task = None
+
+    def begin(self):
+        self.task = self.ctx.subcontext(task_name="epoch")
+        self.task.call_on_fit_task_begin(
+            estimator=self.est, X=self.X, y=self.y, metadata=self.metadata,
+            reconstruction_attributes=self.est._reconstruction_attributes)
+
+    def on_epoch_end(self, epoch, logs):
+        stop = False
+        for cb in self.inner:
+            stop = bool(cb.on_epoch_end(epoch, logs)) or stop
+        task, self.task = self.task, None
+        stop = task.call_on_fit_task_end(
+            estimator=self.est, X=self.X, y=self.y, metadata=self.metadata,
+            reconstruction_attributes=self.est._reconstruction_attributes) or stop
+        if not stop and epoch + 1 < self.epochs:
+            self.begin()
+        return stop
+
+    def close(self):
+        """End a subtask left open by an interrupted epoch, as an empty task."""
+        if self.task is not None:
+            self.task.call_on_fit_task_end(estimator=self.est)
+            self.task = None
+
+
+class _LbfgsCallbackBridge:
+    """scipy's per-iteration ``callback(xk)`` as scikit-learn's callback
+    protocol, the way ``sklearn.linear_model.LogisticRegression`` forwards it:
+    one subtask per L-BFGS iteration (the last one empty); a callback returning
+    True stops the minimization (``StopIteration``, scipy >= 1.11).
+    """
+
+    def __init__(self, est, ctx, X, y, metadata):
+        self.est, self.ctx, self.X, self.y, self.metadata = est, ctx, X, y, metadata
+        self.task = self._begin(None)
+
+    def _attributes(self, xk):
+        return lambda: self.est._reconstruction_attributes(xk)
+
+    def _begin(self, xk):
+        task = self.ctx.subcontext(task_name="lbfgs-iter")
+        task.call_on_fit_task_begin(estimator=self.est, X=self.X, y=self.y,
+                                    metadata=self.metadata,
+                                    reconstruction_attributes=self._attributes(xk))
+        return task
+
+    def __call__(self, xk):
+        stop = self.task.call_on_fit_task_end(
+            estimator=self.est, X=self.X, y=self.y, metadata=self.metadata,
+            reconstruction_attributes=self._attributes(xk))
+        self.task = self._begin(xk)
+        if stop:
+            raise StopIteration
+
+    def close(self):
+        self.task.call_on_fit_task_end(estimator=self.est)
+
+
+class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
+    """Shared fit/predict machinery of MLPClassifier and MLPRegressor, and of
+    the toolbox estimators (``bpcore.toolbox``), which extend it through the
+    hooks ``_network_options``, ``_make_optimizer``, ``_runner_options``,
+    ``_batch_size_for``, ``_validation`` and ``_restore_best``.
+    """
 
     # scikit-learn's own constraint table: the same checks and, to the
     # letter, the same messages. (A StrOptions message lists its options in
@@ -189,7 +279,8 @@ class _BaseMLP(BaseEstimator, ABC):
         # the Glorot factor of the estimator's hidden activation, exactly as
         # scikit-learn's _init_coef does.
         net = Network(layer_units, activation=self.activation, output=self.out_activation_,
-                      loss=loss, dtype=dtype, random_state=self._random_state)
+                      loss=loss, dtype=dtype, random_state=self._random_state,
+                      **self._network_options())
         # scikit-learn reports multi-output squared error as a mean over
         # outputs but differentiates the sum; reproduce its gradient.
         net._use_sklearn_gradient()
@@ -197,8 +288,10 @@ class _BaseMLP(BaseEstimator, ABC):
         self.coefs_ = list(net.coefs)
         self.intercepts_ = list(net.intercepts)
         self._best_params = net.params.copy()
+        self._best_buffers = net.buffers.copy()
+        self._epochs_trained = 0
 
-        if self.solver in _STOCHASTIC_SOLVERS:
+        if self.solver != "lbfgs":
             self.loss_curve_ = []
             self._no_improvement_count = 0
             if self.early_stopping:
@@ -227,6 +320,7 @@ class _BaseMLP(BaseEstimator, ABC):
         net._use_sklearn_gradient()
         self._net = net
         self._best_params = net.params.copy()
+        self._best_buffers = net.buffers.copy()
         return net
 
     def _sync_params(self):
@@ -277,7 +371,54 @@ class _BaseMLP(BaseEstimator, ABC):
 
     # -- fitting ------------------------------------------------------------
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    # -- hooks of the toolbox estimators (the drop-ins' values) ----------------
+
+    def _network_options(self):
+        """Extra ``Network`` arguments (init, dropout, batch norm, ...)."""
+        return {}
+
+    def _runner_options(self):
+        """Extra ``EpochRunner`` arguments (l1, max_norm, clipping, seed)."""
+        return {}
+
+    def _batch_size_for(self, n_samples):
+        """scikit-learn's minibatch size for ``n_samples`` training samples."""
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than "
+                "sample size. It is going to be clipped"
+            )
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _validation(self, X_val, Y_val, y_val, sw_val):
+        """A per-epoch validation callable for the training loop (None: the
+        drop-ins score the hold-out in their stopping rule)."""
+        return None
+
+    def _restore_best(self):
+        """Whether early stopping ends on the best epoch's weights."""
+        return True
+
+    # -- scikit-learn's callback protocol -------------------------------------
+
+    def _has_skl_callbacks(self):
+        return bool(getattr(self, "_skl_callbacks", None))
+
+    def _reconstruction_attributes(self, params=None):
+        """Attributes of an estimator frozen at the current (or ``params``)
+        weights, for callbacks that ask for a ``fitted_estimator``: its own
+        copy of the network, so that it never writes into the live one."""
+        net = copy.deepcopy(self._net)
+        if params is not None:
+            net.params[...] = params
+        return {"_net": net, "coefs_": list(net.coefs), "intercepts_": list(net.intercepts)}
+
+    # -- fitting ------------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+        y_given = y
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -303,34 +444,56 @@ class _BaseMLP(BaseEstimator, ABC):
             self._initialize(y, layer_units, X.dtype)
         net = self._sync_params()
 
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, y, sample_weight, incremental)
-        elif self.solver == "lbfgs":
-            self._fit_lbfgs(X, y, sample_weight)
+        # scikit-learn's callbacks: one task for this fit, one subtask per
+        # epoch (or L-BFGS iteration).
+        lbfgs = self.solver == "lbfgs"
+        ctx = self._init_callback_context(
+            max_subtasks=(max(self.max_iter, 1) + 1 if lbfgs
+                          else 1 if incremental else self.max_iter))
+        metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        ctx.call_on_fit_task_begin(estimator=self, X=X, y=y_given, metadata=metadata)
+        cb_data = (ctx, X, y_given, metadata)
+
+        if lbfgs:
+            self._fit_lbfgs(X, y, sample_weight, cb_data, validation_data)
+        else:
+            self._fit_stochastic(X, y, sample_weight, incremental, cb_data, validation_data)
 
         if not np.isfinite(net.params).all():
             raise ValueError(_NONFINITE_WEIGHTS)
+        ctx.call_on_fit_task_end(estimator=self, X=X, y=y_given, metadata=metadata,
+                                 reconstruction_attributes=self._reconstruction_attributes)
         return self
 
-    def _fit_lbfgs(self, X, y, sample_weight):
+    def _fit_lbfgs(self, X, y, sample_weight, cb_data, validation_data=None):
         net = self._net
         dtype = net.dtype
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
-        result = minimize_lbfgs(
-            net,
-            _as_engine_input(X, dtype),
-            np.ascontiguousarray(y, dtype=dtype),
-            None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dtype),
-            float(self.alpha),
-            options={
-                "maxfun": self.max_fun,
-                "maxiter": self.max_iter,
-                "gtol": self.tol,
-                **_get_additional_lbfgs_options_dict("iprint", iprint),
-            },
-        )
+        bridge = (_LbfgsCallbackBridge(self, *cb_data) if self._has_skl_callbacks()
+                  else None)
+        try:
+            result = minimize_lbfgs(
+                net,
+                _as_engine_input(X, dtype),
+                np.ascontiguousarray(y, dtype=dtype),
+                None if sample_weight is None else np.ascontiguousarray(sample_weight,
+                                                                        dtype=dtype),
+                float(self.alpha),
+                options={
+                    "maxfun": self.max_fun,
+                    "maxiter": self.max_iter,
+                    "gtol": self.tol,
+                    **_get_additional_lbfgs_options_dict("iprint", iprint),
+                },
+                l1=float(self._runner_options().get("l1", 0.0)),
+                callback=bridge,
+            )
+        finally:
+            if bridge is not None:
+                bridge.close()
         self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
         self.loss_ = result.fun
+        return result
 
     def _make_optimizer(self):
         """The optimizer and scikit-learn's schedule for it (fixed at creation,
@@ -345,7 +508,8 @@ class _BaseMLP(BaseEstimator, ABC):
             kind = "constant"
         return optimizer, SklearnSchedule(kind, self.learning_rate_init, self.power_t)
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental):
+    def _fit_stochastic(self, X, y, sample_weight, incremental, cb_data,
+                        validation_data=None):
         net = self._net
         dtype = net.dtype
         fresh = not incremental or not hasattr(self, "_optimizer")
@@ -355,7 +519,13 @@ class _BaseMLP(BaseEstimator, ABC):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if early_stopping:
+        if validation_data is not None:
+            # Given by the caller (toolbox estimators): no hold-out split.
+            X_train, y_train, sw_train = X, y, sample_weight
+            X_val, y_val, sw_val = validation_data
+            Y_val = np.ascontiguousarray(self._encode_targets(y_val), dtype=dtype)
+            X_val = _as_engine_input(X_val, dtype)
+        elif early_stopping:
             # Stratify like scikit-learn: single-output classification only
             # (i.e. binary targets), never multilabel.
             stratify = y if (is_classifier(self) and self.n_outputs_ == 1) else None
@@ -373,58 +543,78 @@ class _BaseMLP(BaseEstimator, ABC):
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
+            Y_val = y_val
             if is_classifier(self):
                 y_val = self._label_binarizer.inverse_transform(y_val)
             X_val = _as_engine_input(X_val, dtype)
         else:
             X_train, y_train, sw_train = X, y, sample_weight
-            X_val = y_val = sw_val = None
+            X_val = y_val = Y_val = sw_val = None
+        validate = None if X_val is None else self._validation(X_val, Y_val, y_val, sw_val)
 
         n_samples = X_train.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than "
-                    "sample size. It is going to be clipped"
-                )
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
-
+        batch_size = self._batch_size_for(n_samples)
         runner = EpochRunner(
             net, self._optimizer,
             _as_engine_input(X_train, dtype),
             np.ascontiguousarray(y_train, dtype=dtype),
             None if sw_train is None else np.ascontiguousarray(sw_train, dtype=dtype),
-            batch_size, float(self.alpha),
+            batch_size, float(self.alpha), **self._runner_options(),
         )
         if fresh:
             self._schedule.bind(self._optimizer.learning_rate, runner.n_batches)
-        else:
+        elif isinstance(self._schedule, SklearnSchedule):
             # partial_fit on a new chunk: scikit-learn's rates are per epoch.
             self._schedule.steps_per_epoch = runner.n_batches
         rules = _SklearnRules(self, n_samples,
                               (X_val, y_val, sw_val) if early_stopping else None,
                               incremental)
+        callbacks = [rules]
+        bridge = None
+        epochs = 1 if incremental else self.max_iter
+        if self._has_skl_callbacks():
+            bridge = _SklearnCallbackBridge(self, cb_data[0], epochs, callbacks, *cb_data[1:])
+            callbacks = [bridge]
+            bridge.begin()
         self.n_iter_ = 0
+        first_epoch = getattr(self, "_epochs_trained", 0)
+        history = self._history_for(incremental)
         try:
-            run_epochs(runner, epochs=self.max_iter, shuffle=self.shuffle,
-                       random_state=self._random_state, schedule=self._schedule,
-                       callbacks=[rules], keep_going_after_divergence=early_stopping)
+            history, _ = run_epochs(
+                runner, epochs=self.max_iter, shuffle=self.shuffle,
+                random_state=self._random_state, schedule=self._schedule,
+                validate=validate, callbacks=callbacks, history=history,
+                first_epoch=first_epoch,
+                schedule_first_epoch=0 if fresh else first_epoch - self._schedule_start,
+                keep_going_after_divergence=early_stopping)
         except DivergenceError as exc:
             raise ValueError(_NONFINITE_WEIGHTS) from exc
         except KeyboardInterrupt:
             # The engine has applied the batches finished before Ctrl-C.
             warnings.warn("Training interrupted by user.")
+        finally:
+            if bridge is not None:
+                bridge.close()
+            if fresh:
+                self._schedule_start = first_epoch
+            self._epochs_trained = first_epoch + self.n_iter_
 
-        if early_stopping:
+        if early_stopping and self._restore_best():
             np.copyto(net.params, self._best_params)
+            np.copyto(net.buffers, self._best_buffers)
+
+    def _history_for(self, incremental):
+        """The History this run appends to (None: a throwaway one)."""
+        return None
 
     def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val,
-                                     diverged=False):
+                                     diverged=False, score=None):
         if early_stopping:
             # A diverged network predicts non-finite values, which score NaN.
-            score = np.nan if diverged else self._score(X_val, y_val, sample_weight=sw_val)
+            if diverged:
+                score = np.nan
+            elif score is None:
+                score = self._score(X_val, y_val, sample_weight=sw_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % self.validation_scores_[-1])
@@ -436,6 +626,7 @@ class _BaseMLP(BaseEstimator, ABC):
             if last > self.best_validation_score_:
                 self.best_validation_score_ = last
                 np.copyto(self._best_params, self._net.params)
+                np.copyto(self._best_buffers, self._net.buffers)
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
