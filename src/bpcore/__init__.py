@@ -6,7 +6,8 @@ choice of activations, losses and initializations), the optimizers ``SGD``,
 ``LBFGS``, ``train`` (with schedules
 from ``bpcore.schedules`` and callbacks from ``bpcore.callbacks``) and
 ``check_gradients``. Drop-in scikit-learn estimators: ``MLPClassifier``,
-``MLPRegressor``. The compiled kernels live in ``bpcore._kernels``; importing
+``MLPRegressor``; with the whole toolbox as parameters:
+``NeuralNetClassifier``, ``NeuralNetRegressor``. The compiled kernels live in ``bpcore._kernels``; importing
 bpcore fails loudly if they were not built.
 """
 from . import _kernels  # noqa: F401  (fail here, clearly, if the build is missing)
@@ -20,6 +21,7 @@ from .gradcheck import check_gradients
 from .network import Network
 from .persistence import load, save
 from .optimizers import RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, Optimizer, RMSProp
+from .toolbox import NeuralNetClassifier, NeuralNetRegressor
 from .training import train
 
 __version__ = "0.1.0"
@@ -43,6 +45,8 @@ __all__ = [
     "MLPRegressor",
     "NAdam",
     "Network",
+    "NeuralNetClassifier",
+    "NeuralNetRegressor",
     "Optimizer",
     "RMSProp",
     "RPROP",

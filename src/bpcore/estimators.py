@@ -394,8 +394,13 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _validation(self, X_val, Y_val, y_val, sw_val):
         """A per-epoch validation callable for the training loop (None: the
-        drop-ins score the hold-out in their stopping rule)."""
+        drop-ins score the hold-out in their stopping rule). ``Y_val`` are the
+        network's targets, ``y_val`` the estimator's (labels)."""
         return None
+
+    def _check_validation_data(self, validation_data):
+        """``(X_val, y_val, Y_val, sw_val)`` from a ``validation_data`` argument."""
+        raise NotImplementedError
 
     def _restore_best(self):
         """Whether early stopping ends on the best epoch's weights."""
@@ -522,9 +527,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         if validation_data is not None:
             # Given by the caller (toolbox estimators): no hold-out split.
             X_train, y_train, sw_train = X, y, sample_weight
-            X_val, y_val, sw_val = validation_data
-            Y_val = np.ascontiguousarray(self._encode_targets(y_val), dtype=dtype)
-            X_val = _as_engine_input(X_val, dtype)
+            X_val, y_val, Y_val, sw_val = self._check_validation_data(validation_data)
         elif early_stopping:
             # Stratify like scikit-learn: single-output classification only
             # (i.e. binary targets), never multilabel.
@@ -546,11 +549,12 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
             Y_val = y_val
             if is_classifier(self):
                 y_val = self._label_binarizer.inverse_transform(y_val)
-            X_val = _as_engine_input(X_val, dtype)
         else:
             X_train, y_train, sw_train = X, y, sample_weight
             X_val = y_val = Y_val = sw_val = None
         validate = None if X_val is None else self._validation(X_val, Y_val, y_val, sw_val)
+        if X_val is not None:
+            X_val = _as_engine_input(X_val, dtype)
 
         n_samples = X_train.shape[0]
         batch_size = self._batch_size_for(n_samples)
