@@ -364,6 +364,12 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         super().__setstate__(state)
         net = self.__dict__.get("_net")
         if net is not None:
+            if not net.buffers.flags.writeable:
+                # Loaded from a read-only memory map (joblib): inference writes
+                # nothing, but the kernels take the running statistics as a
+                # writable buffer, so keep a private copy.
+                net.buffers = net.buffers.copy()
+                net._make_views()
             if "coefs_" not in self.__dict__:
                 self.coefs_ = list(net.coefs)
             if "intercepts_" not in self.__dict__:
