@@ -79,7 +79,7 @@ def _expected_failed(est):
     NeuralNetRegressor(**BN_DROPOUT),
     NeuralNetRegressor(**HUBER),
     NeuralNetClassifier(hidden_layer_sizes=(16, 16), residual=True, clip_norm=1.0,
-                        solver="nadam", learning_rate="onecycle", class_weight="balanced",
+                        solver="nadam", learning_rate="onecycle",
                         max_iter=100),
 ], expected_failed_checks=_expected_failed)
 def test_sklearn_estimator_checks(estimator, check):
@@ -249,14 +249,21 @@ def test_schedule_object_is_copied_not_mutated(iris):
     assert est.history_.lr == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
 
 
-def test_plateau_cuts_the_rate(diabetes):
+def test_plateau_cuts_the_rate_when_the_validation_loss_stalls(diabetes):
     X, y = diabetes
-    est = NeuralNetRegressor((8,), learning_rate="plateau", learning_rate_init=0.5, solver="sgd",
-                             tol=0.0, n_iter_no_change=10, max_iter=40, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est.fit(X, y)
-    assert min(est.history_.lr) < 0.5
+    # 40 training samples: the validation loss soon rises (overfitting) while
+    # the training loss still falls; 'plateau' watches the validation loss.
+    est = NeuralNetRegressor(hidden_layer_sizes=(64,), learning_rate="plateau",
+                             learning_rate_init=0.01, max_iter=200, random_state=0)
+    est.fit(X[:40], y[:40], validation_data=(X[40:], y[40:]))
+    h = est.history_
+    cuts = [e for e in range(1, len(h)) if h.lr[e] < h.lr[e - 1]]
+    assert cuts and all(h.lr[e] == pytest.approx(0.1 * h.lr[e - 1]) for e in cuts)
+    # torch's rule: a cut after patience = n_iter_no_change // 2 = 5 epochs
+    # without a relative improvement of 1e-4 over the best validation loss.
+    first = cuts[0]
+    best = min(h.val_loss[:first - 5])
+    assert all(v > best * (1 - 1e-4) for v in h.val_loss[first - 5:first])
 
 
 # ---------------------------------------------------------------------------
@@ -320,20 +327,21 @@ def test_validation_data_errors(iris):
 
 def test_early_stopping_on_a_scorer(diabetes):
     X, y = diabetes
-    est = NeuralNetRegressor((16,), early_stopping=True, scoring="neg_mean_absolute_error",
-                             max_iter=200, n_iter_no_change=5, learning_rate_init=0.01,
-                             random_state=0).fit(X, y)
+    Xt, yt, Xv, yv = X[::2], y[::2], X[1::2], y[1::2]
+    est = NeuralNetRegressor(hidden_layer_sizes=(16,), early_stopping=True,
+                             scoring="neg_mean_absolute_error", max_iter=200,
+                             n_iter_no_change=5, learning_rate_init=0.01, random_state=0)
+    est.fit(Xt, yt, validation_data=(Xv, yv))
     scores = est.validation_scores_
     assert est.history_.val_score == scores and all(s < 0 for s in scores)
-    # The hold-out is scikit-learn's split; its best MAE is the restored model's.
-    from sklearn.model_selection import train_test_split
-    _, Xv, _, yv = train_test_split(X, y, random_state=check_random_state(0), test_size=0.1)
-    assert -mean_absolute_error(yv, est.predict(Xv)) == pytest.approx(max(scores))
+    assert est.n_iter_ < 200
+    # The best MAE is the restored model's.
+    assert -mean_absolute_error(yv, est.predict(Xv)) == pytest.approx(max(scores), rel=1e-12)
 
 
 def test_early_stopping_on_the_loss(diabetes):
     X, y = diabetes
-    est = NeuralNetRegressor((16,), early_stopping=True, scoring="loss", max_iter=200,
+    est = NeuralNetRegressor(hidden_layer_sizes=(16,), early_stopping=True, scoring="loss", max_iter=200,
                              n_iter_no_change=5, learning_rate_init=0.01, random_state=0)
     est.fit(X, y)
     np.testing.assert_allclose(est.validation_scores_, -np.asarray(est.history_.val_loss))
@@ -399,7 +407,7 @@ def test_multilabel_and_multioutput(diabetes):
     assert clf.predict_proba(X).shape == Y.shape
     X, y = diabetes
     Y2 = np.c_[y, -y]
-    reg = NeuralNetRegressor((8,), loss="absolute_error", max_iter=5, random_state=0).fit(X, Y2)
+    reg = NeuralNetRegressor(hidden_layer_sizes=(8,), loss="absolute_error", max_iter=5, random_state=0).fit(X, Y2)
     assert reg.predict(X).shape == Y2.shape
 
 
@@ -473,7 +481,7 @@ def test_pipeline_grid_search(iris):
     ("solver", "lion", "The 'solver' parameter of NeuralNetClassifier must be a str among"),
     ("learning_rate", "warm", "The 'learning_rate' parameter of NeuralNetClassifier must be"),
     ("dropout", 1.0, r"The 'dropout' parameter of NeuralNetClassifier must be a float in "
-                     r"the range \[0, 1\)"),
+                     r"the range \[0.0, 1.0\)"),
     ("init", "zeros", "The 'init' parameter of NeuralNetClassifier must be a str among"),
     ("l1", -1.0, "The 'l1' parameter"),
     ("max_norm", 0.0, "The 'max_norm' parameter"),

@@ -573,8 +573,9 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         )
         if fresh:
             self._schedule.bind(self._optimizer.learning_rate, runner.n_batches)
-        elif isinstance(self._schedule, SklearnSchedule):
-            # partial_fit on a new chunk: scikit-learn's rates are per epoch.
+        else:
+            # partial_fit on a new chunk: rates for its number of batches
+            # (scikit-learn's, and the epoch-counting schedules, are per epoch).
             self._schedule.steps_per_epoch = runner.n_batches
         rules = _SklearnRules(self, n_samples,
                               (X_val, y_val, sw_val) if early_stopping else None,

@@ -65,6 +65,13 @@ class _EpochsOneCycle(OneCycleLR):
         self._phases = self._make_phases()
         super().bind(base_lr, steps_per_epoch)
 
+    def epoch_rates(self, epoch):
+        # Past the cycle (partial_fit or warm epochs beyond max_iter) the
+        # final rate holds, where torch would raise.
+        first = int(epoch) * self.steps_per_epoch
+        steps = np.arange(first, first + self.steps_per_epoch)
+        return self.step_rates(np.minimum(steps, self.total_steps - 1))
+
 
 def named_schedule(name, *, max_iter, learning_rate_init, tol, n_iter_no_change):
     """The schedule a ``learning_rate`` name stands for, with its defaults.
@@ -78,11 +85,11 @@ def named_schedule(name, *, max_iter, learning_rate_init, tol, n_iter_no_change)
     cosine_restarts ``CosineAnnealingWarmRestarts(T_0=max(1, E // 4))``:
                    four cycles
     onecycle       ``OneCycleLR(max_lr=learning_rate_init, total_steps=E *
-                   batches per epoch)``
+                   batches per epoch)``; past the cycle the final rate holds
     plateau        ``ReduceLROnPlateau(factor=0.1, patience=max(1,
-                   n_iter_no_change // 2), threshold=tol,
-                   threshold_mode="abs")`` on the validation loss when there
-                   is validation data, else the training loss
+                   n_iter_no_change // 2))`` (torch's relative threshold
+                   1e-4) on the validation loss when there is validation
+                   data, else the training loss
     ============== =========================================================
     """
     E = int(max_iter)
@@ -97,8 +104,7 @@ def named_schedule(name, *, max_iter, learning_rate_init, tol, n_iter_no_change)
     if name == "onecycle":
         return _EpochsOneCycle(learning_rate_init, E)
     if name == "plateau":
-        return ReduceLROnPlateau(factor=0.1, patience=max(1, n_iter_no_change // 2),
-                                 threshold=tol, threshold_mode="abs")
+        return ReduceLROnPlateau(factor=0.1, patience=max(1, n_iter_no_change // 2))
     raise ValueError(f"unknown schedule name {name!r}; choose one of {SCHEDULE_NAMES}")
 
 
