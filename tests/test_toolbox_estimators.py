@@ -622,3 +622,25 @@ def test_example_runs(script):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip()
+
+
+@pytest.mark.parametrize("kw", [dict(learning_rate="onecycle"),
+                                dict(scoring="accuracy", early_stopping=True),
+                                dict(batch_norm=True, dropout=0.1, solver="adamw",
+                                     learning_rate="cosine")])
+def test_bpcore_save_round_trip(iris, tmp_path, kw):
+    X, y = iris
+    est = NeuralNetClassifier((8,), max_iter=5, random_state=0, **kw).fit(X, y)
+    bpcore.save(est, tmp_path / "m.bp")
+    loaded = bpcore.load(tmp_path / "m.bp")
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
+def test_onecycle_partial_fit_past_the_cycle_keeps_the_final_rate(iris):
+    X, y = iris
+    est = NeuralNetClassifier((8,), learning_rate="onecycle", learning_rate_init=0.1,
+                              max_iter=3, random_state=0)
+    for _ in range(5):
+        est.partial_fit(X, y, classes=[0, 1, 2])
+    lr = est.history_.lr
+    assert len(lr) == 5 and lr[2] == lr[3] == lr[4] < lr[1]

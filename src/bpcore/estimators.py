@@ -571,12 +571,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
             None if sw_train is None else np.ascontiguousarray(sw_train, dtype=dtype),
             batch_size, float(self.alpha), **self._runner_options(),
         )
-        if fresh:
-            self._schedule.bind(self._optimizer.learning_rate, runner.n_batches)
-        else:
-            # partial_fit on a new chunk: rates for its number of batches
-            # (scikit-learn's, and the epoch-counting schedules, are per epoch).
-            self._schedule.steps_per_epoch = runner.n_batches
+        self._bind_schedule(runner, fresh)
         rules = _SklearnRules(self, n_samples,
                               (X_val, y_val, sw_val) if early_stopping else None,
                               incremental)
@@ -613,6 +608,15 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         if early_stopping and self._restore_best():
             np.copyto(net.params, self._best_params)
             np.copyto(net.buffers, self._best_buffers)
+
+    def _bind_schedule(self, runner, fresh):
+        """Bind the schedule to the optimizer's rate and the batches of an epoch."""
+        if fresh:
+            self._schedule.bind(self._optimizer.learning_rate, runner.n_batches)
+        else:
+            # partial_fit on a new chunk: rates for its number of batches
+            # (scikit-learn's, and the epoch-counting schedules, are per epoch).
+            self._schedule.steps_per_epoch = runner.n_batches
 
     def _history_for(self, incremental):
         """The History this run appends to (None: a throwaway one)."""

@@ -49,31 +49,7 @@ SKLEARN_RATES = ("constant", "invscaling", "adaptive")
 SCHEDULE_NAMES = ("step", "exponential", "cosine", "cosine_restarts", "onecycle", "plateau")
 
 
-class _EpochsOneCycle(OneCycleLR):
-    """``OneCycleLR`` over ``epochs`` epochs, whatever the number of steps in one.
-
-    ``total_steps`` is fixed when the fit binds the schedule (``epochs *
-    steps_per_epoch``), since the number of batches is known only then.
-    """
-
-    def __init__(self, max_lr, epochs):
-        self.epochs = int(epochs)
-        super().__init__(max_lr, total_steps=max(self.epochs, 4))
-
-    def bind(self, base_lr, steps_per_epoch):
-        self.total_steps = self.epochs * int(steps_per_epoch)
-        self._phases = self._make_phases()
-        super().bind(base_lr, steps_per_epoch)
-
-    def epoch_rates(self, epoch):
-        # Past the cycle (partial_fit or warm epochs beyond max_iter) the
-        # final rate holds, where torch would raise.
-        first = int(epoch) * self.steps_per_epoch
-        steps = np.arange(first, first + self.steps_per_epoch)
-        return self.step_rates(np.minimum(steps, self.total_steps - 1))
-
-
-def named_schedule(name, *, max_iter, learning_rate_init, tol, n_iter_no_change):
+def named_schedule(name, *, max_iter, learning_rate_init, n_iter_no_change, steps_per_epoch=1):
     """The schedule a ``learning_rate`` name stands for, with its defaults.
 
     ============== =========================================================
@@ -102,7 +78,7 @@ def named_schedule(name, *, max_iter, learning_rate_init, tol, n_iter_no_change)
     if name == "cosine_restarts":
         return CosineAnnealingWarmRestarts(T_0=max(1, E // 4))
     if name == "onecycle":
-        return _EpochsOneCycle(learning_rate_init, E)
+        return OneCycleLR(learning_rate_init, total_steps=max(2, E * int(steps_per_epoch)))
     if name == "plateau":
         return ReduceLROnPlateau(factor=0.1, patience=max(1, n_iter_no_change // 2))
     raise ValueError(f"unknown schedule name {name!r}; choose one of {SCHEDULE_NAMES}")
@@ -184,11 +160,28 @@ class _ToolboxMixin:
             schedule = SklearnSchedule("constant" if solver == "adam" else rate, lr,
                                        self.power_t)
         elif isinstance(rate, str):
+            # ('onecycle' is rebuilt for the number of batches in _bind_schedule)
             schedule = named_schedule(rate, max_iter=self.max_iter, learning_rate_init=lr,
-                                      tol=self.tol, n_iter_no_change=self.n_iter_no_change)
+                                      n_iter_no_change=self.n_iter_no_change)
         else:
             schedule = copy.deepcopy(rate)   # the parameter itself stays unbound
         return optimizer, schedule
+
+    def _bind_schedule(self, runner, fresh):
+        if fresh and isinstance(self.learning_rate, str) and self.learning_rate == "onecycle":
+            self._schedule = named_schedule(
+                "onecycle", max_iter=self.max_iter, learning_rate_init=self.learning_rate_init,
+                n_iter_no_change=self.n_iter_no_change, steps_per_epoch=runner.n_batches)
+        elif not fresh and isinstance(self._schedule, OneCycleLR):
+            done = self._epochs_trained - self._schedule_start
+            if (done + 1) * runner.n_batches > self._schedule.total_steps:
+                # partial_fit past the cycle: the optimizer keeps the cycle's
+                # final rate (torch would raise).
+                self._schedule = None
+                return
+        elif self._schedule is None:
+            return
+        super()._bind_schedule(runner, fresh)
 
     def _validation(self, X_val, Y_val, y_val, sw_val):
         loss = Validation(self._net, X_val, Y_val, sw_val)
@@ -264,12 +257,16 @@ class _ToolboxMixin:
                 "solver='lbfgs' trains on the whole data at once, and batch_norm and "
                 "dropout are defined by minibatch training; choose a minibatch solver "
                 "(e.g. 'adam') or set dropout=0 and batch_norm=False")
-        self._scorer = (None if self.scoring in (None, "loss")
-                        else check_scoring(self, scoring=self.scoring))
         if is_classifier(self) and self.class_weight is not None:
             sample_weight = self._class_sample_weight(y, sample_weight, incremental)
-        return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental,
-                            validation_data=validation_data)
+        # Resolved once per fit, and not kept: a fitted model holds no scorer.
+        self._scorer = (None if self.scoring in (None, "loss")
+                        else check_scoring(self, scoring=self.scoring))
+        try:
+            return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental,
+                                validation_data=validation_data)
+        finally:
+            del self._scorer
 
     def _fit_lbfgs(self, X, y, sample_weight, cb_data, validation_data=None):
         t0 = time.perf_counter()
