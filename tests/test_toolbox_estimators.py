@@ -352,9 +352,6 @@ def test_restore_best_weights_params_and_buffers(iris, restore):
     X, y = iris
     Xt, yt, Xv, yv = X[::2], y[::2], X[1::2], y[1::2]
 
-    class Snap(bpcore.callbacks.Callback):
-        pass
-
     est = NeuralNetClassifier((16,), batch_norm=True, early_stopping=True, n_iter_no_change=2,
                               tol=0.5, max_iter=50, learning_rate_init=0.05, batch_size=20,
                               restore_best_weights=restore, random_state=0)
@@ -644,3 +641,13 @@ def test_onecycle_partial_fit_past_the_cycle_keeps_the_final_rate(iris):
         est.partial_fit(X, y, classes=[0, 1, 2])
     lr = est.history_.lr
     assert len(lr) == 5 and lr[2] == lr[3] == lr[4] < lr[1]
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import bpcore.toolbox
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = doctest.testmod(bpcore.toolbox, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 6 and result.failed == 0
