@@ -651,3 +651,34 @@ def test_docstring_examples_run():
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = doctest.testmod(bpcore.toolbox, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 6 and result.failed == 0
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    pytest.importorskip("dask", reason="dask arrays need the optional extra bpcore[dask]")
+    distributed = pytest.importorskip("distributed", reason="needs bpcore[dask]")
+    environ = dict(os.environ)   # the nanny leaves OMP_NUM_THREADS=1 behind
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster:
+            with distributed.Client(cluster) as c:
+                yield c
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+
+
+@pytest.mark.parametrize("Est, data", [(NeuralNetClassifier, "iris"),
+                                       (NeuralNetRegressor, "diabetes")])
+def test_lbfgs_on_dask_arrays_equals_in_memory(dask_client, request, Est, data):
+    import dask.array as da
+    X, y = request.getfixturevalue(data)
+    kw = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=30, l1=1e-3, random_state=0)
+    mem = Est(**kw).fit(X, y)
+    dsk = Est(**kw).fit(da.from_array(X, chunks=(40, -1)), da.from_array(y, chunks=40))
+    assert dsk.n_iter_ == mem.n_iter_
+    np.testing.assert_allclose(dsk._net.params, mem._net.params, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dsk.predict(X), mem.predict(X), rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="dask arrays train with solver='lbfgs'"):
+        Est(hidden_layer_sizes=(8,)).fit(da.from_array(X, chunks=(40, -1)),
+                                         da.from_array(y, chunks=40))

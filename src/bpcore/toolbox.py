@@ -44,6 +44,11 @@ from .training import Validation
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 
+
+def _is_dask_array(X):
+    """True for a dask array, without importing dask."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
+
 SOLVERS = ("lbfgs", "sgd", "adam", "adamw", "nadam", "rmsprop", "adagrad", "rprop")
 SKLEARN_RATES = ("constant", "invscaling", "adaptive")
 SCHEDULE_NAMES = ("step", "exponential", "cosine", "cosine_restarts", "onecycle", "plateau")
@@ -252,6 +257,8 @@ class _ToolboxMixin:
     # -- fitting --------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+        if _is_dask_array(X):
+            return self._fit_dask(X, y, sample_weight, incremental, validation_data)
         if self.solver == "lbfgs" and (np.any(self.dropout) or np.any(self.batch_norm)):
             raise ValueError(
                 "solver='lbfgs' trains on the whole data at once, and batch_norm and "
@@ -267,6 +274,55 @@ class _ToolboxMixin:
                                 validation_data=validation_data)
         finally:
             del self._scorer
+
+    def _fit_dask(self, X, y, sample_weight, incremental, validation_data):
+        """``solver='lbfgs'`` on dask arrays: ``bpcore.dask.minimize_lbfgs``
+        (blockwise loss and gradient summed over the workers); the data never
+        come back to the client."""
+        if self.solver != "lbfgs" or incremental:
+            raise ValueError(
+                "dask arrays train with solver='lbfgs' (data-parallel full-batch L-BFGS, "
+                f"bpcore.dask) through fit, got solver={self.solver!r}"
+                + (" and partial_fit" if incremental else "")
+                + "; use solver='lbfgs', or stream blocks through partial_fit with "
+                "dask_ml.wrappers.Incremental")
+        if validation_data is not None or self._class_weight_or_none() is not None:
+            raise ValueError("validation_data and class_weight are not supported with dask "
+                             "arrays; pass sample_weight (a dask array) instead")
+        from . import dask as bpdask        # names the missing extra
+        from sklearn.preprocessing import LabelBinarizer
+        from sklearn.utils import check_random_state
+        from sklearn.utils.optimize import _check_optimize_result
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+        hidden = self.hidden_layer_sizes
+        hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        if is_classifier(self):
+            classes = bpdask.compute_classes(y)
+            self._label_binarizer = LabelBinarizer().fit(classes)
+            self.classes_ = self._label_binarizer.classes_
+            Y = bpdask.binarize(y, classes, dtype)
+        else:
+            Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        self.n_features_in_ = X.shape[1]
+        self._random_state = check_random_state(self.random_state)
+        self._initialize(np.empty((0, Y.shape[1])), [X.shape[1]] + hidden + [Y.shape[1]],
+                         np.dtype(dtype))
+        t0 = time.perf_counter()
+        result = bpdask.minimize_lbfgs(
+            self._net, X, Y, sample_weight, alpha=float(self.alpha), l1=float(self.l1),
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
+        self.history_ = History()
+        self.history_.append({"loss": self.loss_, "lr": np.nan,
+                              "epoch_time": time.perf_counter() - t0})
+        return self
+
+    def _class_weight_or_none(self):
+        """The class_weight parameter (the regressor has none)."""
+        return getattr(self, "class_weight", None)
 
     def _fit_lbfgs(self, X, y, sample_weight, cb_data, validation_data=None):
         t0 = time.perf_counter()
@@ -357,7 +413,11 @@ _TOOLBOX_NOTES = """
     ``fit(X, y, validation_data=(X_val, y_val[, sw_val]))`` validates on
     the given data instead of holding out ``validation_fraction``; it drives
     early stopping when ``early_stopping=True`` and is logged in
-    ``history_`` either way. ``history_`` (a ``bpcore.History``) has the
+    ``history_`` either way. With ``solver='lbfgs'``, ``fit`` also takes
+    dask arrays (``X``, ``y``, ``sample_weight``): bpcore.dask's
+    data-parallel L-BFGS on the workers (extra ``bpcore[dask]``; no batch
+    norm or dropout, no validation_data or class_weight, always a fresh fit;
+    scikit-learn's callbacks are not called). ``history_`` (a ``bpcore.History``) has the
     per-epoch ``loss``, ``lr``, ``epoch_time`` and, with validation data,
     ``val_loss`` and ``val_score``; ``partial_fit`` appends to it.
 
