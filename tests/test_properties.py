@@ -204,9 +204,10 @@ def test_train_gives_finite_losses(spec, n, batch, epochs, shuffle, dtype, layou
     _, Xin = _data(rng, n, sizes[0], layout, np.float64)
     Y = make_targets(loss, output, n, sizes[-1], rng)
     sw = rng.uniform(0.1, 3.0, n) if weighted else None
-    losses = train(net, Xin, Y, optimizer=OPTIMIZERS[optimizer](), epochs=epochs,
-                   batch_size=batch, shuffle=shuffle, random_state=seed, alpha=alpha,
-                   sample_weight=sw)
+    history = train(net, Xin, Y, optimizer=OPTIMIZERS[optimizer](), epochs=epochs,
+                    batch_size=batch, shuffle=shuffle, random_state=seed, alpha=alpha,
+                    sample_weight=sw)
+    losses = np.asarray(history.loss)
     assert losses.shape == (epochs,)
     assert np.isfinite(losses).all() and (losses >= -1e-6).all(), losses
     assert np.isfinite(net.params).all()

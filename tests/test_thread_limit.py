@@ -62,7 +62,7 @@ FORK_SCRIPT = textwrap.dedent("""
 
     def fit():
         net = Network([64, 128, 10], output="softmax", loss="log_loss", random_state=0)
-        return float(train(net, X, Y, optimizer=Adam(), batch_size=32, random_state=0)[-1])
+        return float(train(net, X, Y, optimizer=Adam(), batch_size=32, random_state=0).loss[-1])
 
     # The parent trains on two threads (the hidden-unit split), starting
     # libgomp's thread pool.
