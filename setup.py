@@ -3,12 +3,17 @@
 Environment switches:
 
 * ``BPCORE_DEBUG=1`` builds with bounds checking, wraparound checks and
-  assertions on, without optimization (for debugging the kernels).
+  assertions on, without optimization (for debugging the kernels). Division
+  keeps C semantics (``cdivision``) in both builds, so a debug build computes
+  the release numbers: with Python semantics a division by zero inside a
+  ``noexcept nogil`` kernel raised an exception that Cython could only print
+  and swallow, and the kernel returned 0 (Poisson loss 0.0 instead of inf).
 * ``BPCORE_OPENMP=0`` builds without OpenMP. By default OpenMP is used when
   the compiler accepts it (probed below); without it the kernels run every
   batch on one thread and produce the same results.
 """
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -70,7 +75,7 @@ directives = {
     "boundscheck": DEBUG,
     "wraparound": DEBUG,
     "initializedcheck": DEBUG,
-    "cdivision": not DEBUG,
+    "cdivision": True,   # C division in debug builds too (see above)
     "nonecheck": DEBUG,
     "embedsignature": True,
 }
@@ -88,4 +93,27 @@ extensions = [
     )
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+_STAMP = os.path.join("build", "cython-directives.json")
+_WANTED = json.dumps(directives, sort_keys=True)
+
+
+def directives_changed():
+    """True if the C was last generated with other directives (or never here).
+
+    cythonize regenerates the C only when the .pyx is newer, so switching
+    BPCORE_DEBUG kept the other mode's C (a "debug" build ran without bounds
+    checks, or a release build with them). The directives of the last
+    successful build are kept in ``build/``; any change forces a regeneration.
+    """
+    try:
+        with open(_STAMP) as f:
+            return f.read() != _WANTED
+    except OSError:
+        return True
+
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives,
+                            force=directives_changed() or None))
+os.makedirs(os.path.dirname(_STAMP), exist_ok=True)
+with open(_STAMP, "w") as f:
+    f.write(_WANTED)

@@ -44,27 +44,138 @@ def as_input(X, name, dtype, n_columns=None):
         raise ValueError(f"{name} has no rows; at least one sample is required")
     if n_columns is not None and X.shape[1] != n_columns:
         raise ValueError(f"{name} has {X.shape[1]} columns, expected {n_columns}")
-    X = csr_input(X, dtype)
+    X = csr_input(X, dtype, name)
     if not np.isfinite(X.data).all():
         raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
     return X
 
 
-def csr_input(X, dtype):
+def csr_input(X, dtype, name="X"):
     """Any scipy.sparse matrix as the kernels' CSRInput (canonical CSR of
-    ``dtype`` with intp indices); copies only what needs converting."""
+    ``dtype`` with intp indices).
+
+    The structure is checked before SciPy converts anything (its conversions
+    index memory by ``indptr`` and ``indices`` unchecked: a corrupt matrix
+    crashed the process), and the arrays handed to the kernels are private:
+    copied where they would share memory with the caller's matrix, and made
+    read-only, so that changing the matrix afterwards cannot make the kernels
+    read out of bounds. Copies at most once what the conversion did not.
+    """
+    check_sparse_structure(X, name)
+    caller = _sparse_arrays(X)
     csr = X.tocsr()
     if csr.dtype != dtype:
         csr = csr.astype(dtype)
     if not csr.has_canonical_format:
         csr = csr.copy()
         csr.sum_duplicates()
+    nnz = int(csr.indptr[-1])
     return _kernels.CSRInput(
-        np.ascontiguousarray(csr.data, dtype=dtype),
-        np.ascontiguousarray(csr.indices, dtype=np.intp),
-        np.ascontiguousarray(csr.indptr, dtype=np.intp),
+        _private(csr.data[:nnz], dtype, caller),
+        _private(csr.indices[:nnz], np.intp, caller),
+        _private(csr.indptr, np.intp, caller),
         csr.shape[0], csr.shape[1],
     )
+
+
+def _sparse_arrays(X):
+    """The caller's arrays behind a sparse matrix (any format)."""
+    names = ("data", "indices", "indptr", "row", "col", "offsets")
+    arrays = [getattr(X, n, None) for n in names]
+    arrays += list(getattr(X, "coords", ()) or ())
+    return [a for a in arrays if isinstance(a, np.ndarray)]
+
+
+def _private(a, dtype, caller):
+    """``a`` as a read-only C-contiguous array of ``dtype`` sharing no memory
+    with the caller's arrays (copied only if it would)."""
+    out = np.ascontiguousarray(a, dtype=dtype)
+    if any(np.may_share_memory(out, c) for c in caller):
+        out = out.copy()
+    out.flags.writeable = False
+    return out
+
+
+def check_sparse_structure(X, name):
+    """Refuse a CSR/CSC/COO/BSR matrix whose index arrays are inconsistent.
+
+    O(nnz) NumPy checks that leave ``X`` untouched (SciPy's
+    ``check_format(full_check=True)`` checks the same but prunes and recasts
+    the matrix in place); SciPy's own errors from ``check_format`` (BSR)
+    become the same ValueError.
+    """
+    fmt = X.format
+    if fmt in ("csr", "csc"):
+        problem = _compressed_problem(X, fmt)
+    elif fmt == "coo":
+        problem = _coo_problem(X)
+    elif fmt == "bsr":
+        try:
+            X.copy().check_format(full_check=True)
+            problem = None
+        except (ValueError, TypeError, IndexError) as exc:
+            problem = str(exc)
+    else:   # lil, dok, dia: no index array that SciPy walks unchecked
+        problem = None
+    if problem:
+        raise ValueError(
+            f"{name} is a malformed {fmt.upper()} sparse matrix: {problem}. Build it "
+            f"with scipy.sparse's constructors and do not edit its index arrays in "
+            f"place"
+            + (" (check_format(full_check=True) checks it)" if fmt != "coo" else "")
+        )
+
+
+def _compressed_problem(X, fmt):
+    data, indices, indptr = X.data, X.indices, X.indptr
+    major, minor = X.shape if fmt == "csr" else X.shape[::-1]
+    major_name, minor_name = ("row", "column") if fmt == "csr" else ("column", "row")
+    if any(np.ndim(a) != 1 for a in (data, indices, indptr)):
+        return "data, indices and indptr must be 1-D"
+    for label, a in (("indices", indices), ("indptr", indptr)):
+        if a.dtype.kind not in "iu":
+            return f"{label} must be integers, got dtype {a.dtype}"
+    if indptr.shape[0] != major + 1:
+        return (f"indptr has {indptr.shape[0]} entries, expected {major + 1} "
+                f"(one per {major_name}, plus one)")
+    if indices.shape[0] != data.shape[0]:
+        return f"indices has {indices.shape[0]} entries but data has {data.shape[0]}"
+    if indptr[0] != 0:
+        return f"indptr[0] is {indptr[0]}, expected 0"
+    steps = np.diff(indptr)
+    if (steps < 0).any():
+        i = int(np.argmax(steps < 0))
+        return (f"indptr must be non-decreasing, but indptr[{i}] = {indptr[i]} > "
+                f"indptr[{i + 1}] = {indptr[i + 1]}")
+    nnz = int(indptr[-1])
+    if nnz > indices.shape[0]:
+        return f"indptr[-1] = {nnz} exceeds the {indices.shape[0]} stored entries"
+    return _index_problem(indices[:nnz], minor, f"{minor_name} index")
+
+
+def _coo_problem(X):
+    coords = tuple(getattr(X, "coords", None) or (X.row, X.col))
+    if len(coords) != 2:
+        return f"expected 2 coordinate arrays, got {len(coords)}"
+    for label, c in zip(("row", "col"), coords):
+        if np.ndim(c) != 1 or c.shape[0] != np.shape(X.data)[0]:
+            return (f"{label} has shape {np.shape(c)} but data has "
+                    f"{np.shape(X.data)[0]} entries")
+        if c.dtype.kind not in "iu":
+            return f"{label} must be integers, got dtype {c.dtype}"
+    return (_index_problem(coords[0], X.shape[0], "row index")
+            or _index_problem(coords[1], X.shape[1], "column index"))
+
+
+def _index_problem(idx, bound, what):
+    """First index outside [0, bound), described, or None."""
+    if idx.shape[0] == 0:
+        return None
+    bad = (idx < 0) | (idx >= bound)
+    if bad.any():
+        i = int(np.argmax(bad))
+        return f"{what} {idx[i]} at position {i} is out of range [0, {bound})"
+    return None
 
 
 def as_matrix(a, name, dtype, n_columns=None, allow_1d=False):
