@@ -454,7 +454,6 @@ def _lead(defect):
     return register
 
 
-@_lead(3)
 def test_csrinput_owns_its_arrays():
     """A CSRInput built by hand from the caller's arrays: changing them
     afterwards (in range, so this cannot crash) must not change the result."""
@@ -479,7 +478,6 @@ def _negative_weight_problem():
     return Xn, yn, sw
 
 
-@_lead(4)
 @pytest.mark.parametrize("name", [CLS, REG])
 def test_negative_sample_weights_refused_or_as_sklearn(name):
     """Either refuse negative weights clearly, or train as scikit-learn does;
@@ -499,7 +497,6 @@ def test_negative_sample_weights_refused_or_as_sklearn(name):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
 
 
-@_lead(4)
 def test_negative_sample_weights_core_api_documented():
     """The core API refuses them (``sample_weight must be non-negative``);
     the estimators' choice must be the same or documented: the docstring of
@@ -610,7 +607,6 @@ def test_log_loss_targets_outside_0_1_refused(output):
         n.loss_and_grad(X, np.full((12, 3), 5.0))
 
 
-@_lead(9)
 def test_docs_say_where_the_gradient_is_not_exact():
     """Where log loss clips probabilities the gradient is scikit-learn's, not
     the derivative of the returned loss (loss 36.04, gradient 1.0, finite
@@ -662,7 +658,6 @@ def test_ctrl_c_interrupts_inference_and_gradients(method):
         timer.cancel()
 
 
-@_lead(11)
 def test_concurrent_train_on_one_network_is_refused():
     rng = np.random.default_rng(0)
     Xc = rng.standard_normal((2000, 32))

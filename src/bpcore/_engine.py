@@ -6,6 +6,7 @@ and turns the kernel's status into an exception.
 """
 import contextlib
 import os
+import threading
 
 import numpy as np
 
@@ -158,6 +159,18 @@ _DIVERGED = {
 }
 
 
+_locks_guard = threading.Lock()
+
+
+def _training_lock(net):
+    """The lock that makes one network trainable by one thread at a time."""
+    lock = net.__dict__.get("_train_lock")
+    if lock is None:
+        with _locks_guard:
+            lock = net.__dict__.setdefault("_train_lock", threading.Lock())
+    return lock
+
+
 class EpochRunner:
     """Runs whole epochs of minibatch training on one (network, optimizer, data).
 
@@ -238,6 +251,18 @@ class EpochRunner:
         Raises DivergenceError or, on Ctrl-C, KeyboardInterrupt (after the
         batches finished so far have updated the parameters).
         """
+        # Two threads training one network at once would race on its buffers.
+        lock = _training_lock(self.net)
+        if not lock.acquire(blocking=False):
+            raise RuntimeError(
+                "this network is already being trained by another thread; train "
+                "one network from one thread at a time (or copy it first)")
+        try:
+            return self._run(perm)
+        finally:
+            lock.release()
+
+    def _run(self, perm):
         b = self.batches
         b.perm = perm
         b.epoch = self.epoch

@@ -444,6 +444,13 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         n_features = X.shape[1]
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
+            if np.any(sample_weight < 0):
+                # A minibatch whose weights sum to <= 0 has no weighted mean
+                # (scikit-learn divides by it); the core API refuses them too.
+                raise ValueError(
+                    "Negative values in sample_weight are not supported: a minibatch "
+                    "whose weights sum to zero or less has no weighted mean loss; use "
+                    "non-negative weights.")
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
@@ -663,6 +670,9 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
             Class labels (classification) or real targets (regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights; losses and gradients are weighted averages.
+            Weights that are negative are refused with a ValueError (scikit-learn
+            accepts them, but a minibatch whose weights sum to zero or less
+            has no weighted mean).
 
         Returns
         -------

@@ -375,7 +375,8 @@ class Network:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("layout", "coefs", "intercepts", "bn_scales", "bn_means", "bn_vars"):
+        for key in ("layout", "coefs", "intercepts", "bn_scales", "bn_means", "bn_vars",
+                    "_train_lock"):
             state.pop(key, None)
         return state
 

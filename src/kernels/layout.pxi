@@ -324,6 +324,11 @@ cdef class CSRInput:
 
     def __init__(self, data, indices, indptr, Py_ssize_t n_rows, Py_ssize_t n_cols):
         import numpy as np
+        # The kernels index with these arrays unchecked: they must be ours and
+        # frozen, so that a caller changing theirs afterwards cannot move an
+        # index out of range (issue 13, defect 3). Arrays already private and
+        # read-only (bpcore's own csr_input hands those) are not copied again.
+        data, indices, indptr = (_private_frozen(a) for a in (data, indices, indptr))
         cdef const Py_ssize_t[::1] ind = indices
         cdef const Py_ssize_t[::1] ptr = indptr
         cdef Py_ssize_t i, nnz
@@ -348,6 +353,15 @@ cdef class CSRInput:
     @property
     def shape(self):
         return (self.n_rows, self.n_cols)
+
+
+def _private_frozen(a):
+    import numpy as np
+    a = np.asarray(a)
+    if a.flags.writeable or not a.flags.owndata:
+        a = np.array(a, copy=True)
+    a.flags.writeable = False
+    return a
 
 
 cdef void _csr_matmul(const SparseRows* sp, const floating* data, Py_ssize_t rows,
