@@ -20,9 +20,9 @@ from .gradcheck import check_gradients
 from .network import Network
 from .persistence import load, save
 from .optimizers import RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, Optimizer, RMSProp
+from .plotting import LossCurveDisplay
 from .training import train
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def __getattr__(name):  # bpcore.to_onnx imports onnx only when asked for
@@ -39,6 +39,7 @@ __all__ = [
     "DivergenceError",
     "History",
     "LBFGS",
+    "LossCurveDisplay",
     "MLPClassifier",
     "MLPRegressor",
     "NAdam",

@@ -21,13 +21,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import (
-    BaseEstimator,
-    ClassifierMixin,
-    RegressorMixin,
-    _fit_context,
-    is_classifier,
-)
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
@@ -35,17 +29,21 @@ from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (
-    _check_partial_fit_first_call,
-    type_of_target,
-    unique_labels,
-)
-from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted
 
 from ._engine import DivergenceError, EpochRunner
+from ._sklearn_compat import (  # every version-sensitive scikit-learn name
+    MLPCLASSIFIER_PARAMETER_CONSTRAINTS,  # noqa: F401  (for `_parameter_constraints`)
+    MLPREGRESSOR_PARAMETER_CONSTRAINTS,  # noqa: F401
+    _check_optimize_result,
+    _check_partial_fit_first_call,
+    _check_sample_weight,
+    _fit_context,
+    _get_additional_lbfgs_options_dict,
+    available_if,
+    validate_data,
+)
 from ._kernels import CSRInput
 from ._lbfgs import minimize_lbfgs
 from ._validation import csr_input
