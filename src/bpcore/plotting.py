@@ -324,7 +324,7 @@ class LossCurveDisplay:
                 f"val_loss, val_score, lr), got {type(history).__name__}."
             )
         return cls(
-            loss=_as_list(history.loss),
+            loss=list(history.loss),
             val_loss=_as_list(getattr(history, "val_loss", None)),
             val_score=_as_list(getattr(history, "val_score", None)),
             learning_rate=_as_list(getattr(history, "lr", None)),
