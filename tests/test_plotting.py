@@ -179,3 +179,25 @@ def test_docstring_examples(plt):
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = doctest.testmod(bpcore.plotting, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0, result
+
+
+@needs_matplotlib
+def test_real_history_object(plt):
+    """bpcore.callbacks.History, filled as the training loop fills it."""
+    from bpcore.callbacks import History
+
+    history = History()
+    for epoch in range(4):
+        history.append({"loss": 1.0 / (epoch + 1), "val_loss": 1.2 / (epoch + 1),
+                        "lr": 0.1 * 0.5**epoch, "epoch_time": 0.01})
+    display = LossCurveDisplay.from_history(history)
+    np.testing.assert_array_equal(display.line_.get_ydata(), history.loss)
+    np.testing.assert_array_equal(display.val_loss_line_.get_ydata(), history.val_loss)
+    np.testing.assert_array_equal(display.lr_line_.get_ydata(), history.lr)
+    assert history.val_score == [] and display.val_score_line_ is None
+
+    est = SimpleNamespace(loss_curve_=list(history.loss), validation_scores_=None,
+                          history_=history)
+    display = LossCurveDisplay.from_estimator(est)
+    np.testing.assert_array_equal(display.val_loss_line_.get_ydata(), history.val_loss)
+    assert display.val_score_line_ is None
