@@ -201,3 +201,21 @@ def test_real_history_object(plt):
     display = LossCurveDisplay.from_estimator(est)
     np.testing.assert_array_equal(display.val_loss_line_.get_ydata(), history.val_loss)
     assert display.val_score_line_ is None
+
+
+@needs_matplotlib
+def test_from_history_of_train(plt):
+    """The History that bpcore.train returns, with validation data and a schedule."""
+    from bpcore.schedules import ExponentialLR
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 4))
+    Y = X @ rng.standard_normal((4, 1))
+    net = bpcore.Network([4, 8, 1], random_state=0)
+    history = bpcore.train(net, X[:100], Y[:100], optimizer=bpcore.Adam(), epochs=4,
+                           schedule=ExponentialLR(gamma=0.5),
+                           validation_data=(X[100:], Y[100:]), random_state=0)
+    display = LossCurveDisplay.from_history(history)
+    np.testing.assert_array_equal(display.line_.get_ydata(), history.loss)
+    np.testing.assert_array_equal(display.val_loss_line_.get_ydata(), history.val_loss)
+    np.testing.assert_allclose(display.lr_line_.get_ydata(), 1e-3 * 0.5 ** np.arange(4))
