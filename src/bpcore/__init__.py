@@ -9,6 +9,8 @@ from ``bpcore.schedules`` and callbacks from ``bpcore.callbacks``) and
 ``MLPRegressor``. The compiled kernels live in ``bpcore._kernels``; importing
 bpcore fails loudly if they were not built.
 """
+from typing import Any
+
 from . import _kernels  # noqa: F401  (fail here, clearly, if the build is missing)
 from . import _threads  # noqa: F401  (its fork hook: forked children run single-threaded)
 from . import callbacks, schedules  # noqa: F401
@@ -25,7 +27,7 @@ from .training import train
 from ._version import __version__
 
 
-def __getattr__(name):  # bpcore.to_onnx imports onnx only when asked for
+def __getattr__(name: str) -> Any:  # bpcore.to_onnx imports onnx only when asked for
     if name == "to_onnx":
         from .onnx import to_onnx
         return to_onnx
