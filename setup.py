@@ -10,11 +10,14 @@ Environment switches:
   and swallow, and the kernel returned 0 (Poisson loss 0.0 instead of inf).
 * ``BPCORE_OPENMP=0`` builds without OpenMP. By default OpenMP is used when
   the compiler accepts it (probed below); without it the kernels run every
-  batch on one thread and produce the same results.
+  batch on one thread and produce the same results. ``BPCORE_OPENMP=require``
+  fails the build instead of falling back (wheels are built that way, so none
+  ships single-threaded by accident).
 """
 import glob
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,32 +30,53 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("BPCORE_DEBUG", "0") not in ("", "0")
 WANT_OPENMP = os.environ.get("BPCORE_OPENMP", "1") not in ("", "0")
+REQUIRE_OPENMP = os.environ.get("BPCORE_OPENMP", "") == "require"
+
+
+def _builds(cmd):
+    """True if the command (a compile-and-link of a probe program) succeeds."""
+    try:
+        return subprocess.run(cmd, capture_output=True).returncode == 0
+    except OSError:
+        return False
 
 
 def openmp_flags():
-    """(compile_args, link_args) for OpenMP if a test program builds, else empty."""
+    """(compile_args, link_args) for OpenMP if a test program builds, else empty.
+
+    The probe compiles with the compiler and the CPPFLAGS/CFLAGS/LDFLAGS that
+    setuptools will use for the extension. GCC and LLVM clang take
+    ``-fopenmp``; Apple's clang refuses it but compiles OpenMP through its
+    preprocessor against Homebrew's libomp (``-Xpreprocessor -fopenmp`` and
+    ``-lomp``, with libomp's include and lib directories in CPPFLAGS and
+    LDFLAGS: see ``[tool.cibuildwheel.macos]`` in pyproject.toml).
+    """
     if not WANT_OPENMP:
         return [], []
     if sys.platform == "win32":
         return ["/openmp"], []
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    cc = cc.split()
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    env_flags = shlex.split(
+        " ".join(os.environ.get(v, "") for v in ("CPPFLAGS", "CFLAGS", "LDFLAGS"))
+    )
+    candidates = [(["-fopenmp"], ["-fopenmp"]), (["-Xpreprocessor", "-fopenmp"], ["-lomp"])]
     src = "#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n"
     tmp = tempfile.mkdtemp()
     try:
         path = os.path.join(tmp, "probe.c")
         with open(path, "w") as f:
             f.write(src)
-        cmd = cc + ["-fopenmp", path, "-o", os.path.join(tmp, "probe")]
-        ok = subprocess.run(cmd, capture_output=True).returncode == 0
-    except OSError:
-        ok = False
+        for compile_args, link_args in candidates:
+            cmd = cc + env_flags + compile_args + [path, "-o", os.path.join(tmp, "probe")]
+            if _builds(cmd + link_args):
+                return compile_args, link_args
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if not ok:
-        print("bpcore: the C compiler does not accept -fopenmp; building single-threaded")
-        return [], []
-    return ["-fopenmp"], ["-fopenmp"]
+    if REQUIRE_OPENMP:
+        sys.exit(f"bpcore: BPCORE_OPENMP=require but {' '.join(cc)} builds no OpenMP "
+                 "program with -fopenmp nor with -Xpreprocessor -fopenmp -lomp")
+    print("bpcore: the C compiler does not build OpenMP programs; building single-threaded")
+    return [], []
 
 
 omp_compile, omp_link = openmp_flags()

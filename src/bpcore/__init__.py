@@ -10,6 +10,8 @@ from ``bpcore.schedules`` and callbacks from ``bpcore.callbacks``) and
 ``NeuralNetClassifier``, ``NeuralNetRegressor``. The compiled kernels live in ``bpcore._kernels``; importing
 bpcore fails loudly if they were not built.
 """
+from typing import Any
+
 from . import _kernels  # noqa: F401  (fail here, clearly, if the build is missing)
 from . import _threads  # noqa: F401  (its fork hook: forked children run single-threaded)
 from . import callbacks, schedules  # noqa: F401
@@ -21,13 +23,13 @@ from .gradcheck import check_gradients
 from .network import Network
 from .persistence import load, save
 from .optimizers import RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, Optimizer, RMSProp
+from .plotting import LossCurveDisplay
 from .toolbox import NeuralNetClassifier, NeuralNetRegressor
 from .training import train
+from ._version import __version__
 
-__version__ = "0.1.0"
 
-
-def __getattr__(name):  # bpcore.to_onnx imports onnx only when asked for
+def __getattr__(name: str) -> Any:  # bpcore.to_onnx imports onnx only when asked for
     if name == "to_onnx":
         from .onnx import to_onnx
         return to_onnx
@@ -41,6 +43,7 @@ __all__ = [
     "DivergenceError",
     "History",
     "LBFGS",
+    "LossCurveDisplay",
     "MLPClassifier",
     "MLPRegressor",
     "NAdam",

@@ -5,11 +5,18 @@ one vector in scikit-learn's ``_pack`` order (all weights, then all biases),
 so nothing is packed or unpacked: each evaluation copies the optimizer's
 ``x`` into ``params`` and makes one kernel call for the loss and gradient.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import scipy.optimize
 
 from . import _kernels
 from ._validation import check_positive_int, check_real
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .network import Network
 
 
 class LBFGS:
@@ -46,16 +53,26 @@ class LBFGS:
     True
     """
 
-    def __init__(self, max_iter=200, tol=1e-4, max_fun=15000):
+    def __init__(self, max_iter: int = 200, tol: float = 1e-4, max_fun: int = 15000) -> None:
         self.max_iter = check_positive_int(max_iter, "max_iter")
         self.tol = check_real(tol, "tol", low=0.0)
         self.max_fun = check_positive_int(max_fun, "max_fun")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"LBFGS(max_iter={self.max_iter}, tol={self.tol!r}, max_fun={self.max_fun})"
 
 
-def minimize_lbfgs(net, X, Y, sample_weight, alpha, *, options, l1=0.0, callback=None):
+def minimize_lbfgs(
+    net: Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    alpha: float,
+    *,
+    options: dict[str, Any],
+    l1: float = 0.0,
+    callback: Any = None,
+) -> scipy.optimize.OptimizeResult:
     """Minimize the full-batch loss of ``net`` on (X, Y) with L-BFGS-B, in place.
 
     Parameters
@@ -90,7 +107,7 @@ def minimize_lbfgs(net, X, Y, sample_weight, alpha, *, options, l1=0.0, callback
     work = np.empty(net.layout.workspace_size(rows), dtype=params.dtype)
     grad = np.empty_like(params)
 
-    def loss_and_grad(x):
+    def loss_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
         params[...] = x
         loss = _kernels.loss_grad(net.layout, params, X, Y, sample_weight, alpha,
                                   grad, work, rows, buffers=net.buffers, l1=l1)

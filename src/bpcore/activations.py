@@ -4,11 +4,17 @@ Every name a user can pass maps here to a code of ``bpcore._kernels``; the
 kernels never see a string. Error messages list the registry's keys, and the
 tests parametrize over these dicts, so a new entry enrols itself.
 """
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
 from . import _kernels as K
 
 #: Hidden-layer activations: name -> kernel code. Derivatives are taken from
 #: the activation's output, as scikit-learn does.
-HIDDEN_ACTIVATIONS = {
+HIDDEN_ACTIVATIONS: dict[str, int] = {
     "identity": K.Activation.IDENTITY,
     "logistic": K.Activation.LOGISTIC,
     "tanh": K.Activation.TANH,
@@ -28,7 +34,7 @@ HIDDEN_ONLY = ("gelu", "silu", "softplus", "selu")
 
 #: Output activations: the hidden ones that read their derivative from the
 #: output, plus softmax (rows sum to 1) and exp.
-OUTPUT_ACTIVATIONS = {
+OUTPUT_ACTIVATIONS: dict[str, int] = {
     **{k: v for k, v in HIDDEN_ACTIVATIONS.items() if k not in HIDDEN_ONLY},
     "softmax": K.Activation.SOFTMAX, "exp": K.Activation.EXP,
 }
@@ -37,7 +43,7 @@ OUTPUT_ACTIVATIONS = {
 #: output activation (the chain rule through it is applied in the kernel).
 #: log_loss and poisson are defined only with their canonical output, whose
 #: delta simplifies to ``output - y``.
-LOSSES = {
+LOSSES: dict[str, dict[str, int] | None] = {
     "squared_error": None,
     "absolute_error": None,   # mean |out - y|, as torch.nn.L1Loss
     "huber": None,            # torch.nn.HuberLoss(delta), delta = Network(huber_delta=)
@@ -45,15 +51,15 @@ LOSSES = {
     "poisson": {"exp": K.Loss.POISSON},
 }
 
-LEAKY_RELU_SLOPE = 0.01
-ELU_ALPHA = 1.0
+LEAKY_RELU_SLOPE: float = 0.01
+ELU_ALPHA: float = 1.0
 
 
-def _choices(names):
+def _choices(names: Iterable[str]) -> str:
     return ", ".join(repr(n) for n in names)
 
 
-def hidden_code(name):
+def hidden_code(name: object) -> int:
     """Kernel code of a hidden activation, or a ValueError listing the options."""
     if not isinstance(name, str) or name not in HIDDEN_ACTIVATIONS:
         raise ValueError(
@@ -62,7 +68,7 @@ def hidden_code(name):
     return HIDDEN_ACTIVATIONS[name]
 
 
-def output_code(name):
+def output_code(name: object) -> int:
     """Kernel code of an output activation, or a ValueError listing the options."""
     if not isinstance(name, str) or name not in OUTPUT_ACTIVATIONS:
         raise ValueError(
@@ -71,14 +77,15 @@ def output_code(name):
     return OUTPUT_ACTIVATIONS[name]
 
 
-def loss_code(loss, output):
+def loss_code(loss: object, output: object) -> int:
     """Kernel loss code for a (loss, output activation) pair."""
     if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {_choices(LOSSES)}")
     outputs = LOSSES[loss]
     if outputs is None:
-        return {"squared_error": K.Loss.SQUARED_ERROR, "absolute_error": K.Loss.ABSOLUTE_ERROR,
-                "huber": K.Loss.HUBER}[loss]
+        codes: dict[str, int] = {"squared_error": K.Loss.SQUARED_ERROR,
+                                 "absolute_error": K.Loss.ABSOLUTE_ERROR, "huber": K.Loss.HUBER}
+        return codes[loss]
     if output not in outputs:
         raise ValueError(
             f"loss {loss!r} needs the output activation to be one of {_choices(outputs)}, "
@@ -87,7 +94,7 @@ def loss_code(loss, output):
     return outputs[output]
 
 
-def check_targets(loss, Y):
+def check_targets(loss: str, Y: np.ndarray) -> None:
     """Refuse targets outside the loss's domain, once per call (one pass).
 
     Log loss needs targets in [0, 1] (one-hot rows, 0/1 labels or soft

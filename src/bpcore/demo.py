@@ -5,8 +5,11 @@ parameters, same ``random_state`` — from scikit-learn and from bpcore on
 scikit-learn's bundled digits (no downloads), and prints accuracy, time, the
 speedup and how closely the two loss curves agree.
 """
+from __future__ import annotations
+
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -18,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from bpcore import MLPClassifier
 
 
-def _fit(cls, X, y, **params):
+def _fit(cls: type[Any], X: np.ndarray, y: np.ndarray, **params: Any) -> tuple[Any, float]:
     model = cls(**params)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -27,7 +30,7 @@ def _fit(cls, X, y, **params):
     return model, time.perf_counter() - t0
 
 
-def main(max_iter=30, seed=0):
+def main(max_iter: int = 30, seed: int = 0) -> None:
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=seed,

@@ -22,14 +22,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import (
-    BaseEstimator,
-    ClassifierMixin,
-    RegressorMixin,
-    _fit_context,
-    is_classifier,
-)
-from sklearn.callback import CallbackSupportMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
@@ -37,17 +30,22 @@ from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (
-    _check_partial_fit_first_call,
-    type_of_target,
-    unique_labels,
-)
-from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted
 
 from ._engine import DivergenceError, EpochRunner
+from ._sklearn_compat import (  # every version-sensitive scikit-learn name
+    CallbackSupportMixin,
+    MLPCLASSIFIER_PARAMETER_CONSTRAINTS,
+    MLPREGRESSOR_PARAMETER_CONSTRAINTS,
+    _check_optimize_result,
+    _check_partial_fit_first_call,
+    _check_sample_weight,
+    _fit_context,
+    _get_additional_lbfgs_options_dict,
+    available_if,
+    validate_data,
+)
 from ._kernels import CSRInput
 from ._lbfgs import minimize_lbfgs
 from ._validation import csr_input
@@ -224,7 +222,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
     # letter, the same messages. (A StrOptions message lists its options in
     # the iteration order of its set, which a copy of the literal would not
     # reproduce reliably.)
-    _parameter_constraints: dict = dict(_SkMLPClassifier._parameter_constraints)
+    _parameter_constraints: dict = dict(MLPCLASSIFIER_PARAMETER_CONSTRAINTS)
 
     @abstractmethod
     def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size,
@@ -1039,7 +1037,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
     )
 
-    _parameter_constraints: dict = dict(_SkMLPRegressor._parameter_constraints)
+    _parameter_constraints: dict = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",

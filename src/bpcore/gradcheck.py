@@ -28,11 +28,11 @@ def check_gradients(net, X, Y, *, eps=None, max_params=None, random_state=0, **l
 
     For every checked parameter ``i``, the loss is evaluated at
     ``theta_i + h_i`` and ``theta_i - h_i`` (``h_i = eps * max(1,
-    |theta_i|)``), the other parameters fixed, and the central difference
+    |theta_i|)``), the other parameters fixed, and the central difference::
 
         fd_i = (L(theta_i + h_i) - L(theta_i - h_i)) / (2 h_i)
 
-    is compared with the analytic gradient ``g_i``:
+    is compared with the analytic gradient ``g_i``::
 
         err_i = |g_i - fd_i| / max(|g_i|, |fd_i|, floor)
         floor = max(1e-5 * |L|, 1e-8)
@@ -41,8 +41,8 @@ def check_gradients(net, X, Y, *, eps=None, max_params=None, random_state=0, **l
     correct gradient it is typically below 1e-5 in float64 (rounding and
     truncation of the differences); a wrong gradient gives errors of order
     1e-2 to 1. The floor keeps entries where both are ~0 from dividing
-    noise by noise: below ~1e-5 |L| the differences are dominated by
-    rounding (~1e-16 |L| / h_i). ``2 h_i`` is taken as the difference of the
+    noise by noise: below ``1e-5 |L|`` the differences are dominated by
+    rounding (``~1e-16 |L| / h_i``). ``2 h_i`` is taken as the difference of the
     two perturbed values as stored, so the step carries no rounding error.
 
     Parameters

@@ -288,7 +288,9 @@ class AdamW(Adam):
 
 
 class RMSProp(Optimizer):
-    """RMSProp (Tieleman & Hinton, 2012)::
+    """RMSProp (Tieleman & Hinton, 2012).
+
+    Update rule::
 
         v = rho * v + (1 - rho) * g**2
         theta -= learning_rate * g / (sqrt(v) + epsilon)
@@ -310,7 +312,9 @@ class RMSProp(Optimizer):
 
 
 class AdaGrad(Optimizer):
-    """AdaGrad (Duchi, Hazan & Singer, 2011)::
+    """AdaGrad (Duchi, Hazan & Singer, 2011).
+
+    Update rule::
 
         G += g**2
         theta -= learning_rate * g / (sqrt(G) + epsilon)

@@ -15,15 +15,20 @@ import warnings
 from numbers import Real
 
 import numpy as np
-from sklearn.base import _fit_context, is_classifier
+from sklearn.base import is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.utils import check_array, column_or_1d
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import (
+from sklearn.utils.validation import check_consistent_length
+
+from ._sklearn_compat import (  # every version-sensitive scikit-learn name
+    HasMethods,
+    Interval,
+    StrOptions,
+    _check_optimize_result,
     _check_sample_weight,
-    check_consistent_length,
+    _fit_context,
     validate_data,
 )
 
@@ -292,7 +297,6 @@ class _ToolboxMixin:
         from . import dask as bpdask        # names the missing extra
         from sklearn.preprocessing import LabelBinarizer
         from sklearn.utils import check_random_state
-        from sklearn.utils.optimize import _check_optimize_result
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
         dtype = np.float32 if X.dtype == np.float32 else np.float64
