@@ -12,7 +12,7 @@ bpcore fails loudly if they were not built.
 """
 from typing import Any
 
-from . import _kernels  # noqa: F401  (fail here, clearly, if the build is missing)
+from . import _kernels as _kernels  # noqa: F401  (fail here, clearly, if the build is missing)
 from . import _threads  # noqa: F401  (its fork hook: forked children run single-threaded)
 from . import callbacks, schedules  # noqa: F401
 from ._engine import DivergenceError
