@@ -96,14 +96,15 @@ cdef void _update_share(const EpochArgs* E, EpochShared* S, const Team* T,
         coef = E.clip_norm / (sqrt(gg) + 1e-6)
         if coef > 1.0:
             coef = 1.0
-    if coef != 1.0 or E.clip_value > 0:
+    if E.clip_value > 0:
         c = <floating> coef
         for i in range(p0, p1):
             v = g[i] * c if coef != 1.0 else g[i]
-            if E.clip_value > 0:
-                v = lim if v > lim else (-lim if v < -lim else v)
-            g[i] = v
-    _update_span(oc, th, g, st, L.n_weights, p0, p1, 0.0, 1.0)
+            g[i] = lim if v > lim else (-lim if v < -lim else v)
+        coef = 1.0
+    # The update multiplies the finished gradient by ``coef`` on the fly
+    # ((g + 0 * W) * coef is g * coef exactly): no pass of its own.
+    _update_span(oc, th, g, st, L.n_weights, p0, p1, 0.0, coef)
 
 
 cdef void _epoch_thread(const EpochArgs* E, EpochShared* S, floating* th) noexcept nogil:
