@@ -36,14 +36,7 @@ def floor_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
     _state_pointers(opt, opt_state, theta.shape[0], st)
     _carve(L, &work[0], bs, False, &xbuf, &ybuf, &swbuf, &A)
     n_batches = (n + bs - 1) // bs
-    T.tid = 0
-    T.team = 1
-    T.bar = NULL
-    T.sense = &sense
-    T.stats = NULL
-    M.training = False
-    M.update_running = False
-    M.products_only = True
+    _one_thread(&T, &M, &sense, NULL, False, True, 0)
     R.row0 = 0
     R.sp = NULL
     R.y = NULL

@@ -58,17 +58,8 @@ def loss_grad(Plan layout, floating[::1] theta, X, const floating[:, ::1] Y,
         swp = &sw[0]
     stats = np.zeros(max(1, L.stats_per_thread))
     _carve(L, &work[0], chunk, training, &xbuf, &ybuf, &swbuf, &A)
-    T.tid = 0
-    T.team = 1
-    T.bar = NULL
-    T.sense = &sense
-    T.stats = &stats[0]
+    _one_thread(&T, &M, &sense, &stats[0], training, False, seed)
     T.batch_rows = n
-    M.training = training
-    M.update_running = False
-    M.products_only = False
-    M.seed = seed
-    M.epoch = 0
     R.row0 = 0
     R.ids = NULL
     with nogil:
@@ -147,14 +138,7 @@ def loss_value(Plan layout, const floating[::1] theta, X, const floating[:, ::1]
     scratch = np.zeros(L.n_params, dtype=np.float32 if floating is float else np.float64)
     stats = np.zeros(max(1, L.stats_per_thread))
     _carve(L, &work[0], chunk, False, &xbuf, &ybuf, &swbuf, &A)
-    T.tid = 0
-    T.team = 1
-    T.bar = NULL
-    T.sense = &sense
-    T.stats = &stats[0]
-    M.training = False
-    M.update_running = False
-    M.products_only = False
+    _one_thread(&T, &M, &sense, &stats[0], False, False, 0)
     R.row0 = 0
     R.ids = NULL
     with nogil:

@@ -52,14 +52,7 @@ def forward(Plan layout, const floating[::1] theta, X, floating[:, ::1] out,
         A.a[l] = A.h[l]
         A.z[l] = NULL
         A.xh[l] = NULL
-    T.tid = 0
-    T.team = 1
-    T.bar = NULL
-    T.sense = &sense
-    T.stats = &stats[0]
-    M.training = False
-    M.update_running = False
-    M.products_only = False
+    _one_thread(&T, &M, &sense, &stats[0], False, False, 0)
     R.row0 = 0
     R.ids = NULL
     R.y = NULL

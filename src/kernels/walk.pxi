@@ -52,6 +52,24 @@ cdef struct Mode:
     unsigned long long epoch
 
 
+cdef inline void _one_thread(Team* T, Mode* M, int* sense, double* stats,
+                             bint training, bint products_only,
+                             unsigned long long seed) noexcept nogil:
+    """Team and Mode of a single-threaded driver (full batch, inference,
+    floor): no barrier, nothing written to the running statistics."""
+    sense[0] = 0
+    T.tid = 0
+    T.team = 1
+    T.bar = NULL
+    T.sense = sense
+    T.stats = stats
+    M.training = training
+    M.update_running = False
+    M.products_only = products_only
+    M.seed = seed
+    M.epoch = 0
+
+
 cdef inline floating* _blk(void* base, Py_ssize_t row0, Py_ssize_t width,
                            const floating* like) noexcept nogil:
     # Row row0 of a block of ``width`` columns (``like`` only fixes the type).
