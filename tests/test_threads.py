@@ -25,6 +25,9 @@ CASES = [
     ("logistic", "logistic", "log_loss"),   # binary / multilabel
     ("leaky_relu", "logistic", "squared_error"),
     ("elu", "exp", "poisson"),
+    # The regression losses' delta goes back through any output activation.
+    ("relu", "logistic", "absolute_error"),
+    ("tanh", "tanh", "huber"),
 ]
 OPTIMIZERS = {
     "adam": lambda: Adam(1e-2),
@@ -89,6 +92,9 @@ def test_unit_split_agrees_with_one_thread(case, opt, dtype):
     dict(weighted=True), dict(alpha=0.0), dict(shuffle=False), dict(batch_size=7),
     dict(batch_size=301), dict(batch_size=1), dict(sizes=(5, 3, 2)),   # 3 units, 2 threads
     dict(sizes=(1, 1, 1), case=("tanh", "identity", "squared_error")),  # fewer units than threads
+    dict(sizes=(5, 3, 9)),                                  # more outputs than hidden units
+    dict(sizes=(5, 3, 9), batch_size=301, weighted=True),
+    dict(opt="nesterov", weighted=True, batch_size=5),
 ])
 def test_unit_split_edge_cases(kwargs):
     plain = _epochs(False, 1, **kwargs)

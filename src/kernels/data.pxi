@@ -305,12 +305,12 @@ cdef inline void _prefetch_rows(const floating* X, const Py_ssize_t* perm, Py_ss
 
 cdef Py_ssize_t _units_workspace_size(const Layout* L, Py_ssize_t rows,
                                       Py_ssize_t team) noexcept nogil:
-    # Per thread (_epoch_by_units), each starting on its own cache lines: its
-    # packed parameters, gradient and two optimizer states (at most n_params
-    # each), its own copy of the batch (x, y, sample weights), its hidden
-    # block's activations and deltas (at most H wide), the output and the
-    # output delta. Shared: every thread's partial output product, two sets
-    # (by batch parity), each padded to whole cache lines.
+    # Per thread (_epoch_by_units, carved by _units_carve): its packed
+    # parameters, gradient and two optimizer states (at most n_params each),
+    # its own copy of the batch (x, y, sample weights), its hidden block's
+    # activations (at most H wide), the output and two delta blocks. Shared:
+    # every thread's partial output product, two sets (by batch parity).
+    # Every block starts on its own cache lines.
     return team * _units_thread_stride(L, rows) + 2 * team * _units_partial_stride(L, rows) + PAD
 
 
@@ -320,7 +320,8 @@ cdef inline Py_ssize_t _round_up(Py_ssize_t v) noexcept nogil:
 
 cdef inline Py_ssize_t _units_thread_stride(const Layout* L, Py_ssize_t rows) noexcept nogil:
     cdef Py_ssize_t n0 = L.sizes[0], H = L.sizes[1], K = L.sizes[2]
-    return _round_up(4 * L.n_params + rows * (n0 + 3 * K + 1 + 2 * H))
+    return (4 * _round_up(L.n_params) + _round_up(rows * n0) + 2 * _round_up(rows * K)
+            + _round_up(rows) + _round_up(rows * H) + 2 * _round_up(rows * max(H, K)))
 
 
 cdef inline Py_ssize_t _units_partial_stride(const Layout* L, Py_ssize_t rows) noexcept nogil:

@@ -1,311 +1,344 @@
 # The epoch split across threads by hidden units.
 # Included by src/_kernels.pyx (see its Design docstring for the order).
+#
+# A plain network with one hidden layer of H units, on ``team`` threads:
+# thread t owns hidden units [h0, h1), the columns h0:h1 of W_0 and b_0 and
+# the rows h0:h1 of W_1. For the epoch it works on a packed private copy of
+# them (with their optimizer state), so no cache line of parameters,
+# gradients or state is written by two cores, and it writes them back at
+# the end. Every thread also keeps its own copy of b_1 and updates it
+# identically (it is K values).
+#
+# The packed copy is itself a plan: n0 -> hw -> K (``UnitBlock``), which the
+# thread walks with the walk every driver uses (walk.pxi), with one seam:
+# the output layer's product A[:, h0:h1] @ W_1[h0:h1] is a partial sum. Per
+# batch each thread computes its hidden block from the whole batch and its
+# partial output product; after the one barrier of the batch, every thread
+# sums the partials in thread order (so all get bitwise the same output),
+# finishes the output layer, computes the loss and the output delta itself,
+# and walks back into (and updates) only its own parameters. The row split
+# (train_epoch) moves half the parameters and gradients between cores every
+# batch and needs two barriers: for small batches that costs more than the
+# arithmetic saved. The partials are double-buffered by batch parity: a
+# thread can run at most one batch ahead.
+#
+# Shared values are written through UnitsShared and read only after a
+# barrier that follows the write. ``stop[b & 1]`` is what every thread
+# checks after batch b's barrier (thread 0 writes it for the next batch at
+# the end of this one); batch b's loss is recorded by thread 0 after batch
+# b + 1's barrier (it needs every thread's sum(W**2)) or, for the last
+# batch, after the parallel block. A non-finite loss that only the L2 term
+# makes non-finite therefore stops the epoch one batch later.
+#
+# Plans it takes (_check_units, and _engine.choose_threads decides when it
+# pays): one hidden layer, no batch norm, dropout, residual skip or saved
+# pre-activation, dense X, optimizers with at most two state buffers, no l1,
+# max-norm or clipping. Every other plan takes the row split.
+
+
+cdef struct UnitBlock:
+    # Thread t's block of the plan, n0 -> hw -> K, over its packed
+    # parameters [W_0[:, h0:h1] | W_1[h0:h1] | b_0[h0:h1] | b_1]. ``L``
+    # points into the arrays below: never copy a UnitBlock.
+    Layout L
+    Py_ssize_t sizes[3]
+    Py_ssize_t w_off[2]
+    Py_ssize_t b_off[2]
+    Py_ssize_t none[2]       # g_off, rm_off, st_off: no batch norm
+    int act[2]
+    double dropout[2]
+    char flags[2]            # residual, keep_z: none
+
+
+cdef struct UnitsShared:
+    Py_ssize_t stop[2]       # the status every thread checks after batch b's barrier (b & 1)
+    double dl[2]             # data loss of the batch of that parity
+    double sws[2]            # and its weight sum
+    double psq[2 * MAX_THREADS]   # each thread's sum(W**2) for the batch of that parity
+    void* partials           # 2 * team blocks of partial_stride: (parity, thread)
+    Py_ssize_t thread_stride, partial_stride
+    Py_ssize_t n_stopped     # batch at which the threads stopped (n_batches if none)
+    Py_ssize_t status        # the Status they stopped with
+    Py_ssize_t team
+    Py_ssize_t interrupted
+    long long t              # the optimizer's step count at the end
+
+
+cdef void _unit_block(const Layout* L, Py_ssize_t hw, UnitBlock* U) noexcept nogil:
+    cdef Py_ssize_t n0 = L.sizes[0], K = L.sizes[2], l
+    U.L = L[0]
+    U.sizes[0] = n0
+    U.sizes[1] = hw
+    U.sizes[2] = K
+    U.w_off[0] = 0
+    U.w_off[1] = n0 * hw
+    U.b_off[0] = n0 * hw + hw * K
+    U.b_off[1] = U.b_off[0] + hw
+    for l in range(2):
+        U.none[l] = -1
+        U.act[l] = L.act[l]
+        U.dropout[l] = 0.0
+        U.flags[l] = 0
+    U.L.sizes = U.sizes
+    U.L.w_off = U.w_off
+    U.L.b_off = U.b_off
+    U.L.g_off = U.none
+    U.L.rm_off = U.none
+    U.L.st_off = U.none
+    U.L.act = U.act
+    U.L.dropout = U.dropout
+    U.L.residual = U.flags
+    U.L.keep_z = U.flags
+    U.L.n_weights = U.b_off[0]
+    U.L.n_params = U.b_off[1] + K
+    U.L.max_width = max(hw, K)
+    U.L.macs_per_row = n0 * hw + hw * K
+    U.L.has_bn = False
+
+
+cdef void _units_carve(const EpochArgs* E, const UnitBlock* U, floating* mine,
+                       floating** p, Acts* A) noexcept nogil:
+    """Split one thread's workspace (``mine``, _units_thread_stride long):
+    p = [params, grad, state 0, state 1, x, y, sw] of the packed block, then
+    the walk's blocks in A, each on its own cache lines."""
+    cdef Py_ssize_t k, bs = E.bs, n_loc = U.L.n_params, mw = U.L.max_width
+    cdef Py_ssize_t sizes[7]
+    sizes[0] = sizes[1] = sizes[2] = sizes[3] = n_loc
+    sizes[4] = bs * U.sizes[0]
+    sizes[5] = bs * U.sizes[2]
+    sizes[6] = bs
+    for k in range(7):
+        p[k] = mine
+        mine += _round_up(sizes[k])
+    A.h[0] = A.a[0] = mine
+    mine += _round_up(bs * U.sizes[1])
+    A.h[1] = A.a[1] = mine
+    mine += _round_up(bs * U.sizes[2])
+    A.z[0] = A.z[1] = A.xh[0] = A.xh[1] = NULL
+    A.d_a = mine
+    mine += _round_up(bs * mw)
+    A.d_b = mine
+
+
+cdef void _units_batch_rows(const EpochArgs* E, const UnitBlock* U, Py_ssize_t b,
+                            floating** p, Rows* R) noexcept nogil:
+    """Rows of batch b: gathered into this thread's own copy (every thread
+    reads the whole batch) with its share of the next batch prefetched, or
+    read in place in the natural order."""
+    cdef Py_ssize_t start = b * E.bs, n0 = U.sizes[0], K = U.sizes[2], r0, r1
+    cdef int tid = bp_thread_id(), team = bp_team_size()
+    cdef const floating* X = <const floating*> E.X
+    cdef const floating* Y = <const floating*> E.Y
+    cdef const floating* sw = <const floating*> E.sw
+    R.n = min(E.bs, E.n - start)
+    R.row0 = 0
+    R.sp = NULL
+    R.ids = NULL
+    R.first = 0
+    if E.perm != NULL:
+        _gather(X, Y, sw, E.perm, start, 0, R.n, n0, K, True, p[4], p[5], p[6])
+        R.x = p[4]
+        R.y = p[5]
+        R.sw = p[6] if sw != NULL else NULL
+        if b + 1 < E.n_batches:
+            r0 = start + E.bs + tid * E.bs // team
+            r1 = min(start + E.bs + (tid + 1) * E.bs // team, E.n)
+            if r1 > r0:
+                _prefetch_rows(X, E.perm, r0, r1, n0)
+    else:
+        R.x = X + start * n0
+        R.y = Y + start * K
+        R.sw = sw + start if sw != NULL else NULL
+
+
+cdef double _units_output(const UnitBlock* U, UnitsShared* sh, floating** p,
+                          const Acts* A, const Rows* R, const Team* T, const Mode* M,
+                          Py_ssize_t par) noexcept nogil:
+    """After the barrier: the output (the partials summed in thread order,
+    then bias and activation), the loss sum and the output delta, the same
+    on every thread."""
+    cdef Py_ssize_t i, k, n = R.n * U.sizes[2]
+    cdef floating* o = <floating*> A.h[1]
+    cdef floating* pk = <floating*> sh.partials + par * sh.team * sh.partial_stride
+    for i in range(n):
+        o[i] = pk[i]
+    for k in range(1, sh.team):
+        pk = pk + sh.partial_stride
+        for i in range(n):
+            o[i] = o[i] + pk[i]
+    _layer_finish(&U.L, 1, p[0], NULL, A, R, T, M)
+    return _output_loss(&U.L, p[0], p[1], A, R, False)
+
+
+cdef double _rows_weight(const Rows* R, const floating* like) noexcept nogil:
+    cdef double total = 0.0
+    cdef Py_ssize_t r
+    if R.sw == NULL:
+        return <double> R.n
+    for r in range(R.n):
+        total = total + (<const floating*> R.sw)[r]
+    return total
+
+
+cdef void _units_record(const EpochArgs* E, UnitsShared* sh, Py_ssize_t b,
+                        Py_ssize_t* pending) noexcept nogil:
+    """Thread 0, after batch b + 1's barrier (or after the block): batch b's
+    loss, now that every thread's sum(W**2) is in."""
+    cdef Py_ssize_t par = b & 1, k
+    cdef double sq = 0.0, loss = sh.dl[par]
+    for k in range(sh.team):
+        sq = sq + sh.psq[par * MAX_THREADS + k]
+    if sh.sws[par] > 0:
+        loss = loss + 0.5 * E.alpha * sq / sh.sws[par]
+    E.batch_loss[b] = loss
+    if not isfinite(loss) and pending[0] == OK:
+        pending[0] = NONFINITE_LOSS
+
+
+cdef void _units_thread(const EpochArgs* E, UnitsShared* sh, bp_barrier_t* bar,
+                        floating* th, floating* work) noexcept nogil:
+    """One thread's part of the epoch (see the comment at the top)."""
+    cdef const Layout* L = E.L
+    cdef int tid = bp_thread_id(), team = bp_team_size(), sense = 0, k
+    cdef Py_ssize_t H = L.sizes[1], h0 = tid * H // team, b, par
+    cdef Py_ssize_t since_poll = 0, pending = OK
+    cdef UnitBlock U
+    cdef floating* p[7]
+    cdef floating* st[MAX_STATE]
+    cdef Acts A
+    cdef Rows R
+    cdef Team T
+    cdef Mode M
+    cdef OptConfig oc = E.oc0
+    cdef double sw_sum, data_loss
+    cdef bp_fpstate fp = bp_fp_enter()
+    # team <= H (train_epoch caps it), so every block has hw >= 1 units.
+    _unit_block(L, (tid + 1) * H // team - h0, &U)
+    _units_carve(E, &U, _align(work) + tid * sh.thread_stride, p, &A)
+    _units_pack(E, &U, h0, th, p, True)
+    st[0] = p[2] if E.st[0] != NULL else NULL
+    st[1] = p[3] if E.st[1] != NULL else NULL
+    st[2] = NULL
+    _one_thread(&T, &M, &sense, NULL, True, False, 0)
+    T.tid = tid
+    T.team = team
+    T.bar = bar
+    if tid == 0:
+        sh.team = team
+    for b in range(E.n_batches):
+        par = b & 1
+        _units_batch_rows(E, &U, b, p, &R)
+        T.batch_rows = R.n
+        # This thread's hidden block and its partial output product.
+        _layer_forward(&U.L, 0, p[0], NULL, &A, &R, &T, &M)
+        _layer_product(&U.L, 1, p[0], &A, &R, <floating*> sh.partials
+                       + (par * team + tid) * sh.partial_stride)
+        _team_wait(&T)
+        if tid == 0 and b > 0:
+            _units_record(E, sh, b - 1, &pending)      # batch b - 1 is complete
+        # Every thread reads the same slot here, so all take the same branch.
+        if sh.stop[par] != OK:
+            if tid == 0:
+                sh.n_stopped = b
+                sh.status = sh.stop[par]
+            break
+        data_loss = _units_output(&U, sh, p, &A, &R, &T, &M, par)
+        sw_sum = _rows_weight(&R, th)
+        if sw_sum > 0:
+            data_loss = data_loss / sw_sum
+            if not isfinite(data_loss):
+                # Same value on every thread: all stop here, before any update.
+                if tid == 0:
+                    sh.n_stopped = b
+                    sh.status = NONFINITE_LOSS
+                break
+            _walk_backward(&U.L, p[0], p[1], &A, &R, &T, &M, False)
+            _opt_begin_step(&oc)
+            if E.lr_steps != NULL:
+                oc.lr = E.lr_steps[b]
+            sh.psq[par * MAX_THREADS + tid] = _update_span(
+                &oc, p[0], p[1], st, U.L.n_weights, 0, U.L.n_params, E.alpha, 1.0 / sw_sum)
+        else:
+            # All of this batch's sample weights are zero: no update, no loss.
+            data_loss = 0.0
+            sh.psq[par * MAX_THREADS + tid] = 0.0
+        if tid == 0:
+            sh.dl[par] = data_loss
+            sh.sws[par] = sw_sum
+            sh.t = oc.t
+            if b + 1 < E.n_batches and _signal_raised(&since_poll, E.poll_every):
+                sh.interrupted = 1
+                if pending == OK:
+                    pending = INTERRUPTED
+            # Read by everyone after the next batch's barrier.
+            sh.stop[1 - par] = pending
+    # Back to the shared buffers (b_1 from thread 0; every copy is the same).
+    _units_pack(E, &U, h0, th, p, False)
+    bp_fp_exit(fp)
+
+
+cdef void _units_pack(const EpochArgs* E, const UnitBlock* U, Py_ssize_t h0,
+                      floating* th, floating** p, bint pack) noexcept nogil:
+    """Copy the thread's block of the parameters and the optimizer state in
+    (``pack``) or back out (b_1 only from thread 0)."""
+    cdef const Layout* L = E.L
+    cdef Py_ssize_t n0 = L.sizes[0], H = L.sizes[1], K = L.sizes[2], hw = U.sizes[1]
+    cdef Py_ssize_t w0 = L.w_off[0], w1 = L.w_off[1], b0 = L.b_off[0], b1 = L.b_off[1]
+    cdef floating* shared[3]
+    cdef int k
+    cdef bint with_b1 = bp_thread_id() == 0
+    shared[0] = th
+    shared[1] = <floating*> E.st[0]
+    shared[2] = <floating*> E.st[1]
+    for k in range(3):
+        if shared[k] == NULL:
+            continue
+        if pack:
+            _pack_units(shared[k], p[0 if k == 0 else k + 1], n0, H, K, h0, hw, w0, w1, b0, b1)
+        else:
+            _unpack_units(p[0 if k == 0 else k + 1], shared[k], n0, H, K, h0, hw, w0, w1,
+                          b0, b1, with_b1)
+
 
 cdef int _epoch_by_units(const EpochArgs* E, EpochShared* S, floating* th,
                          floating* work) noexcept nogil:
-    """One epoch of a one-hidden-layer network, split across threads by hidden units.
-
-    Thread t owns hidden units [h0, h1): the columns h0:h1 of W_0 and b_0 and
-    the rows h0:h1 of W_1. For the epoch it works on a packed private copy of
-    them (with their optimizer state), so no cache line of parameters,
-    gradients or state is written by two cores, and it writes them back at
-    the end. Every thread also keeps its own copy of b_1 and updates it
-    identically (it is K values).
-
-    Per batch each thread computes its block of hidden activations from the
-    whole batch and its partial output product A[:, h0:h1] @ W_1[h0:h1];
-    after the one barrier of the batch, every thread sums the partials in
-    thread order (so all get bitwise the same output), computes the loss and
-    the output delta itself, and back-propagates into and updates only its
-    own parameters. The row split (train_epoch) moves half the parameters and
-    gradients between cores every batch and needs two barriers: for small
-    batches that costs more than the arithmetic saved. The partials are
-    double-buffered by batch parity: a thread can run at most one batch ahead.
-
-    Shared values are written through pointers and read only after a barrier
-    that follows the write. ``stop[b & 1]`` is what every thread checks after
-    batch b's barrier (thread 0 writes it for the next batch at the end of
-    this one); batch b's loss is recorded by thread 0 after batch b + 1's
-    barrier (it needs every thread's sum(W**2)) or, for the last batch, after
-    the parallel block. A non-finite loss that only the L2 term makes
-    non-finite therefore stops the epoch one batch later. Returns a Status.
-    """
-    cdef const Layout* L = E.L
-    cdef OptConfig* opt_c = &S.oc_out
-    cdef const floating* Xp = <const floating*> E.X
-    cdef const floating* Yp = <const floating*> E.Y
-    cdef const floating* swp = <const floating*> E.sw
-    cdef const Py_ssize_t* pp = E.perm
-    cdef Py_ssize_t n = E.n, bs = E.bs, poll_every = E.poll_every
-    cdef double alpha = E.alpha
-    cdef floating* s0 = <floating*> E.st[0]
-    cdef floating* s1 = <floating*> E.st[1]
-    cdef double* blp = E.batch_loss
-    cdef int n_threads = E.n_threads
-    cdef Py_ssize_t n0 = L.sizes[0], H = L.sizes[1], K = L.sizes[2]
-    cdef Py_ssize_t w0 = L.w_off[0], w1 = L.w_off[1], b0 = L.b_off[0], b1 = L.b_off[1]
-    cdef int act0 = L.act[0], out_act = L.act[1], loss_code = L.loss
-    cdef double factor = _loss_factor(L.loss, K), sq_scale = L.sq_scale
-    cdef double slope = L.leaky_slope, ealpha = L.elu_alpha
-    cdef Py_ssize_t n_batches = (n + bs - 1) // bs
-    cdef Py_ssize_t stride = _units_thread_stride(L, bs)
-    cdef Py_ssize_t pstride = _units_partial_stride(L, bs)
-    cdef Py_ssize_t n_params = L.n_params
-    cdef floating* base = _align(work)
-    cdef floating* pbase = base + n_threads * stride
-    # Shared, written only through these pointers:
-    # stop[2]: status checked after batch b's barrier (slot b & 1);
-    # dl[2], sws[2]: data loss and weight sum of the batch of that parity;
-    # psq[2 * MAX_THREADS]: each thread's sum(W**2) for the batch of that parity;
-    # info[0] = batch at which the threads stopped (n_batches if none), info[1] = team,
-    # info[2] = Adam's step count at the end, info[3] = interrupted, info[4] = the
-    # Status the threads stopped with.
-    cdef Py_ssize_t stop_arr[2]
-    cdef Py_ssize_t* stop = stop_arr
-    cdef double dl_arr[2]
-    cdef double* dl = dl_arr
-    cdef double sws_arr[2]
-    cdef double* sws = sws_arr
-    cdef double psq_arr[2 * MAX_THREADS]
-    cdef double* psq = psq_arr
-    cdef long long info_arr[5]
-    cdef long long* info = info_arr
-    cdef bp_barrier_t barrier
-    cdef bp_barrier_t* bar = &barrier
-    cdef OptConfig oc0 = opt_c[0]
+    """One epoch of a one-hidden-layer network, split across threads by
+    hidden units (see the comment at the top). Returns a Status."""
+    cdef UnitsShared sh
+    cdef Py_ssize_t last, pending
     cdef int status
-    cdef double sq_total, last_loss
-    cdef Py_ssize_t last, lpar, kk
-    # Thread-private:
-    cdef int tid, team, sense
-    cdef Py_ssize_t b, start, rows, h0, h1, hw, i, k, par, since_poll, pending, r0, r1
-    cdef Py_ssize_t n_loc, n_loc_w
-    cdef double sw_sum, data_loss, sq, loss
-    cdef floating* mine
-    cdef floating* pth
-    cdef floating* pg
-    cdef floating* pm
-    cdef floating* pv
-    cdef floating* xown
-    cdef floating* yown
-    cdef floating* swown
-    cdef floating* a_t
-    cdef floating* d1
-    cdef floating* o_t
-    cdef floating* d2
-    cdef floating* pt
-    cdef floating* pk
-    cdef const floating* xb
-    cdef const floating* yb
-    cdef const floating* swbp
-    cdef OptConfig oc
-    cdef bp_fpstate fp
-
-    stop[0] = OK
-    stop[1] = OK
-    info[0] = n_batches
-    info[1] = 1
-    info[2] = oc0.t
-    info[3] = 0
-    info[4] = OK
-    dl[0] = dl[1] = 0.0
-    sws[0] = sws[1] = 0.0
-    for i in range(2 * MAX_THREADS):
-        psq[i] = 0.0
-    bp_barrier_init(bar)
-
-    with parallel(num_threads=n_threads):
-        tid = bp_thread_id()
-        team = bp_team_size()
-        fp = bp_fp_enter()
-        oc = oc0
-        h0 = tid * H // team
-        h1 = (tid + 1) * H // team
-        hw = h1 - h0
-        # Private blocks. Packed parameters: W_0[:, h0:h1] (n0 x hw), then
-        # W_1[h0:h1] (hw x K): the weights; then b_0[h0:h1], then b_1.
-        n_loc_w = n0 * hw + hw * K
-        n_loc = n_loc_w + hw + K
-        mine = base + tid * stride
-        pth = mine
-        pg = pth + n_params
-        pm = pg + n_params
-        pv = pm + n_params
-        xown = pv + n_params
-        yown = xown + bs * n0
-        swown = yown + bs * K
-        a_t = swown + bs
-        d1 = a_t + bs * H
-        o_t = d1 + bs * H
-        d2 = o_t + bs * K
-        _pack_units(th, pth, n0, H, K, h0, hw, w0, w1, b0, b1)
-        if s0 != NULL:
-            _pack_units(s0, pm, n0, H, K, h0, hw, w0, w1, b0, b1)
-        if s1 != NULL:
-            _pack_units(s1, pv, n0, H, K, h0, hw, w0, w1, b0, b1)
-        since_poll = 0
-        sense = 0
-        pending = OK
-        if tid == 0:
-            info[1] = team
-        for b in range(n_batches):
-            start = b * bs
-            rows = min(bs, n - start)
-            par = b & 1
-            if pp != NULL:
-                _gather(Xp, Yp, swp, pp, start, 0, rows, n0, K, True, xown, yown, swown)
-                xb = xown
-                yb = yown
-                swbp = swown if swp != NULL else NULL
-                if b + 1 < n_batches:
-                    # Each thread prefetches its share of the next batch's rows.
-                    r0 = start + bs + tid * bs // team
-                    r1 = min(start + bs + (tid + 1) * bs // team, n)
-                    if r1 > r0:
-                        _prefetch_rows(Xp, pp, r0, r1, n0)
-            else:
-                xb = Xp + start * n0
-                yb = Yp + start * K
-                swbp = swp + start if swp != NULL else NULL
-            # This thread's hidden block and its partial output product.
-            pt = pbase + (par * team + tid) * pstride
-            if hw > 0:
-                _gemm(False, False, <int> rows, <int> hw, <int> n0, 1, xb, <int> n0,
-                      pth, <int> hw, 0, a_t, <int> hw)
-                _bias_activation(act0, a_t, pth + n_loc_w, rows, hw, slope, ealpha)
-                _gemm(False, False, <int> rows, <int> K, <int> hw, 1, a_t, <int> hw,
-                      pth + n0 * hw, <int> K, 0, pt, <int> K)
-            else:
-                for i in range(rows * K):
-                    pt[i] = 0
-            bp_barrier_wait(bar, &sense, team)
-            if tid == 0 and b > 0:
-                # Batch b - 1 is complete on every thread: record its loss.
-                sq = 0.0
-                for k in range(team):
-                    sq = sq + psq[(1 - par) * MAX_THREADS + k]
-                loss = dl[1 - par]
-                if sws[1 - par] > 0:
-                    loss = loss + 0.5 * alpha * sq / sws[1 - par]
-                blp[b - 1] = loss
-                if not isfinite(loss) and pending == OK:
-                    pending = NONFINITE_LOSS
-            # Every thread reads the same slot here, so all take the same branch.
-            if stop[par] != OK:
-                if tid == 0:
-                    info[0] = b
-                    info[4] = stop[par]
-                break
-            # The output: partials summed in thread order, then bias and activation.
-            pk = pbase + par * team * pstride
-            for i in range(rows * K):
-                o_t[i] = pk[i]
-            for k in range(1, team):
-                pk = pbase + (par * team + k) * pstride
-                for i in range(rows * K):
-                    o_t[i] = o_t[i] + pk[i]
-            _bias_activation(out_act, o_t, pth + n_loc_w + hw, rows, K, slope, ealpha)
-            data_loss = _loss_delta(loss_code, o_t, yb, swbp, rows, K, sq_scale, L.huber_delta, d2) * factor
-            if swbp != NULL:
-                sw_sum = 0.0
-                for i in range(rows):
-                    sw_sum = sw_sum + swbp[i]
-            else:
-                sw_sum = <double> rows
-            if sw_sum > 0:
-                data_loss = data_loss / sw_sum
-                if not isfinite(data_loss):
-                    # Same value on every thread: all stop here, before any update.
-                    if tid == 0:
-                        info[0] = b
-                        info[4] = NONFINITE_LOSS
-                    break
-                # Output delta (times f' for squared error on a non-identity
-                # output) and b_1's gradient, on every thread alike.
-                if loss_code == SQUARED_ERROR and out_act != IDENTITY:
-                    _activation_backward(out_act, o_t, d2, rows, K, slope, ealpha,
-                                         pg + n_loc_w + hw, False)
-                else:
-                    _colsum(d2, rows, K, pg + n_loc_w + hw, False)
-                if hw > 0:
-                    # D1 = D2 @ W_1[h0:h1].T (gW_1's block lends itself for
-                    # the copy of W_1[h0:h1].T, see _gemm_a_bt)
-                    _gemm_a_bt(<int> rows, <int> hw, <int> K, d2, <int> K,
-                               pth + n0 * hw, <int> K, d1, <int> hw, pg + n0 * hw)
-                    # gW_1[h0:h1] = A.T @ D2
-                    _gemm(True, False, <int> hw, <int> K, <int> rows, 1, a_t, <int> hw,
-                          d2, <int> K, 0, pg + n0 * hw, <int> K)
-                    # D1 times f', and gb_0[h0:h1]
-                    _activation_backward(act0, a_t, d1, rows, hw, slope, ealpha,
-                                         pg + n_loc_w, False)
-                    # gW_0[:, h0:h1] = X.T @ D1
-                    _gemm(True, False, <int> n0, <int> hw, <int> rows, 1, xb, <int> n0,
-                          d1, <int> hw, 0, pg, <int> hw)
-                _opt_begin_step(&oc)
-                if E.lr_steps != NULL:
-                    oc.lr = E.lr_steps[b]
-                psq[par * MAX_THREADS + tid] = _update_span_2(
-                    &oc, pth, pg, pm if s0 != NULL else NULL, pv if s1 != NULL else NULL,
-                    n_loc_w, 0, n_loc, alpha, 1.0 / sw_sum)
-            else:
-                # All of this batch's sample weights are zero: no update, no loss.
-                data_loss = 0.0
-                psq[par * MAX_THREADS + tid] = 0.0
-            if tid == 0:
-                dl[par] = data_loss
-                sws[par] = sw_sum
-                info[2] = oc.t
-                if b + 1 < n_batches and _signal_raised(&since_poll, poll_every):
-                    info[3] = 1
-                    if pending == OK:
-                        pending = INTERRUPTED
-                # Read by everyone after the next batch's barrier.
-                stop[1 - par] = pending
-        # Back to the shared buffers (b_1 from thread 0; every copy is the same).
-        _unpack_units(pth, th, n0, H, K, h0, hw, w0, w1, b0, b1, tid == 0)
-        if s0 != NULL:
-            _unpack_units(pm, s0, n0, H, K, h0, hw, w0, w1, b0, b1, tid == 0)
-        if s1 != NULL:
-            _unpack_units(pv, s1, n0, H, K, h0, hw, w0, w1, b0, b1, tid == 0)
-        bp_fp_exit(fp)
-
-    S.n_done = info[0]
-    S.interrupted = info[3] != 0
-    opt_c.t = info[2]
-    _opt_sync(opt_c)           # NAdam's mu_product follows t
-    if E.lr_steps != NULL and info[0] > 0:
-        opt_c.lr = E.lr_steps[info[0] - 1]
-    status = <int> info[4]
-    if info[0] == n_batches and n_batches > 0:
+    sh.stop[0] = sh.stop[1] = OK
+    sh.dl[0] = sh.dl[1] = 0.0
+    sh.sws[0] = sh.sws[1] = 0.0
+    for last in range(2 * MAX_THREADS):
+        sh.psq[last] = 0.0
+    sh.thread_stride = _units_thread_stride(E.L, E.bs)
+    sh.partial_stride = _units_partial_stride(E.L, E.bs)
+    sh.partials = _align(work) + E.n_threads * sh.thread_stride
+    sh.n_stopped = E.n_batches
+    sh.status = OK
+    sh.team = 1
+    sh.interrupted = 0
+    sh.t = E.oc0.t
+    bp_barrier_init(&S.bar)
+    with parallel(num_threads=E.n_threads):
+        _units_thread(E, &sh, &S.bar, th, work)
+    S.n_done = sh.n_stopped
+    S.interrupted = sh.interrupted
+    S.oc_out.t = sh.t
+    _opt_sync(&S.oc_out)           # NAdam's mu_product follows t
+    if E.lr_steps != NULL and sh.n_stopped > 0:
+        S.oc_out.lr = E.lr_steps[sh.n_stopped - 1]
+    status = <int> sh.status
+    if sh.n_stopped == E.n_batches and E.n_batches > 0:
         # A stop raised during the last batch (a non-finite loss of the batch
-        # before it) that no barrier delivered.
-        status = <int> stop[n_batches & 1]
-        # The last batch's loss (no barrier followed it inside the block).
-        last = n_batches - 1
-        lpar = last & 1
-        sq_total = 0.0
-        for kk in range(info[1]):
-            sq_total = sq_total + psq[lpar * MAX_THREADS + kk]
-        last_loss = dl[lpar]
-        if sws[lpar] > 0:
-            last_loss = last_loss + 0.5 * alpha * sq_total / sws[lpar]
-        blp[last] = last_loss
-        if not isfinite(last_loss) and status == OK:
-            status = NONFINITE_LOSS
+        # before it) that no barrier delivered, then the last batch's loss
+        # (no barrier followed it inside the block).
+        last = E.n_batches - 1
+        pending = sh.stop[E.n_batches & 1]
+        _units_record(E, &sh, last, &pending)
+        status = <int> pending
     return status
-
-
-cdef inline double _update_span_2(const OptConfig* o, floating* theta, const floating* g,
-                                  floating* s0, floating* s1, Py_ssize_t n_weights,
-                                  Py_ssize_t start, Py_ssize_t end, double alpha,
-                                  double inv_scale) noexcept nogil:
-    # _update_span for optimizers with at most two state buffers, from
-    # thread-private pointers (a C array cannot be private in a parallel block).
-    cdef floating* st[MAX_STATE]
-    st[0] = s0
-    st[1] = s1
-    st[2] = NULL
-    return _update_span(o, theta, g, st, n_weights, start, end, alpha, inv_scale)
 
 
 cdef inline void _pack_units(const floating* src, floating* dst, Py_ssize_t n0, Py_ssize_t H,

@@ -196,23 +196,29 @@ cdef inline void _dropout(const Layout* L, Py_ssize_t l, const floating* src,
         bp_dropout_d(src, dst, R.n, L.sizes[l + 1], R.ids, R.first, key, L.dropout[l])
 
 
-cdef void _layer_forward(const Layout* L, Py_ssize_t l, const floating* theta,
-                         floating* buffers, const Acts* A, const Rows* R,
-                         const Team* T, const Mode* M) noexcept nogil:
-    """a_l from a_{l-1} for this thread's rows (see the comment above Layout)."""
-    cdef Py_ssize_t i, j, fi = L.sizes[l], fo = L.sizes[l + 1], rows = R.n
+cdef inline void _layer_product(const Layout* L, Py_ssize_t l, const floating* theta,
+                                const Acts* A, const Rows* R, floating* h) noexcept nogil:
+    """h = a_{l-1} @ W_l for this thread's rows (h: rows x fo, packed)."""
+    cdef Py_ssize_t fi = L.sizes[l], fo = L.sizes[l + 1]
+    cdef const floating* a_in = (<const floating*> R.x if l == 0
+                                 else _blk(A.a[l - 1], R.row0, fi, theta))
+    if l == 0 and R.sp != NULL:
+        _csr_matmul(R.sp, <const floating*> R.sp.data, R.n, theta + L.w_off[0], fo, h)
+    else:
+        _gemm(False, False, <int> R.n, <int> fo, <int> fi, 1, a_in, <int> fi,
+              theta + L.w_off[l], <int> fo, 0, h, <int> fo)
+
+
+cdef void _layer_finish(const Layout* L, Py_ssize_t l, const floating* theta,
+                        floating* buffers, const Acts* A, const Rows* R,
+                        const Team* T, const Mode* M) noexcept nogil:
+    """a_l from the product a_{l-1} @ W_l in h_l: batch norm, bias and
+    activation, dropout, the residual skip."""
+    cdef Py_ssize_t i, fi = L.sizes[l], fo = L.sizes[l + 1], rows = R.n
     cdef floating* h = _blk(A.h[l], R.row0, fo, theta)
     cdef floating* out = _blk(A.a[l], R.row0, fo, theta)
     cdef const floating* a_in = (<const floating*> R.x if l == 0
                                  else _blk(A.a[l - 1], R.row0, fi, theta))
-    if l == 0 and R.sp != NULL:
-        _csr_matmul(R.sp, <const floating*> R.sp.data, rows, theta + L.w_off[0], fo, h)
-    else:
-        # Z = A @ W
-        _gemm(False, False, <int> rows, <int> fo, <int> fi, 1, a_in, <int> fi,
-              theta + L.w_off[l], <int> fo, 0, h, <int> fo)
-    if M.products_only:
-        return
     if _has_bn(L, l):
         _bn_forward(L, l, h, _blk(A.xh[l], R.row0, fo, theta), theta + L.g_off[l], buffers,
                     T, M, rows)
@@ -232,6 +238,15 @@ cdef void _layer_forward(const Layout* L, Py_ssize_t l, const floating* theta,
         else:
             for i in range(rows * fo):
                 out[i] = out[i] + a_in[i]
+
+
+cdef inline void _layer_forward(const Layout* L, Py_ssize_t l, const floating* theta,
+                                floating* buffers, const Acts* A, const Rows* R,
+                                const Team* T, const Mode* M) noexcept nogil:
+    """a_l from a_{l-1} for this thread's rows (see the comment above Layout)."""
+    _layer_product(L, l, theta, A, R, _blk(A.h[l], R.row0, L.sizes[l + 1], theta))
+    if not M.products_only:
+        _layer_finish(L, l, theta, buffers, A, R, T, M)
 
 
 cdef double _output_loss(const Layout* L, const floating* theta, floating* grad,
