@@ -70,6 +70,48 @@ cdef inline bint _has_out(const Layout* L, Py_ssize_t l) noexcept nogil:
     return L.dropout[l] > 0 or L.residual[l]
 
 
+def _plan_arrays(sizes, activations, int loss, batch_norm, dropout, residual):
+    """Plan's arguments checked and as arrays: sizes, activation codes, and
+    per weight layer batch norm, dropout probability and residual skip."""
+    import numpy as np
+    s = np.array(sizes, dtype=np.intp)
+    a = np.array(activations, dtype=np.intc)
+    L = s.shape[0] - 1
+    if s.ndim != 1 or L < 1:
+        raise ValueError("sizes needs an input and an output size, got %r" % (sizes,))
+    if L > MAX_LAYERS:
+        raise ValueError("at most %d weight layers are supported, got %d" % (MAX_LAYERS, L))
+    if (s < 1).any() or (s > 2**31 - 1).any():
+        raise ValueError("every layer size must be in [1, 2**31 - 1], got %r" % (list(s),))
+    if a.ndim != 1 or a.shape[0] != L:
+        raise ValueError("need one activation code per weight layer (%d), got %d"
+                         % (L, a.shape[0]))
+    if ((a < IDENTITY) | (a > SELU)).any():
+        raise ValueError("unknown activation code in %r" % (list(a),))
+    if bp_act_needs_z(a[L - 1]):
+        raise ValueError("GELU, SiLU, softplus and SELU are hidden activations only")
+    if loss < SQUARED_ERROR or loss > HUBER:
+        raise ValueError("unknown loss code %d" % loss)
+    bn = np.zeros(L, dtype=bool)
+    dp = np.zeros(L, dtype=np.float64)
+    res = np.zeros(L, dtype=bool)
+    for name, value, arr in (("batch_norm", batch_norm, bn), ("dropout", dropout, dp),
+                             ("residual", residual, res)):
+        if value is not None:
+            v = np.asarray(value)
+            if v.shape != (L - 1,):
+                raise ValueError("%s needs one entry per hidden layer (%d), got %r"
+                                 % (name, L - 1, value))
+            arr[:L - 1] = v
+    if ((dp < 0) | (dp >= 1) | ~np.isfinite(dp)).any():
+        raise ValueError("dropout probabilities must be in [0, 1), got %r" % (list(dp),))
+    for l in range(L - 1):
+        if res[l] and s[l] != s[l + 1]:
+            raise ValueError("residual on layer %d needs fan_in == fan_out, got %d -> %d"
+                             % (l, s[l], s[l + 1]))
+    return s, a, bn, dp, res
+
+
 cdef class Plan:
     """A network as the kernels see it (see the comment above ``Layout``).
 
@@ -102,77 +144,18 @@ cdef class Plan:
                   dropout=None, residual=None, double huber_delta=1.0,
                   double bn_eps=1e-5, double bn_momentum=0.1):
         import numpy as np
-        cdef Py_ssize_t L, l, off
-        s = np.asarray(sizes, dtype=np.intp)
-        a = np.asarray(activations, dtype=np.intc)
-        L = s.shape[0] - 1
-        if s.ndim != 1 or L < 1:
-            raise ValueError("sizes needs an input and an output size, got %r" % (sizes,))
-        if L > MAX_LAYERS:
-            raise ValueError("at most %d weight layers are supported, got %d" % (MAX_LAYERS, L))
-        if (s < 1).any() or (s > 2**31 - 1).any():
-            raise ValueError("every layer size must be in [1, 2**31 - 1], got %r" % (list(s),))
-        if a.ndim != 1 or a.shape[0] != L:
-            raise ValueError("need one activation code per weight layer (%d), got %d"
-                             % (L, a.shape[0]))
-        if ((a < IDENTITY) | (a > SELU)).any():
-            raise ValueError("unknown activation code in %r" % (list(a),))
-        if bp_act_needs_z(a[L - 1]):
-            raise ValueError("GELU, SiLU, softplus and SELU are hidden activations only")
-        if loss < SQUARED_ERROR or loss > HUBER:
-            raise ValueError("unknown loss code %d" % loss)
-        bn = np.zeros(L, dtype=bool)
-        dp = np.zeros(L, dtype=np.float64)
-        res = np.zeros(L, dtype=bool)
-        for name, value, arr in (("batch_norm", batch_norm, bn), ("dropout", dropout, dp),
-                                 ("residual", residual, res)):
-            if value is not None:
-                v = np.asarray(value)
-                if v.shape != (L - 1,):
-                    raise ValueError("%s needs one entry per hidden layer (%d), got %r"
-                                     % (name, L - 1, value))
-                arr[:L - 1] = v
-        if ((dp < 0) | (dp >= 1) | ~np.isfinite(dp)).any():
-            raise ValueError("dropout probabilities must be in [0, 1), got %r" % (list(dp),))
+        cdef Py_ssize_t L
+        s, a, bn, dp, res = _plan_arrays(sizes, activations, loss, batch_norm, dropout,
+                                         residual)
         if not (bn_eps > 0 and 0 <= bn_momentum <= 1 and huber_delta > 0):
             raise ValueError("need bn_eps > 0, bn_momentum in [0, 1] and huber_delta > 0")
-        for l in range(L - 1):
-            if res[l] and s[l] != s[l + 1]:
-                raise ValueError("residual on layer %d needs fan_in == fan_out, got %d -> %d"
-                                 % (l, s[l], s[l + 1]))
-        self._sizes = s.copy()
-        self._act = a.copy()
+        L = s.shape[0] - 1
+        self._sizes = s
+        self._act = a
         self._dropout = dp
         self._residual = res.astype(np.byte)
         self._keep_z = np.array([bp_act_needs_z(a[l]) for l in range(L)], dtype=np.byte)
-        self._w_off = np.empty(L, dtype=np.intp)
-        self._b_off = np.empty(L, dtype=np.intp)
-        self._g_off = np.full(L, -1, dtype=np.intp)
-        self._rm_off = np.full(L, -1, dtype=np.intp)
-        self._st_off = np.full(L, -1, dtype=np.intp)
-        off = 0
-        for l in range(L):
-            self._w_off[l] = off
-            off += s[l] * s[l + 1]
-        self.c.n_weights = off
-        for l in range(L):
-            self._b_off[l] = off
-            off += s[l + 1]
-        for l in range(L):
-            if bn[l]:
-                self._g_off[l] = off
-                off += s[l + 1]
-        self.c.n_params = off
-        off = 0
-        st = 0
-        for l in range(L):
-            if bn[l]:
-                self._rm_off[l] = off
-                off += 2 * s[l + 1]
-                self._st_off[l] = st
-                st += _BN_STATS * s[l + 1]
-        self.c.n_buffers = off
-        self.c.stats_per_thread = st
+        self._offsets(bn)
         self.c.n_layers = L
         self.c.sizes = &self._sizes[0]
         self.c.w_off = &self._w_off[0]
@@ -196,6 +179,40 @@ cdef class Plan:
         self.c.has_bn = bool(bn.any())
         self.c.plain = not (bn.any() or (dp > 0).any() or res.any()
                             or np.asarray(self._keep_z).any())
+
+    cdef _offsets(self, bn):
+        """Offsets of every block: params = all W, all b, all gamma (batch
+        norm); buffers = running mean and variance per batch-norm layer; the
+        per-thread batch-norm scratch."""
+        import numpy as np
+        cdef Py_ssize_t L = self._sizes.shape[0] - 1, l, off = 0, st = 0
+        cdef const Py_ssize_t[::1] s = self._sizes
+        self._w_off = np.empty(L, dtype=np.intp)
+        self._b_off = np.empty(L, dtype=np.intp)
+        self._g_off = np.full(L, -1, dtype=np.intp)
+        self._rm_off = np.full(L, -1, dtype=np.intp)
+        self._st_off = np.full(L, -1, dtype=np.intp)
+        for l in range(L):
+            self._w_off[l] = off
+            off += s[l] * s[l + 1]
+        self.c.n_weights = off
+        for l in range(L):
+            self._b_off[l] = off
+            off += s[l + 1]
+        for l in range(L):
+            if bn[l]:
+                self._g_off[l] = off
+                off += s[l + 1]
+        self.c.n_params = off
+        off = 0
+        for l in range(L):
+            if bn[l]:
+                self._rm_off[l] = off
+                off += 2 * s[l + 1]
+                self._st_off[l] = st
+                st += _BN_STATS * s[l + 1]
+        self.c.n_buffers = off
+        self.c.stats_per_thread = st
 
     @property
     def n_params(self):
