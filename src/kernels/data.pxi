@@ -308,10 +308,11 @@ cdef Py_ssize_t _units_workspace_size(const Layout* L, Py_ssize_t rows,
     # Per thread (_epoch_by_units, carved by _units_carve): its packed
     # parameters, gradient and two optimizer states (at most n_params each),
     # its own copy of the batch (x, y, sample weights), its hidden block's
-    # activations (at most H wide), the output and two delta blocks. Shared:
-    # every thread's partial output product, two sets (by batch parity).
-    # Every block starts on its own cache lines.
-    return team * _units_thread_stride(L, rows) + 2 * team * _units_partial_stride(L, rows) + PAD
+    # activations (at most H wide), the output and the hidden delta. Shared:
+    # every thread's partial output product and the output delta. Every
+    # block starts on its own cache lines.
+    return (team * _units_thread_stride(L, rows) + (team + 1) * _units_partial_stride(L, rows)
+            + PAD)
 
 
 cdef inline Py_ssize_t _round_up(Py_ssize_t v) noexcept nogil:
@@ -321,7 +322,7 @@ cdef inline Py_ssize_t _round_up(Py_ssize_t v) noexcept nogil:
 cdef inline Py_ssize_t _units_thread_stride(const Layout* L, Py_ssize_t rows) noexcept nogil:
     cdef Py_ssize_t n0 = L.sizes[0], H = L.sizes[1], K = L.sizes[2]
     return (4 * _round_up(L.n_params) + _round_up(rows * n0) + 2 * _round_up(rows * K)
-            + _round_up(rows) + _round_up(rows * H) + 2 * _round_up(rows * max(H, K)))
+            + _round_up(rows) + _round_up(rows * H) + _round_up(rows * max(H, K)))
 
 
 cdef inline Py_ssize_t _units_partial_stride(const Layout* L, Py_ssize_t rows) noexcept nogil:

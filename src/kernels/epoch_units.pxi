@@ -13,22 +13,27 @@
 # thread walks with the walk every driver uses (walk.pxi), with one seam:
 # the output layer's product A[:, h0:h1] @ W_1[h0:h1] is a partial sum. Per
 # batch each thread computes its hidden block from the whole batch and its
-# partial output product; after the one barrier of the batch, every thread
-# sums the partials in thread order (so all get bitwise the same output),
-# finishes the output layer, computes the loss and the output delta itself,
-# and walks back into (and updates) only its own parameters. The row split
-# (train_epoch) moves half the parameters and gradients between cores every
-# batch and needs two barriers: for small batches that costs more than the
-# arithmetic saved. The partials are double-buffered by batch parity: a
-# thread can run at most one batch ahead.
+# partial output product; after the batch's first barrier each thread
+# finishes its share of the output rows (the partials summed in thread
+# order, bias, activation, loss, output delta into a shared block); after
+# the second, every thread reads the whole output delta, sums b_1's
+# gradient from it (the same order on every thread, so their copies of b_1
+# stay bitwise equal) and walks back into (and updates) only its own
+# parameters. The output layer done once per batch instead of once per
+# thread costs the second barrier and pays for it: see docs/DESIGN.md. The
+# row split (train_epoch) moves half the parameters and gradients between
+# cores every batch: for small batches that costs more than the arithmetic
+# saved.
 #
 # Shared values are written through UnitsShared and read only after a
-# barrier that follows the write. ``stop[b & 1]`` is what every thread
-# checks after batch b's barrier (thread 0 writes it for the next batch at
-# the end of this one); batch b's loss is recorded by thread 0 after batch
-# b + 1's barrier (it needs every thread's sum(W**2)) or, for the last
-# batch, after the parallel block. A non-finite loss that only the L2 term
-# makes non-finite therefore stops the epoch one batch later.
+# barrier that follows the write; the partials, the output delta and the
+# loss shares are written after a batch's first barrier or before the next
+# batch's, so one copy of each suffices. ``stop[b & 1]`` is what every
+# thread checks after batch b's first barrier (thread 0 writes it for the
+# next batch at the end of this one); batch b's loss is recorded by thread 0
+# after batch b + 1's first barrier (it needs every thread's sum(W**2)) or,
+# for the last batch, after the parallel block. A non-finite loss that only
+# the L2 term makes non-finite therefore stops the epoch one batch later.
 #
 # Plans it takes (_check_units, and _engine.choose_threads decides when it
 # pays): one hidden layer, no batch norm, dropout, residual skip or saved
@@ -55,7 +60,9 @@ cdef struct UnitsShared:
     double dl[2]             # data loss of the batch of that parity
     double sws[2]            # and its weight sum
     double psq[2 * MAX_THREADS]   # each thread's sum(W**2) for the batch of that parity
-    void* partials           # 2 * team blocks of partial_stride: (parity, thread)
+    void* partials           # team blocks of partial_stride: each thread's output product
+    void* delta              # the output delta (batch x K), one partial_stride
+    double lpart[MAX_THREADS]     # each thread's share of the batch's loss sum
     Py_ssize_t thread_stride, partial_stride
     Py_ssize_t n_stopped     # batch at which the threads stopped (n_batches if none)
     Py_ssize_t status        # the Status they stopped with
@@ -115,8 +122,7 @@ cdef void _units_carve(const EpochArgs* E, const UnitBlock* U, floating* mine,
     A.h[1] = A.a[1] = mine
     mine += _round_up(bs * U.sizes[2])
     A.z[0] = A.z[1] = A.xh[0] = A.xh[1] = NULL
-    A.d_a = mine
-    mine += _round_up(bs * mw)
+    A.d_a = NULL             # the shared output delta (set by _units_thread)
     A.d_b = mine
 
 
@@ -151,23 +157,33 @@ cdef void _units_batch_rows(const EpochArgs* E, const UnitBlock* U, Py_ssize_t b
         R.sw = sw + start if sw != NULL else NULL
 
 
-cdef double _units_output(const UnitBlock* U, UnitsShared* sh, floating** p,
-                          const Acts* A, const Rows* R, const Team* T, const Mode* M,
-                          Py_ssize_t par) noexcept nogil:
-    """After the barrier: the output (the partials summed in thread order,
-    then bias and activation), the loss sum and the output delta, the same
-    on every thread."""
-    cdef Py_ssize_t i, k, n = R.n * U.sizes[2]
-    cdef floating* o = <floating*> A.h[1]
-    cdef floating* pk = <floating*> sh.partials + par * sh.team * sh.partial_stride
-    for i in range(n):
+cdef void _units_output(const UnitBlock* U, UnitsShared* sh, floating** p, Acts* A,
+                        const Rows* R, const Team* T, const Mode* M) noexcept nogil:
+    """After the first barrier: this thread's share of the output rows
+    (the partials summed in thread order, then bias and activation), their
+    loss sum into sh.lpart and their output delta into sh.delta."""
+    cdef Py_ssize_t i, k, K = U.sizes[2]
+    cdef Py_ssize_t r0 = T.tid * R.n // T.team, r1 = (T.tid + 1) * R.n // T.team
+    cdef floating* out = <floating*> A.h[1]
+    cdef floating* o = out + r0 * K
+    cdef floating* pk = <floating*> sh.partials + r0 * K
+    cdef Rows rows = R[0]
+    for i in range((r1 - r0) * K):
         o[i] = pk[i]
-    for k in range(1, sh.team):
+    for k in range(1, T.team):
         pk = pk + sh.partial_stride
-        for i in range(n):
+        for i in range((r1 - r0) * K):
             o[i] = o[i] + pk[i]
-    _layer_finish(&U.L, 1, p[0], NULL, A, R, T, M)
-    return _output_loss(&U.L, p[0], p[1], A, R, False)
+    # The walk's output layer over rows r0..r1 (their blocks start there).
+    A.h[1] = A.a[1] = o
+    A.d_a = <floating*> sh.delta + r0 * K
+    rows.n = r1 - r0
+    rows.y = <const floating*> R.y + r0 * K
+    rows.sw = NULL if R.sw == NULL else <const floating*> R.sw + r0
+    _layer_finish(&U.L, 1, p[0], NULL, A, &rows, T, M)
+    sh.lpart[T.tid] = _output_loss(&U.L, p[0], NULL, A, &rows, False)
+    A.h[1] = A.a[1] = out
+    A.d_a = sh.delta
 
 
 cdef double _rows_weight(const Rows* R, const floating* like) noexcept nogil:
@@ -215,6 +231,7 @@ cdef void _units_thread(const EpochArgs* E, UnitsShared* sh, bp_barrier_t* bar,
     # team <= H (train_epoch caps it), so every block has hw >= 1 units.
     _unit_block(L, (tid + 1) * H // team - h0, &U)
     _units_carve(E, &U, _align(work) + tid * sh.thread_stride, p, &A)
+    A.d_a = sh.delta
     _units_pack(E, &U, h0, th, p, True)
     st[0] = p[2] if E.st[0] != NULL else NULL
     st[1] = p[3] if E.st[1] != NULL else NULL
@@ -231,8 +248,8 @@ cdef void _units_thread(const EpochArgs* E, UnitsShared* sh, bp_barrier_t* bar,
         T.batch_rows = R.n
         # This thread's hidden block and its partial output product.
         _layer_forward(&U.L, 0, p[0], NULL, &A, &R, &T, &M)
-        _layer_product(&U.L, 1, p[0], &A, &R, <floating*> sh.partials
-                       + (par * team + tid) * sh.partial_stride)
+        _layer_product(&U.L, 1, p[0], &A, &R,
+                       <floating*> sh.partials + tid * sh.partial_stride)
         _team_wait(&T)
         if tid == 0 and b > 0:
             _units_record(E, sh, b - 1, &pending)      # batch b - 1 is complete
@@ -242,7 +259,11 @@ cdef void _units_thread(const EpochArgs* E, UnitsShared* sh, bp_barrier_t* bar,
                 sh.n_stopped = b
                 sh.status = sh.stop[par]
             break
-        data_loss = _units_output(&U, sh, p, &A, &R, &T, &M, par)
+        _units_output(&U, sh, p, &A, &R, &T, &M)
+        _team_wait(&T)
+        data_loss = 0.0
+        for k in range(team):
+            data_loss = data_loss + sh.lpart[k]
         sw_sum = _rows_weight(&R, th)
         if sw_sum > 0:
             data_loss = data_loss / sw_sum
@@ -252,6 +273,8 @@ cdef void _units_thread(const EpochArgs* E, UnitsShared* sh, bp_barrier_t* bar,
                     sh.n_stopped = b
                     sh.status = NONFINITE_LOSS
                 break
+            # b_1's gradient from the whole output delta, then the walk back.
+            _colsum(<floating*> sh.delta, R.n, U.sizes[2], p[1] + U.L.b_off[1], False)
             _walk_backward(&U.L, p[0], p[1], &A, &R, &T, &M, False)
             _opt_begin_step(&oc)
             if E.lr_steps != NULL:
@@ -315,6 +338,7 @@ cdef int _epoch_by_units(const EpochArgs* E, EpochShared* S, floating* th,
     sh.thread_stride = _units_thread_stride(E.L, E.bs)
     sh.partial_stride = _units_partial_stride(E.L, E.bs)
     sh.partials = _align(work) + E.n_threads * sh.thread_stride
+    sh.delta = <floating*> sh.partials + E.n_threads * sh.partial_stride
     sh.n_stopped = E.n_batches
     sh.status = OK
     sh.team = 1

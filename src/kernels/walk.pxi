@@ -252,10 +252,12 @@ cdef inline void _layer_forward(const Layout* L, Py_ssize_t l, const floating* t
 cdef double _output_loss(const Layout* L, const floating* theta, floating* grad,
                          const Acts* A, const Rows* R, bint accumulate) noexcept nogil:
     """Loss sum of the rows (times the loss factor) and the output delta
-    dL/dz_out in d_a; the output bias gradient summed in the same pass."""
+    dL/dz_out in d_a; the output bias gradient summed in the same pass
+    (not with ``grad`` NULL)."""
     cdef Py_ssize_t last = L.n_layers - 1, K = L.sizes[L.n_layers]
     cdef floating* out = _blk(A.h[last], R.row0, K, theta)
     cdef floating* d = _blk(A.d_a, R.row0, L.max_width, theta)
+    cdef floating* gb = NULL if grad == NULL else grad + L.b_off[last]
     cdef int out_act = L.act[last]
     cdef double loss_sum
     loss_sum = _loss_delta(L.loss, out, <const floating*> R.y, <const floating*> R.sw,
@@ -263,9 +265,9 @@ cdef double _output_loss(const Layout* L, const floating* theta, floating* grad,
     loss_sum *= _loss_factor(L.loss, K)
     if _any_output(L.loss) and out_act != IDENTITY:
         _activation_backward(out_act, out, d, R.n, K, L.leaky_slope, L.elu_alpha,
-                             grad + L.b_off[last], accumulate)
-    else:
-        _colsum(d, R.n, K, grad + L.b_off[last], accumulate)
+                             gb, accumulate)
+    elif gb != NULL:
+        _colsum(d, R.n, K, gb, accumulate)
     return loss_sum
 
 
