@@ -108,11 +108,13 @@ cdef extern from "bp_losses.h" nogil:
                          Py_ssize_t n) noexcept
 
 cdef extern from "bp_elementwise.h" nogil:
-    void bp_col_sums_d(const double* z, Py_ssize_t rows, Py_ssize_t cols, double* sum) noexcept
-    void bp_col_sums_f(const float* z, Py_ssize_t rows, Py_ssize_t cols, double* sum) noexcept
-    void bp_col_sqdev_d(const double* z, Py_ssize_t rows, Py_ssize_t cols,
+    void bp_col_sums_d(const double* z, const double* w, Py_ssize_t rows, Py_ssize_t cols,
+                       double* sum) noexcept
+    void bp_col_sums_f(const float* z, const float* w, Py_ssize_t rows, Py_ssize_t cols,
+                       double* sum) noexcept
+    void bp_col_sqdev_d(const double* z, const double* w, Py_ssize_t rows, Py_ssize_t cols,
                         const double* mean, double* sq) noexcept
-    void bp_col_sqdev_f(const float* z, Py_ssize_t rows, Py_ssize_t cols,
+    void bp_col_sqdev_f(const float* z, const float* w, Py_ssize_t rows, Py_ssize_t cols,
                         const double* mean, double* sq) noexcept
     void bp_bn_norm_d(double* z, double* xhat, Py_ssize_t rows, Py_ssize_t cols,
                       const double* mean, const double* istd, const double* gamma) noexcept
@@ -122,12 +124,12 @@ cdef extern from "bp_elementwise.h" nogil:
                            Py_ssize_t cols, double* sum_d, double* sum_dx) noexcept
     void bp_bn_back_sums_f(const float* d, const float* xhat, Py_ssize_t rows,
                            Py_ssize_t cols, double* sum_d, double* sum_dx) noexcept
-    void bp_bn_back_d(double* d, const double* xhat, Py_ssize_t rows, Py_ssize_t cols,
-                      const double* mean_d, const double* mean_dx, const double* istd,
-                      const double* gamma) noexcept
-    void bp_bn_back_f(float* d, const float* xhat, Py_ssize_t rows, Py_ssize_t cols,
-                      const double* mean_d, const double* mean_dx, const double* istd,
-                      const float* gamma) noexcept
+    void bp_bn_back_d(double* d, const double* xhat, const double* w, Py_ssize_t rows,
+                      Py_ssize_t cols, const double* mean_d, const double* mean_dx,
+                      const double* istd, const double* gamma) noexcept
+    void bp_bn_back_f(float* d, const float* xhat, const float* w, Py_ssize_t rows,
+                      Py_ssize_t cols, const double* mean_d, const double* mean_dx,
+                      const double* istd, const float* gamma) noexcept
     uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer) noexcept
     void bp_dropout_d(const double* src, double* dst, Py_ssize_t rows, Py_ssize_t cols,
                       const Py_ssize_t* ids, Py_ssize_t first, uint64_t key,

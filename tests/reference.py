@@ -461,12 +461,13 @@ def dropout_keep(seed, epoch, layer, samples, n_units, p):
 
 
 def toolbox_forward(net, X, *, training=False, seed=0, epoch=0, samples=None,
-                    bn_eps=1e-5):
+                    bn_eps=1e-5, sample_weight=None):
     """Pre-activations (after batch norm and bias) of every layer and the
     output of a ``bpcore.Network`` with the toolbox's layers, in float64.
 
-    Training: batch statistics (biased variance) and the dropout masks of
-    (seed, epoch, sample); otherwise the running statistics and no dropout.
+    Training: batch statistics (biased variance; weighted by
+    ``sample_weight`` when given) and the dropout masks of (seed, epoch,
+    sample); otherwise the running statistics and no dropout.
     """
     X = _f64(X)
     samples = np.arange(X.shape[0]) if samples is None else samples
@@ -478,7 +479,8 @@ def toolbox_forward(net, X, *, training=False, seed=0, epoch=0, samples=None,
         z = a @ _f64(net.coefs[l])
         if l < n_hidden and net._batch_norm[l]:
             if training:
-                mean, var = z.mean(axis=0), z.var(axis=0)
+                mean = np.average(z, axis=0, weights=sample_weight)
+                var = np.average((z - mean) ** 2, axis=0, weights=sample_weight)
             else:
                 mean, var = _f64(net.bn_means[l]), _f64(net.bn_vars[l])
             z = (z - mean) / np.sqrt(var + bn_eps) * _f64(net.bn_scales[l])

@@ -254,12 +254,18 @@ def make_toolbox_problem(feature, hidden, loss, output, depth, seed, n=10):
         if min(np.abs(W).min() for W in net.coefs) < 10 * STEP and kw.get("l1"):
             continue
         Y = make_targets(loss, output, n, 3, rng, poisson_mean=1.5)
-        gap = np.abs(out - Y)
+        sw = rng.uniform(0.1, 3.0, n)
+        # Weights move batch norm's statistics: off the kinks with them too.
+        zs_w, out_w = ref.toolbox_forward(net, X, training=kw.get("training", False),
+                                          seed=kw.get("seed", 0), sample_weight=sw)
+        if hidden in KINKED and depth and min(np.abs(z).min() for z in zs_w[:-1]) < KINK_MARGIN:
+            continue
+        gap = np.abs(np.concatenate([out, out_w]) - np.concatenate([Y, Y]))
         if loss == "absolute_error" and gap.min() < KINK_MARGIN:
             continue
         if loss == "huber" and np.abs(gap - 1.0).min() < KINK_MARGIN:
             continue
-        return net, X, Y, rng.uniform(0.1, 3.0, n), dict(kw), out
+        return net, X, Y, sw, dict(kw), out
     raise RuntimeError("no seed kept every pre-activation off the kink")
 
 
@@ -279,8 +285,12 @@ def test_toolbox_gradient_matches_finite_differences(feature, hidden, loss, outp
     deviation_record.add(f"gradcheck {feature} (vs finite differences)", np.float64, err)
     tol = 3 * TOL if loss == "absolute_error" else TOL
     assert err <= tol, f"{where}: relative error {err:.3g}"
-    # The loss is the reference's (forward with the same layers and masks).
+    # The loss is the reference's (forward with the same layers and masks,
+    # batch statistics weighted as the loss is).
     w = np.ones(X.shape[0]) if sw is None else sw
+    if sw is not None:
+        _, out = ref.toolbox_forward(net, X, training=kw.get("training", False),
+                                     seed=kw.get("seed", 0), sample_weight=sw)
     rows = ref.row_losses(ref.loss_kind(loss, output), out, Y)
     penalty = sum(0.5 * kw.get("alpha", 0.0) * np.sum(W ** 2) + kw.get("l1", 0.0)
                   * np.sum(np.abs(W)) for W in net.coefs)

@@ -143,8 +143,8 @@ def _perturb_bn(net, rng):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", BN_CASES, ids=range(len(BN_CASES)))
 def test_batch_norm_training_vs_torch(case, dtype, weighted, deviation_record):
-    """Sample weights weight the loss; the batch statistics stay unweighted,
-    as in torch."""
+    """Sample weights weight the loss and the batch statistics (torch_net's
+    weighted_batch_norm, differentiated by autograd)."""
     rng = np.random.default_rng(11)
     net = _bn_net(case, dtype)
     _perturb_bn(net, rng)
@@ -214,7 +214,7 @@ def _torch_train(net, X, Y, *, lr, epochs, batch_size, seed, alpha=0.0, clip_nor
             bw = len(ids) if sw is None else float(sw.sum())
             for p in params:
                 p.grad = None
-            loss = tn.loss(tn(Xt[ids], keep), Yt[ids], sw) + tn.penalty(alpha, 0.0, bw)
+            loss = tn.loss(tn(Xt[ids], keep, sw), Yt[ids], sw) + tn.penalty(alpha, 0.0, bw)
             loss.backward()
             total += loss.item() * len(ids)
             if clip_norm is not None:

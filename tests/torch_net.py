@@ -35,6 +35,24 @@ def _t(a, dtype):
     return torch.tensor(np.asarray(a, dtype=np.float64), dtype=dtype)
 
 
+def weighted_batch_norm(bn, z, w):
+    """``bn`` (a BatchNorm1d in training) with each row of ``z`` counting
+    ``w`` times, in torch operations (autograd differentiates it): mean =
+    sum(w z) / W, biased var = sum(w (z - mean)**2) / W, W = sum(w); the
+    running statistics move as BatchNorm1d's would on the repeated rows
+    (unbiased var * W / (W - 1)), and not at all when W <= 1."""
+    W = w.sum()
+    wc = w[:, None]
+    mean = (wc * z).sum(dim=0) / W
+    var = (wc * (z - mean) ** 2).sum(dim=0) / W
+    if W.item() > 1:
+        with torch.no_grad():
+            m = bn.momentum
+            bn.running_mean.mul_(1 - m).add_(m * mean)
+            bn.running_var.mul_(1 - m).add_(m * var * W / (W - 1))
+    return (z - mean) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias
+
+
 class TorchNet(torch.nn.Module):
     """The torch twin of ``net`` (see the module docstring)."""
 
@@ -65,13 +83,20 @@ class TorchNet(torch.nn.Module):
             else:
                 self.bns.append(torch.nn.Identity())
 
-    def forward(self, X, keep=None):
-        """Output for X; ``keep[l]`` is layer l's boolean keep mask (or None)."""
+    def forward(self, X, keep=None, sample_weight=None):
+        """Output for X; ``keep[l]`` is layer l's boolean keep mask (or None).
+        With ``sample_weight`` in training, batch norm takes weighted batch
+        statistics (``weighted_batch_norm``)."""
         net = self.net
         a = X
         n_hidden = len(net._hidden)
         for l, lin in enumerate(self.linears):
-            z = self.bns[l](lin(a))
+            bn = self.bns[l]
+            if (sample_weight is not None and self.training
+                    and isinstance(bn, torch.nn.BatchNorm1d)):
+                z = weighted_batch_norm(bn, lin(a), sample_weight)
+            else:
+                z = bn(lin(a))
             if l == n_hidden:
                 return TORCH_ACTIVATIONS[net.output](z)
             h = TORCH_ACTIVATIONS[net._hidden[l]](z)
@@ -157,7 +182,8 @@ class TorchNet(torch.nn.Module):
 def torch_loss_and_grad(net, X, Y, *, alpha=0.0, l1=0.0, sample_weight=None,
                         training=False, seed=0, dtype=torch.float64):
     """(loss, flat gradient) of ``net``'s torch twin, as ``net.loss_and_grad``
-    defines them (training: batch statistics and the kernel's masks of seed)."""
+    defines them (training: batch statistics, weighted by ``sample_weight``,
+    and the kernel's masks of seed)."""
     tn = TorchNet(net, dtype)
     tn.train(training)
     keep = None
@@ -167,6 +193,6 @@ def torch_loss_and_grad(net, X, Y, *, alpha=0.0, l1=0.0, sample_weight=None,
     Xt, Yt = _t(X, dtype), _t(Y, dtype)
     sw = None if sample_weight is None else _t(sample_weight, dtype)
     bw = float(X.shape[0]) if sample_weight is None else float(np.sum(sample_weight))
-    loss = tn.loss(tn(Xt, keep), Yt, sw) + tn.penalty(alpha, l1, bw)
+    loss = tn.loss(tn(Xt, keep, sw), Yt, sw) + tn.penalty(alpha, l1, bw)
     loss.backward()
     return loss.item(), tn.flat_grad()

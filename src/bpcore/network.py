@@ -52,7 +52,8 @@ class Network:
     batch_norm : bool or sequence of bool, default=False
         Batch normalization of each hidden layer's pre-activation, as
         ``torch.nn.BatchNorm1d(momentum=0.1, eps=1e-5)``; the layer's bias
-        is then BN's shift.
+        is then BN's shift. With sample weights the batch statistics are
+        weighted (a row of weight w counts as w rows).
     residual : bool or sequence of bool, default=False
         Identity skip ``a_l = h_l + a_{l-1}`` around hidden layers whose width
         is unchanged (``True``: every such layer; a sequence: one flag per

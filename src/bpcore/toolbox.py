@@ -371,7 +371,11 @@ _TOOLBOX_PARAMS_DOC = """
         the epoch, the sample and the unit.
     batch_norm : bool or list of bool, default=False
         Batch-normalize hidden layers (torch's ``BatchNorm1d``, running
-        statistics at inference). Every training batch needs >= 2 samples:
+        statistics at inference). The batch statistics are weighted by
+        ``sample_weight`` (and ``class_weight``): a sample of weight w counts
+        as w samples in the mean and variance, so a fit with integer weights
+        equals the fit on repeated samples when each batch is the whole
+        training set. Every training batch needs >= 2 samples:
         the batch size is raised by the smallest amount that leaves no batch
         of one sample (e.g. 401 samples in batches of 200 become 201 + 200);
         fewer than 2 training samples is a ``ValueError``.

@@ -23,12 +23,15 @@ void bp_act_back_f(int code, const float* a, ptrdiff_t lda, const float* z,
 
 /* Batch normalization over the rows of a (rows x cols) block. Column sums
    are accumulated in double and ADDED to the outputs (threads add their
-   partial sums; the caller zeroes). */
-void bp_col_sums_d(const double* z, ptrdiff_t rows, ptrdiff_t cols, double* sum);
-void bp_col_sums_f(const float* z, ptrdiff_t rows, ptrdiff_t cols, double* sum);
-void bp_col_sqdev_d(const double* z, ptrdiff_t rows, ptrdiff_t cols,
+   partial sums; the caller zeroes). With sample weights w (NULL: none)
+   each row counts w[i] times: sum += w z, sq += w (z - mean)^2. */
+void bp_col_sums_d(const double* z, const double* w, ptrdiff_t rows, ptrdiff_t cols,
+                   double* sum);
+void bp_col_sums_f(const float* z, const float* w, ptrdiff_t rows, ptrdiff_t cols,
+                   double* sum);
+void bp_col_sqdev_d(const double* z, const double* w, ptrdiff_t rows, ptrdiff_t cols,
                     const double* mean, double* sq);
-void bp_col_sqdev_f(const float* z, ptrdiff_t rows, ptrdiff_t cols,
+void bp_col_sqdev_f(const float* z, const float* w, ptrdiff_t rows, ptrdiff_t cols,
                     const double* mean, double* sq);
 /* xhat = (z - mean) * istd (kept in xhat, or not when xhat is NULL);
    z = xhat * gamma. */
@@ -41,13 +44,15 @@ void bp_bn_back_sums_d(const double* d, const double* xhat, ptrdiff_t rows,
                        ptrdiff_t cols, double* sum_d, double* sum_dx);
 void bp_bn_back_sums_f(const float* d, const float* xhat, ptrdiff_t rows,
                        ptrdiff_t cols, double* sum_d, double* sum_dx);
-/* delta = (delta - mean_d - xhat * mean_dx) * istd * gamma (torch's order) */
-void bp_bn_back_d(double* d, const double* xhat, ptrdiff_t rows, ptrdiff_t cols,
-                  const double* mean_d, const double* mean_dx, const double* istd,
-                  const double* gamma);
-void bp_bn_back_f(float* d, const float* xhat, ptrdiff_t rows, ptrdiff_t cols,
-                  const double* mean_d, const double* mean_dx, const double* istd,
-                  const float* gamma);
+/* delta = (delta - mean_d - xhat * mean_dx) * istd * gamma (torch's order);
+   with sample weights w (NULL: none)
+   delta = (delta - w * (mean_d + xhat * mean_dx)) * istd * gamma. */
+void bp_bn_back_d(double* d, const double* xhat, const double* w, ptrdiff_t rows,
+                  ptrdiff_t cols, const double* mean_d, const double* mean_dx,
+                  const double* istd, const double* gamma);
+void bp_bn_back_f(float* d, const float* xhat, const float* w, ptrdiff_t rows,
+                  ptrdiff_t cols, const double* mean_d, const double* mean_dx,
+                  const double* istd, const float* gamma);
 
 /* Inverted dropout: dst = keep ? src * (1 / (1 - p)) : 0, element by element
    (dst may be src). Row i is sample ids[i] (first + i when ids is NULL);

@@ -1,24 +1,43 @@
 /* Batch normalization and dropout passes (see bp_elementwise.h). Neither is
    on the path of a plain network, so they favour clarity: statistics in
-   double, one pass per quantity. */
+   double, one pass per quantity. With sample weights w (NULL: none) the
+   statistics are weighted, see bp_elementwise.h. */
 #include "bp_elementwise.h"
 #include "bp_platform.h"
 #include <math.h>
 
 #define BP_DEFINE_BN(T, SUF)                                                     \
-BP_CLONES void bp_col_sums_##SUF(const T* z, ptrdiff_t rows, ptrdiff_t cols, double* sum) { \
+BP_CLONES void bp_col_sums_##SUF(const T* z, const T* w, ptrdiff_t rows, ptrdiff_t cols, \
+                                 double* sum) {                                  \
     ptrdiff_t i, j;                                                              \
-    for (i = 0; i < rows; i++)                                                   \
-        for (j = 0; j < cols; j++) sum[j] += (double)z[i * cols + j];            \
+    if (w == NULL) {                                                             \
+        for (i = 0; i < rows; i++)                                               \
+            for (j = 0; j < cols; j++) sum[j] += (double)z[i * cols + j];        \
+        return;                                                                  \
+    }                                                                            \
+    for (i = 0; i < rows; i++) {                                                 \
+        double wi = (double)w[i];                                                \
+        for (j = 0; j < cols; j++) sum[j] += wi * (double)z[i * cols + j];       \
+    }                                                                            \
 }                                                                                \
-BP_CLONES void bp_col_sqdev_##SUF(const T* z, ptrdiff_t rows, ptrdiff_t cols,             \
+BP_CLONES void bp_col_sqdev_##SUF(const T* z, const T* w, ptrdiff_t rows, ptrdiff_t cols, \
                         const double* mean, double* sq) {                        \
     ptrdiff_t i, j;                                                              \
-    for (i = 0; i < rows; i++)                                                   \
+    if (w == NULL) {                                                             \
+        for (i = 0; i < rows; i++)                                               \
+            for (j = 0; j < cols; j++) {                                         \
+                double d = (double)z[i * cols + j] - mean[j];                    \
+                sq[j] += d * d;                                                  \
+            }                                                                    \
+        return;                                                                  \
+    }                                                                            \
+    for (i = 0; i < rows; i++) {                                                 \
+        double wi = (double)w[i];                                                \
         for (j = 0; j < cols; j++) {                                             \
             double d = (double)z[i * cols + j] - mean[j];                        \
-            sq[j] += d * d;                                                      \
+            sq[j] += wi * (d * d);                                               \
         }                                                                        \
+    }                                                                            \
 }                                                                                \
 BP_CLONES void bp_bn_norm_##SUF(T* z, T* xhat, ptrdiff_t rows, ptrdiff_t cols,  \
                       const double* mean, const double* istd, const T* gamma) {  \
@@ -48,15 +67,26 @@ BP_CLONES void bp_bn_back_sums_##SUF(const T* d, const T* xhat, ptrdiff_t rows, 
             sum_dx[j] += dv * (double)xhat[i * cols + j];                        \
         }                                                                        \
 }                                                                                \
-BP_CLONES void bp_bn_back_##SUF(T* d, const T* xhat, ptrdiff_t rows, ptrdiff_t cols,      \
-                      const double* mean_d, const double* mean_dx,               \
+BP_CLONES void bp_bn_back_##SUF(T* d, const T* xhat, const T* w, ptrdiff_t rows,  \
+                      ptrdiff_t cols, const double* mean_d, const double* mean_dx, \
                       const double* istd, const T* gamma) {                      \
     ptrdiff_t i, j;                                                              \
-    for (i = 0; i < rows; i++)                                                   \
+    if (w == NULL) {                                                             \
+        for (i = 0; i < rows; i++)                                               \
+            for (j = 0; j < cols; j++) {                                         \
+                T v = d[i * cols + j] - (T)mean_d[j] - xhat[i * cols + j] * (T)mean_dx[j]; \
+                d[i * cols + j] = v * (T)istd[j] * gamma[j];                     \
+            }                                                                    \
+        return;                                                                  \
+    }                                                                            \
+    for (i = 0; i < rows; i++) {                                                 \
+        T wi = w[i];                                                             \
         for (j = 0; j < cols; j++) {                                             \
-            T v = d[i * cols + j] - (T)mean_d[j] - xhat[i * cols + j] * (T)mean_dx[j]; \
+            T v = d[i * cols + j]                                                \
+                  - wi * ((T)mean_d[j] + xhat[i * cols + j] * (T)mean_dx[j]);    \
             d[i * cols + j] = v * (T)istd[j] * gamma[j];                         \
         }                                                                        \
+    }                                                                            \
 }
 BP_DEFINE_BN(double, d)
 BP_DEFINE_BN(float, f)

@@ -27,8 +27,10 @@
 # Per thread and batch-normalized layer of width n: the batch mean, 1/std,
 # the mean of the delta and of delta * xhat (4n, private), and the thread's
 # partial column sums for the two forward and the two backward reductions
-# (4n, read by every thread after a barrier).
+# (4n, read by every thread after a barrier); then, with sample weights, the
+# thread's partial weight sum (read by every thread) and the batch's (private).
 DEF _BN_STATS = 8
+DEF _BN_WEIGHTS = 2
 
 
 cdef struct Layout:
@@ -210,7 +212,7 @@ cdef class Plan:
                 self._rm_off[l] = off
                 off += 2 * s[l + 1]
                 self._st_off[l] = st
-                st += _BN_STATS * s[l + 1]
+                st += _BN_STATS * s[l + 1] + _BN_WEIGHTS
         self.c.n_buffers = off
         self.c.stats_per_thread = st
 

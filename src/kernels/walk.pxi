@@ -83,13 +83,14 @@ cdef inline void _team_wait(const Team* T) noexcept nogil:
 cdef inline double* _bn_scratch(const Layout* L, Py_ssize_t l, const Team* T,
                                 int tid) noexcept nogil:
     # Thread tid's batch-norm scratch for layer l: [mean | istd | mean_d |
-    # mean_dx | sum | sqdev | sum_d | sum_dx], each sizes[l + 1] wide.
+    # mean_dx | sum | sqdev | sum_d | sum_dx], each sizes[l + 1] wide, then
+    # [weight part | batch weight] (see _BN_STATS and _BN_WEIGHTS).
     return T.stats + tid * L.stats_per_thread + L.st_off[l]
 
 
 cdef void _team_mean(const Layout* L, Py_ssize_t l, const Team* T, int slot,
-                     double* out) noexcept nogil:
-    """out[j] = (sum over threads of their partial sums in ``slot``) / N, in
+                     double* out, double n) noexcept nogil:
+    """out[j] = (sum over threads of their partial sums in ``slot``) / n, in
     thread order (so every thread computes bitwise the same value)."""
     cdef Py_ssize_t j, fo = L.sizes[l + 1]
     cdef int t
@@ -101,43 +102,83 @@ cdef void _team_mean(const Layout* L, Py_ssize_t l, const Team* T, int slot,
         for j in range(fo):
             out[j] += part[j]
     for j in range(fo):
-        out[j] = out[j] / <double> T.batch_rows
+        out[j] = out[j] / n
+
+
+cdef double _team_weight(const Layout* L, Py_ssize_t l, const Team* T) noexcept nogil:
+    """The batch's weight sum: the threads' partial sums, in thread order."""
+    cdef Py_ssize_t off = _BN_STATS * L.sizes[l + 1]
+    cdef double total = 0.0
+    cdef int t
+    for t in range(T.team):
+        total += _bn_scratch(L, l, T, t)[off]
+    return total
 
 
 cdef void _bn_forward(const Layout* L, Py_ssize_t l, floating* z, floating* xh,
                       const floating* gamma, floating* buffers, const Team* T,
-                      const Mode* M, Py_ssize_t rows) noexcept nogil:
+                      const Mode* M, Py_ssize_t rows, const floating* sw) noexcept nogil:
     """z = BN(z) * gamma in place (torch.nn.BatchNorm1d without its shift).
 
     Training: batch mean and biased variance over the team's rows (two
     reductions), and thread 0 updates the running statistics with the
     unbiased variance, as torch does. Otherwise the running statistics.
-    ``xh`` (may be NULL in inference) keeps the normalized input."""
-    cdef Py_ssize_t j, fo = L.sizes[l + 1], N = T.batch_rows
+    ``xh`` (may be NULL in inference) keeps the normalized input.
+
+    With sample weights ``sw`` (this thread's rows; NULL: none) a row of
+    weight w counts as w rows: mean = sum(w z) / W, var = sum(w (z -
+    mean)**2) / W with W = sum(w) over the batch, and the unbiased variance
+    of the running statistics is var * W / (W - 1) -- the statistics of the
+    batch with each row repeated w times. A batch of W <= 1 leaves the
+    running statistics alone (as N <= 1 does); one of W <= 0 carries no
+    information (its loss and gradient are 0) and is normalized by its
+    unweighted statistics, so that nothing downstream turns into NaN."""
+    cdef Py_ssize_t i, j, fo = L.sizes[l + 1], N = T.batch_rows
     cdef double* my = _bn_scratch(L, l, T, T.tid)
     cdef double* mean = my
     cdef double* istd = my + fo
+    cdef double* wsum = my + _BN_STATS * fo     # [this thread's part, the batch's]
     cdef floating* rm = buffers + L.rm_off[l]
     cdef floating* rv = rm + fo
-    cdef double var, mom = L.bn_momentum
+    cdef double var, mom = L.bn_momentum, n = <double> N, w_batch = <double> N
+    cdef double part = 0.0
     if M.training:
         for j in range(4 * fo, 6 * fo):
             my[j] = 0.0
+        if sw != NULL:
+            for i in range(rows):
+                part += sw[i]
+            wsum[0] = part
         if floating is float:
-            bp_col_sums_f(z, rows, fo, my + 4 * fo)
+            bp_col_sums_f(z, sw, rows, fo, my + 4 * fo)
         else:
-            bp_col_sums_d(z, rows, fo, my + 4 * fo)
+            bp_col_sums_d(z, sw, rows, fo, my + 4 * fo)
         _team_wait(T)
-        _team_mean(L, l, T, 4, mean)
+        if sw != NULL:
+            # Every thread reads the same parts, so all take the same branch.
+            w_batch = _team_weight(L, l, T)
+            wsum[1] = w_batch
+            if w_batch > 0:
+                n = w_batch
+            else:
+                sw = NULL
+                for j in range(4 * fo, 5 * fo):
+                    my[j] = 0.0
+                if floating is float:
+                    bp_col_sums_f(z, sw, rows, fo, my + 4 * fo)
+                else:
+                    bp_col_sums_d(z, sw, rows, fo, my + 4 * fo)
+                _team_wait(T)
+        _team_mean(L, l, T, 4, mean, n)
         if floating is float:
-            bp_col_sqdev_f(z, rows, fo, mean, my + 5 * fo)
+            bp_col_sqdev_f(z, sw, rows, fo, mean, my + 5 * fo)
         else:
-            bp_col_sqdev_d(z, rows, fo, mean, my + 5 * fo)
+            bp_col_sqdev_d(z, sw, rows, fo, mean, my + 5 * fo)
         _team_wait(T)
-        _team_mean(L, l, T, 5, istd)        # the biased variance, for now
-        if T.tid == 0 and M.update_running and N > 1:
+        _team_mean(L, l, T, 5, istd, n)     # the biased variance, for now
+        if T.tid == 0 and M.update_running and w_batch > 1:
             for j in range(fo):
-                var = istd[j] * N / (N - 1)
+                var = istd[j] * n / (n - 1)
                 rm[j] = <floating> (mom * mean[j] + (1 - mom) * rm[j])
                 rv[j] = <floating> (mom * var + (1 - mom) * rv[j])
         for j in range(fo):
@@ -154,13 +195,21 @@ cdef void _bn_forward(const Layout* L, Py_ssize_t l, floating* z, floating* xh,
 
 cdef void _bn_backward(const Layout* L, Py_ssize_t l, floating* d, const floating* xh,
                        const floating* gamma, floating* ggamma, const Team* T,
-                       const Mode* M, Py_ssize_t rows, bint accumulate) noexcept nogil:
+                       const Mode* M, Py_ssize_t rows, const floating* sw,
+                       bint accumulate) noexcept nogil:
     """d = dL/d(BN input) from d = dL/d(BN output before the shift), and
-    ggamma (+)= sum(d * xhat) over this thread's rows."""
+    ggamma (+)= sum(d * xhat) over this thread's rows.
+
+    With sample weights ``sw`` (d already carries them: the loss delta of a
+    row is its weight times its own), the exact derivative of the weighted
+    statistics of _bn_forward: with g = d * gamma and W the batch's weight,
+    dL/dz_i = istd * (g_i - w_i / W * (sum(g) + xhat_i * sum(g * xhat))),
+    which is w_i times the delta of one of its w_i repeated rows."""
     cdef Py_ssize_t j, fo = L.sizes[l + 1]
     cdef double* my = _bn_scratch(L, l, T, T.tid)
     cdef double* mean_d = my + 2 * fo
     cdef double* mean_dx = my + 3 * fo
+    cdef double n = <double> T.batch_rows
     for j in range(6 * fo, 8 * fo):
         my[j] = 0.0
     if floating is float:
@@ -173,18 +222,26 @@ cdef void _bn_backward(const Layout* L, Py_ssize_t l, floating* d, const floatin
         else:
             ggamma[j] = <floating> my[7 * fo + j]
     if M.training:
+        if sw != NULL:
+            # The batch weight _bn_forward found (<= 0: it fell back to
+            # the unweighted statistics).
+            if my[_BN_STATS * fo + 1] > 0:
+                n = my[_BN_STATS * fo + 1]
+            else:
+                sw = NULL
         _team_wait(T)
-        _team_mean(L, l, T, 6, mean_d)
-        _team_mean(L, l, T, 7, mean_dx)
+        _team_mean(L, l, T, 6, mean_d, n)
+        _team_mean(L, l, T, 7, mean_dx, n)
     else:
         # Running statistics: BN is a fixed affine map of its input.
+        sw = NULL
         for j in range(fo):
             mean_d[j] = 0.0
             mean_dx[j] = 0.0
     if floating is float:
-        bp_bn_back_f(d, xh, rows, fo, mean_d, mean_dx, my + fo, gamma)
+        bp_bn_back_f(d, xh, sw, rows, fo, mean_d, mean_dx, my + fo, gamma)
     else:
-        bp_bn_back_d(d, xh, rows, fo, mean_d, mean_dx, my + fo, gamma)
+        bp_bn_back_d(d, xh, sw, rows, fo, mean_d, mean_dx, my + fo, gamma)
 
 
 cdef inline void _dropout(const Layout* L, Py_ssize_t l, const floating* src,
@@ -221,7 +278,7 @@ cdef void _layer_finish(const Layout* L, Py_ssize_t l, const floating* theta,
                                  else _blk(A.a[l - 1], R.row0, fi, theta))
     if _has_bn(L, l):
         _bn_forward(L, l, h, _blk(A.xh[l], R.row0, fo, theta), theta + L.g_off[l], buffers,
-                    T, M, rows)
+                    T, M, rows, <const floating*> R.sw)
     # H = f(Z + b), keeping Z + b where the derivative needs it
     _bias_activation(L.act[l], h, theta + L.b_off[l], rows, fo, L.leaky_slope,
                      L.elu_alpha, -1,
@@ -301,7 +358,8 @@ cdef void _walk_backward(const Layout* L, const floating* theta, floating* grad,
                                  accumulate, -1, _blk(A.z[l], R.row0, fo, theta))
             if _has_bn(L, l):
                 _bn_backward(L, l, d, _blk(A.xh[l], R.row0, fo, theta), theta + L.g_off[l],
-                             grad + L.g_off[l], T, M, rows, accumulate)
+                             grad + L.g_off[l], T, M, rows, <const floating*> R.sw,
+                             accumulate)
         a_in = <const floating*> R.x if l == 0 else _blk(A.a[l - 1], R.row0, fi, theta)
         if l > 0:
             # dL/da_{l-1} (+)= D @ W_l.T, before gW_l: until then gW_l's block
