@@ -234,7 +234,7 @@ CORE = [
     Case("adagrad-epsilon-nan", lambda: AdaGrad(epsilon=np.nan), ValueError,
          "epsilon must be a finite real number, got nan"),
     Case("lr-setter", lambda: setattr(Adam(), "learning_rate", -1e-3), ValueError,
-         "learning_rate must be in (0.0, inf], got -0.001"),
+         "learning_rate must be in [0.0, inf], got -0.001"),
     Case("step-params-list", lambda: SGD().step([0.0, 1.0], [1.0, 1.0]), TypeError,
          "params must be a writable, contiguous 1-D float32 or float64 ndarray"),
     Case("step-params-int", lambda: SGD().step(np.zeros(3, dtype=int), np.ones(3)), TypeError,

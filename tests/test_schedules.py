@@ -440,3 +440,30 @@ def test_docstring_examples():
 
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_training_goes_through_a_zero_rate():
+    """Cosine annealing reaches 0 at T_max (torch's rate there too): training
+    runs through that epoch (no update) and on, and a drop-in estimator fitted
+    for exactly T_max epochs can go on with partial_fit."""
+    from bpcore import SGD, NeuralNetRegressor, Network, train
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    Y = rng.standard_normal((40, 1))
+    net = Network([3, 4, 1], random_state=0)
+    opt = SGD(0.1)
+    hist = train(net, X, Y, optimizer=opt, epochs=3, batch_size=40,
+                 schedule=S.CosineAnnealingLR(2))
+    np.testing.assert_allclose(hist.lr, [0.1, 0.05, 0.0], atol=1e-17)
+    assert opt.learning_rate == 0.0
+    before = net.params.copy()
+    assert train(net, X, Y, optimizer=opt, epochs=1, batch_size=40).lr == [0.0]
+    np.testing.assert_array_equal(net.params, before)
+    est = NeuralNetRegressor(hidden_layer_sizes=(4,), solver="adamw", learning_rate="cosine",
+                             max_iter=6, tol=0.0, n_iter_no_change=100, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, Y.ravel())
+        assert est.n_iter_ == 6
+        est.partial_fit(X, Y.ravel())
+    assert np.isfinite(est.loss_)

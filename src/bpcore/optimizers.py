@@ -26,12 +26,15 @@ class Optimizer:
 
     @property
     def learning_rate(self):
-        """The current step size (schedules may change it between epochs)."""
+        """The current step size (schedules may change it between epochs).
+
+        It may be set to 0 (an annealing schedule reaches 0 at its end, as
+        torch's do); the constructors ask for a positive rate."""
         return self._config.lr
 
     @learning_rate.setter
     def learning_rate(self, value):
-        self._config.lr = check_real(value, "learning_rate", low=0.0, low_open=True)
+        self._config.lr = check_real(value, "learning_rate", low=0.0)
 
     def state_for(self, params):
         """The state buffers for ``params``, created zeroed on first use."""
