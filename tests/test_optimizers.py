@@ -394,8 +394,10 @@ def test_every_optimizer_validates_learning_rate(name):
         cls(learning_rate=-3)
     opt = cls(learning_rate=0.5)
     assert opt.learning_rate == 0.5
-    with pytest.raises(ValueError, match=r"learning_rate must be in \(0\.0, inf\], got 0"):
-        opt.learning_rate = 0
+    with pytest.raises(ValueError, match=r"learning_rate must be in \[0\.0, inf\], got -1"):
+        opt.learning_rate = -1
+    opt.learning_rate = 0          # where an annealing schedule ends
+    assert opt.learning_rate == 0.0
     opt.learning_rate = 0.25
     assert opt.learning_rate == 0.25
     assert repr(opt).startswith(cls.__name__ + "(learning_rate=0.25")
