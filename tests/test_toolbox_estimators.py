@@ -15,7 +15,7 @@ import pytest
 import scipy.sparse as sp
 import sklearn.neural_network as sk
 from sklearn.base import clone
-from sklearn.datasets import load_diabetes, load_iris, make_multilabel_classification
+from sklearn.datasets import load_diabetes, load_iris, load_wine, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import mean_absolute_error
 from sklearn.model_selection import GridSearchCV
@@ -92,6 +92,7 @@ def _expected_failed(est):
     NeuralNetClassifier(hidden_layer_sizes=(16, 16), residual=True, clip_norm=1.0,
                         solver="nadam", learning_rate="onecycle",
                         max_iter=100),
+    NeuralNetRegressor(hidden_layer_sizes=(16, 16), activation=["gelu", "selu"], max_iter=100),
 ], expected_failed_checks=_expected_failed)
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
@@ -693,3 +694,33 @@ def test_lbfgs_on_dask_arrays_equals_in_memory(dask_client, request, Est, data):
     with pytest.raises(ValueError, match="dask arrays train with solver='lbfgs'"):
         Est(hidden_layer_sizes=(8,)).fit(da.from_array(X, chunks=(40, -1)),
                                          da.from_array(y, chunks=40))
+
+
+def test_toolbox_activations_are_estimator_parameters():
+    """The toolbox estimators take every hidden activation (one name, or one
+    per hidden layer); the drop-ins keep scikit-learn's four."""
+    from sklearn.utils._param_validation import InvalidParameterError
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    for act in ("leaky_relu", "elu", "gelu", "silu", "softplus", "selu"):
+        est = NeuralNetClassifier(hidden_layer_sizes=(8,), activation=act, max_iter=5,
+                                  random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        assert est.network_.activation == act
+        np.testing.assert_allclose(est.predict_proba(X),
+                                   est.network_.forward(X), rtol=1e-15)
+    est = NeuralNetClassifier(hidden_layer_sizes=(8, 8), activation=["gelu", "tanh"],
+                              max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.network_.activation == ["gelu", "tanh"]
+    with pytest.raises(InvalidParameterError, match="'activation' parameter of "
+                       "NeuralNetClassifier must be a str among"):
+        NeuralNetClassifier(activation="swish").fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'activation' parameter of MLPClassifier"):
+        bpcore.MLPClassifier(activation="gelu").fit(X, y)
+    with pytest.raises(AttributeError, match="not fitted yet"):
+        NeuralNetClassifier().network_

@@ -32,6 +32,7 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
     validate_data,
 )
 
+from .activations import HIDDEN_ACTIVATIONS
 from .callbacks import History
 from .estimators import MLPClassifier, MLPRegressor
 from .initializers import INITIALIZERS
@@ -95,6 +96,7 @@ def named_schedule(name, *, max_iter, learning_rate_init, n_iter_no_change, step
 
 
 _TOOLBOX_CONSTRAINTS = {
+    "activation": [StrOptions(set(HIDDEN_ACTIVATIONS)), list, tuple],
     "solver": [StrOptions(set(SOLVERS))],
     "learning_rate": [StrOptions(set(SKLEARN_RATES + SCHEDULE_NAMES)),
                       HasMethods(["bind", "epoch_rates", "observe"])],
@@ -114,6 +116,18 @@ _TOOLBOX_CONSTRAINTS = {
 
 class _ToolboxMixin:
     """The toolbox's side of the drop-ins' fit hooks (see the module doc)."""
+
+    @property
+    def network_(self):
+        """The fitted :class:`bpcore.Network`: its ``coefs``/``intercepts``
+        are ``coefs_``/``intercepts_``, and it holds what they do not: batch
+        norm's scales (``bn_scales``) and running statistics (``bn_means``,
+        ``bn_vars``, ``buffers``), ``forward``, ``loss_and_grad``."""
+        if "coefs_" not in vars(self):
+            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: "
+                                 "network_ exists after fit")
+        self._sync_params()
+        return self._net
 
     # -- hooks ----------------------------------------------------------------
 
@@ -360,6 +374,11 @@ class _ToolboxMixin:
 
 
 _TOOLBOX_PARAMS_DOC = """
+    activation : str or list of str, default='relu'
+        Hidden-layer activation: scikit-learn's 'identity', 'logistic',
+        'tanh', 'relu', and 'leaky_relu' (slope 0.01), 'elu' (alpha 1),
+        'gelu' (exact erf form), 'silu', 'softplus', 'selu'; or one name per
+        hidden layer.
     init : str or list of str, default='sklearn'
         Weight initialization: 'sklearn' (scikit-learn's draw, biases
         included), 'glorot_uniform', 'glorot_normal', 'he_uniform',
@@ -460,6 +479,9 @@ class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
     history_ : bpcore.History
         Per-epoch ``loss``, ``val_loss``, ``val_score``, ``lr``,
         ``epoch_time``.
+    network_ : bpcore.Network
+        The fitted network (batch norm's scales and running statistics
+        included).
     Also every attribute of :class:`bpcore.MLPClassifier`.
 
     Notes
@@ -562,6 +584,9 @@ default='squared_error'
     history_ : bpcore.History
         Per-epoch ``loss``, ``val_loss``, ``val_score``, ``lr``,
         ``epoch_time``.
+    network_ : bpcore.Network
+        The fitted network (batch norm's scales and running statistics
+        included).
     Also every attribute of :class:`bpcore.MLPRegressor`.
 
     Notes
