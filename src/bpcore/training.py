@@ -9,6 +9,7 @@ runs the callbacks, any of which may stop training. scikit-learn's own rules
 ``invscaling``) are callbacks and schedules plugged into this loop by the
 estimators, not a loop of their own.
 """
+import sys
 import time
 
 import numpy as np
@@ -23,6 +24,7 @@ from .optimizers import Optimizer
 from .schedules import Schedule
 
 _BLOCK_ELEMENTS = 1 << 19
+_FLOAT_MAX = sys.float_info.max
 
 
 class Validation:
@@ -141,6 +143,21 @@ def run_epochs(runner, *, epochs, shuffle=True, random_state=None, order=None,
     return history, order
 
 
+def _positive_int(value, name):
+    # check_positive_int, with the common case first (train in a loop pays
+    # these checks on every call).
+    if type(value) is int and value >= 1:
+        return value
+    return check_positive_int(value, name)
+
+
+def _non_negative(value, name):
+    # check_real(value, name, low=0.0), with plain finite numbers first.
+    if type(value) in (float, int) and 0.0 <= value <= _FLOAT_MAX:
+        return float(value)
+    return check_real(value, name, low=0.0)
+
+
 def train(net, X, Y, *, optimizer, epochs=1, batch_size=32, shuffle=True,
           random_state=None, sample_weight=None, alpha=0.0, l1=0.0, max_norm=None,
           clip_norm=None, clip_value=None, schedule=None, validation_data=None,
@@ -225,10 +242,10 @@ def train(net, X, Y, *, optimizer, epochs=1, batch_size=32, shuffle=True,
             "optimizer must be a bpcore optimizer instance (SGD, Adam, AdamW, NAdam, "
             f"RMSProp, AdaGrad, RPROP or LBFGS), got {optimizer!r}"
         )
-    epochs = check_positive_int(epochs, "epochs")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    alpha = check_real(alpha, "alpha", low=0.0)
-    l1 = check_real(l1, "l1", low=0.0)
+    epochs = _positive_int(epochs, "epochs")
+    batch_size = _positive_int(batch_size, "batch_size")
+    alpha = _non_negative(alpha, "alpha")
+    l1 = _non_negative(l1, "l1")
     max_norm, clip_norm, clip_value = (
         None if v is None else check_real(v, name, low=0.0, low_open=True)
         for v, name in ((max_norm, "max_norm"), (clip_norm, "clip_norm"),
@@ -268,6 +285,8 @@ def train(net, X, Y, *, optimizer, epochs=1, batch_size=32, shuffle=True,
                                 schedule=schedule, validate=validate, callbacks=callbacks,
                                 history=history, first_epoch=first_epoch)
     finally:
+        # The next call on this network reuses the runner's scratch.
+        runner.release()
         net._epochs_trained = first_epoch + len(history)
         for cb in callbacks:
             cb.on_train_end(net)
