@@ -88,22 +88,91 @@ def gemm_split_setting(infos=None, environ=os.environ):
 _kernels.set_gemm_split(gemm_split_setting())
 
 _blas_controller = None
+_blas_lock = threading.Lock()
+_blas_users = 0          # open _single_threaded_blas contexts, all threads
+_blas_restore = ()       # (library controller, its thread count) to restore
+
+
+def _kernel_blas_libs():
+    """threadpoolctl's controllers of the BLAS the kernels call: SciPy's own
+    OpenBLAS when it is identified (``_scipy_blas_info``; NumPy's beside it
+    runs none of our products), else every BLAS. Each one limited costs
+    ~2.5 us per context (two ctypes calls there, two back)."""
+    from threadpoolctl import ThreadpoolController
+    libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    scipy_libs = [lib for lib in libs
+                  if os.path.basename(os.path.dirname(lib.filepath or "")) == "scipy.libs"]
+    return tuple(scipy_libs or libs)
+
+
+class _SingleThreadedBLAS:
+    """BLAS on one thread while at least one of these contexts is open.
+
+    threadpoolctl's limit is process-wide and restores, on exit, the count it
+    found on entry: two overlapping limits in two threads (``predict`` is
+    re-entrant) could leave BLAS on one thread for good (the second saw the
+    first's 1 and restored it last). Here the first context to open sets the
+    limit, the last to close restores the counts found by the first, and
+    nothing is set when every BLAS already runs one thread
+    (``threadpool_limits(1)`` around the fit: threadpoolctl's limit cost
+    ~13 us per epoch, 1% of a digits epoch).
+    """
+
+    __slots__ = ()
+
+    def __enter__(self):
+        global _blas_controller, _blas_users, _blas_restore
+        with _blas_lock:
+            if _blas_users == 0:
+                if _blas_controller is None:
+                    _blas_controller = _kernel_blas_libs()
+                restore = []
+                for lib in _blas_controller:
+                    n = lib.num_threads
+                    if n != 1:
+                        lib.set_num_threads(1)
+                        restore.append((lib, n))
+                _blas_restore = tuple(restore)
+            _blas_users += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _blas_users, _blas_restore
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                for lib, n in _blas_restore:
+                    lib.set_num_threads(n)
+                _blas_restore = ()
+        return False
+
+
+_SINGLE_BLAS = _SingleThreadedBLAS()
 
 
 def _single_threaded_blas():
-    """Context that limits BLAS to one thread (our own threads split the work).
+    """Context that limits BLAS to one thread (our own threads split the work,
+    or the products are too small for BLAS threads to pay)."""
+    return _SINGLE_BLAS
 
-    Nothing to do, and nothing done, when every BLAS already runs one thread
-    (``threadpool_limits(1)`` around the fit): entering threadpoolctl's limit
-    cost ~13 us per epoch, 1% of a digits epoch.
+
+def blas_threads_pay(macs):
+    """True if a kernel call whose products total ``macs`` multiply-adds per
+    block (one batch, or one block of rows) gains from BLAS threads.
+
+    Below ``2 * _MIN_MACS_PER_THREAD`` the products are too small: W1 with 2
+    BLAS threads ran at 0.81x of 1, and ``Network.forward`` on 44 rows of
+    64-100-10 took 40 ms with 2 BLAS threads under load against 0.85 ms
+    with one. The epoch (forward + backward: ``3 * batch * macs_per_row``),
+    inference (``rows * macs_per_row``) and the full-batch gradient
+    (``3 * rows * macs_per_row``) all use this rule.
     """
-    global _blas_controller
-    if _blas_controller is None:
-        from threadpoolctl import ThreadpoolController
-        _blas_controller = ThreadpoolController().select(user_api="blas")
-    if all(lib.num_threads == 1 for lib in _blas_controller.lib_controllers):
-        return contextlib.nullcontext()
-    return _blas_controller.limit(limits=1)
+    return macs >= 2 * _MIN_MACS_PER_THREAD
+
+
+def blas_for(macs):
+    """``_single_threaded_blas()`` unless ``blas_threads_pay(macs)``."""
+    return contextlib.nullcontext() if blas_threads_pay(macs) else _SINGLE_BLAS
 
 
 def reshuffle(order, random_state):
@@ -355,7 +424,7 @@ class EpochRunner:
         # BLAS stays on one thread while our threads split the batch, and also
         # when a batch is too small to split: then its GEMMs are too small for
         # BLAS threads to pay (W1 with 2 BLAS threads ran at 0.81x of 1).
-        small = 3 * b.batch_size * self.layout.macs_per_row < 2 * _MIN_MACS_PER_THREAD
+        small = not blas_threads_pay(3 * b.batch_size * self.layout.macs_per_row)
         single_blas = n_threads > 1 or small
         with _single_threaded_blas() if single_blas else contextlib.nullcontext():
             status = _kernels.train_epoch(self.layout, self.optimizer._config,

@@ -2,7 +2,7 @@
 import numpy as np
 from sklearn.utils import check_random_state
 
-from . import _kernels
+from . import _engine, _kernels
 from .activations import (
     ELU_ALPHA,
     LEAKY_RELU_SLOPE,
@@ -263,12 +263,18 @@ class Network:
 
         Re-entrant: each call allocates its own scratch, so several threads
         may call ``forward`` on one network at once.
+
+        BLAS runs on one thread when a block's products are too small for
+        its threads to pay, by the rule the epoch uses
+        (``_engine.blas_threads_pay``): 44 rows of 64-100-10 took 40 ms with
+        2 BLAS threads under load, 0.85 ms with one.
         """
         X = as_input(X, "X", self.dtype, self.n_features)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         rows = self._block_rows(X.shape[0])
         work = np.empty(self.layout.inference_workspace_size(rows), dtype=self.dtype)
-        _kernels.forward(self.layout, self._params, X, out, work, rows, self.buffers)
+        with _engine.blas_for(rows * self.layout.macs_per_row):
+            _kernels.forward(self.layout, self._params, X, out, work, rows, self.buffers)
         return out
 
     def loss_and_grad(self, X, Y, alpha=0.0, sample_weight=None, *, l1=0.0,

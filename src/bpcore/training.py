@@ -15,7 +15,7 @@ import time
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._engine import DivergenceError, EpochRunner, reshuffle
+from ._engine import DivergenceError, EpochRunner, blas_for, reshuffle
 from ._lbfgs import LBFGS, minimize_lbfgs
 from ._validation import check_positive_int, check_real
 from .callbacks import Callback, History
@@ -46,9 +46,11 @@ class Validation:
     def __call__(self):
         from . import _kernels
         net = self.net
-        logs = {"val_loss": float(_kernels.loss_value(
-            net.layout, net.params, self.X, self.Y, self.sample_weight, self.work,
-            self.rows, net.buffers))}
+        # One BLAS thread for small blocks, as in the epoch (blas_threads_pay).
+        with blas_for(self.rows * net.layout.macs_per_row):
+            logs = {"val_loss": float(_kernels.loss_value(
+                net.layout, net.params, self.X, self.Y, self.sample_weight, self.work,
+                self.rows, net.buffers))}
         if self.score is not None:
             logs["val_score"] = float(self.score())
         return logs
