@@ -248,10 +248,12 @@ def train(net, X, Y, *, optimizer, epochs=1, batch_size=32, shuffle=True,
     batch_size = _positive_int(batch_size, "batch_size")
     alpha = _non_negative(alpha, "alpha")
     l1 = _non_negative(l1, "l1")
-    max_norm, clip_norm, clip_value = (
-        None if v is None else check_real(v, name, low=0.0, low_open=True)
-        for v, name in ((max_norm, "max_norm"), (clip_norm, "clip_norm"),
-                        (clip_value, "clip_value")))
+    if max_norm is not None:
+        max_norm = check_real(max_norm, "max_norm", low=0.0, low_open=True)
+    if clip_norm is not None:
+        clip_norm = check_real(clip_norm, "clip_norm", low=0.0, low_open=True)
+    if clip_value is not None:
+        clip_value = check_real(clip_value, "clip_value", low=0.0, low_open=True)
     if schedule is not None and not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a bpcore.schedules.Schedule, got {schedule!r}")
     callbacks = list(callbacks)

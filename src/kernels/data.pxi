@@ -357,10 +357,20 @@ cdef extern from *:
             ok &= (x[i] >= lo) & (x[i] <= hi);
         return ok;
     }
+    /* Finiteness alone, float64: one comparison per entry (NaN fails it);
+       W5's X scanned in ~4 us against ~6 us by two. (float32 measured no
+       better this way: it takes the two comparisons.) */
+    static BP_CLONES int bp_finite_d(const double* x, Py_ssize_t n) {
+        int ok = 1;
+        for (Py_ssize_t i = 0; i < n; i++)
+            ok &= fabs(x[i]) <= DBL_MAX;
+        return ok;
+    }
     """
     int BP_SCAN_BLOCK
     int bp_in_range_d(const double* x, Py_ssize_t n, double lo, double hi) noexcept nogil
     int bp_in_range_f(const float* x, Py_ssize_t n, float lo, float hi) noexcept nogil
+    int bp_finite_d(const double* x, Py_ssize_t n) noexcept nogil
 
 
 def all_in_range(a, double lo=-INFINITY, double hi=INFINITY):
@@ -378,6 +388,7 @@ def all_in_range(a, double lo=-INFINITY, double hi=INFINITY):
     cdef Py_ssize_t n, s, m
     cdef int ok = 1
     cdef float lo_f, hi_f
+    cdef bint finite_only = lo <= -DBL_MAX and hi >= DBL_MAX
     lo = max(lo, -DBL_MAX)
     hi = min(hi, DBL_MAX)
     if a.dtype.itemsize == 8:
@@ -397,7 +408,7 @@ def all_in_range(a, double lo=-INFINITY, double hi=INFINITY):
         while ok and s < n:
             m = min(<Py_ssize_t> BP_SCAN_BLOCK, n - s)
             if pd != NULL:
-                ok = bp_in_range_d(pd + s, m, lo, hi)
+                ok = bp_finite_d(pd + s, m) if finite_only else bp_in_range_d(pd + s, m, lo, hi)
             else:
                 ok = bp_in_range_f(pf + s, m, lo_f, hi_f)
             s += m
