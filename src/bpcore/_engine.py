@@ -7,6 +7,7 @@ and turns the kernel's status into an exception.
 import contextlib
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -87,22 +88,91 @@ def gemm_split_setting(infos=None, environ=os.environ):
 _kernels.set_gemm_split(gemm_split_setting())
 
 _blas_controller = None
+_blas_lock = threading.Lock()
+_blas_users = 0          # open _single_threaded_blas contexts, all threads
+_blas_restore = ()       # (library controller, its thread count) to restore
+
+
+def _kernel_blas_libs():
+    """threadpoolctl's controllers of the BLAS the kernels call: SciPy's own
+    OpenBLAS when it is identified (``_scipy_blas_info``; NumPy's beside it
+    runs none of our products), else every BLAS. Each one limited costs
+    ~2.5 us per context (two ctypes calls there, two back)."""
+    from threadpoolctl import ThreadpoolController
+    libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    scipy_libs = [lib for lib in libs
+                  if os.path.basename(os.path.dirname(lib.filepath or "")) == "scipy.libs"]
+    return tuple(scipy_libs or libs)
+
+
+class _SingleThreadedBLAS:
+    """BLAS on one thread while at least one of these contexts is open.
+
+    threadpoolctl's limit is process-wide and restores, on exit, the count it
+    found on entry: two overlapping limits in two threads (``predict`` is
+    re-entrant) could leave BLAS on one thread for good (the second saw the
+    first's 1 and restored it last). Here the first context to open sets the
+    limit, the last to close restores the counts found by the first, and
+    nothing is set when every BLAS already runs one thread
+    (``threadpool_limits(1)`` around the fit: threadpoolctl's limit cost
+    ~13 us per epoch, 1% of a digits epoch).
+    """
+
+    __slots__ = ()
+
+    def __enter__(self):
+        global _blas_controller, _blas_users, _blas_restore
+        with _blas_lock:
+            if _blas_users == 0:
+                if _blas_controller is None:
+                    _blas_controller = _kernel_blas_libs()
+                restore = []
+                for lib in _blas_controller:
+                    n = lib.num_threads
+                    if n != 1:
+                        lib.set_num_threads(1)
+                        restore.append((lib, n))
+                _blas_restore = tuple(restore)
+            _blas_users += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _blas_users, _blas_restore
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                for lib, n in _blas_restore:
+                    lib.set_num_threads(n)
+                _blas_restore = ()
+        return False
+
+
+_SINGLE_BLAS = _SingleThreadedBLAS()
 
 
 def _single_threaded_blas():
-    """Context that limits BLAS to one thread (our own threads split the work).
+    """Context that limits BLAS to one thread (our own threads split the work,
+    or the products are too small for BLAS threads to pay)."""
+    return _SINGLE_BLAS
 
-    Nothing to do, and nothing done, when every BLAS already runs one thread
-    (``threadpool_limits(1)`` around the fit): entering threadpoolctl's limit
-    cost ~13 us per epoch, 1% of a digits epoch.
+
+def blas_threads_pay(macs):
+    """True if a kernel call whose products total ``macs`` multiply-adds per
+    block (one batch, or one block of rows) gains from BLAS threads.
+
+    Below ``2 * _MIN_MACS_PER_THREAD`` the products are too small: W1 with 2
+    BLAS threads ran at 0.81x of 1, and ``Network.forward`` on 44 rows of
+    64-100-10 took 40 ms with 2 BLAS threads under load against 0.85 ms
+    with one. The epoch (forward + backward: ``3 * batch * macs_per_row``),
+    inference (``rows * macs_per_row``) and the full-batch gradient
+    (``3 * rows * macs_per_row``) all use this rule.
     """
-    global _blas_controller
-    if _blas_controller is None:
-        from threadpoolctl import ThreadpoolController
-        _blas_controller = ThreadpoolController().select(user_api="blas")
-    if all(lib.num_threads == 1 for lib in _blas_controller.lib_controllers):
-        return contextlib.nullcontext()
-    return _blas_controller.limit(limits=1)
+    return macs >= 2 * _MIN_MACS_PER_THREAD
+
+
+def blas_for(macs):
+    """``_single_threaded_blas()`` unless ``blas_threads_pay(macs)``."""
+    return contextlib.nullcontext() if blas_threads_pay(macs) else _SINGLE_BLAS
 
 
 def reshuffle(order, random_state):
@@ -171,6 +241,54 @@ def _training_lock(net):
     return lock
 
 
+class _Scratch:
+    """The arrays an EpochRunner writes before it reads (none carries
+    information from one fit to the next; each epoch overwrites them)."""
+
+    __slots__ = ("grad", "work", "batch_loss", "batch_rows", "stats", "snapshot",
+                 "snapshot_buffers", "fit_start", "fit_start_buffers")
+
+    def __init__(self, layout, params, buffers, batch_size, n, n_batches, n_threads, work):
+        self.grad = np.zeros((n_threads, params.shape[0]), dtype=params.dtype)
+        self.work = np.zeros(work, dtype=params.dtype)
+        self.batch_loss = np.zeros(n_batches, dtype=np.float64)
+        self.batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
+        self.batch_rows[-1] = n - batch_size * (n_batches - 1)
+        self.stats = np.zeros(layout.stats_size(n_threads))
+        self.snapshot = np.empty_like(params)
+        self.snapshot_buffers = np.empty_like(buffers)
+        self.fit_start = np.empty_like(params)
+        self.fit_start_buffers = np.empty_like(buffers)
+
+
+# Released scratch, one entry per network (the last released), held weakly
+# by the network so that it goes with it. An entry is taken out while a
+# runner uses it: two fits of one network at once never share scratch.
+_scratch_pool = weakref.WeakKeyDictionary()
+
+
+def _take_scratch(net, key):
+    with _locks_guard:
+        entry = _scratch_pool.pop(net, None)
+    if entry is not None and entry[0] == key:
+        return entry[1]
+    return None
+
+
+def _give_scratch(net, key, scratch):
+    with _locks_guard:
+        _scratch_pool[net] = (key, scratch)
+
+
+def forget_scratch(net=None):
+    """Drop the scratch kept for ``net`` (every network's when None)."""
+    with _locks_guard:
+        if net is None:
+            _scratch_pool.clear()
+        else:
+            _scratch_pool.pop(net, None)
+
+
 class EpochRunner:
     """Runs whole epochs of minibatch training on one (network, optimizer, data).
 
@@ -195,8 +313,6 @@ class EpochRunner:
         self.buffers = net.buffers
         self.optimizer = optimizer
         self.n_threads_max = _threads.thread_limit()
-        # One gradient row per thread; the threads' rows are summed in the update.
-        self.grad = np.zeros((self.n_threads_max, params.shape[0]), dtype=params.dtype)
         self.state = optimizer.state_for(params)
         self.dense = isinstance(X, np.ndarray)
         n_batches = -(-n // batch_size)
@@ -212,16 +328,24 @@ class EpochRunner:
         work = layout.workspace_size(batch_size)
         if self.dense and self.unit_split_ok and layout.plain and len(layout.sizes) == 3:
             work = max(work, layout.units_workspace_size(batch_size, self.n_threads_max))
-        self.batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
-        self.batch_rows[-1] = n - batch_size * (n_batches - 1)
+        # Everything below that depends only on these is scratch: a previous
+        # fit of this network released it (see release) or it is new.
+        self._scratch_key = (layout, params.dtype, batch_size, n, self.n_threads_max, work)
+        scratch = _take_scratch(net, self._scratch_key)
+        if scratch is None:
+            scratch = _Scratch(layout, params, self.buffers, batch_size, n, n_batches,
+                               self.n_threads_max, work)
+        self._scratch = scratch
+        # One gradient row per thread; the threads' rows are summed in the update.
+        self.grad = scratch.grad
+        self.batch_rows = scratch.batch_rows
         self.batches = _kernels.Minibatches(
             X, Y, sample_weight, None, batch_size, float(alpha),
-            np.zeros(work, dtype=params.dtype),
-            np.zeros(n_batches, dtype=np.float64),
+            scratch.work, scratch.batch_loss,
         )
         b = self.batches
         b.buffers = self.buffers
-        b.stats = np.zeros(layout.stats_size(self.n_threads_max))
+        b.stats = scratch.stats
         b.l1 = float(l1 or 0.0)
         b.max_norm = float(max_norm or 0.0)
         b.clip_norm = float(clip_norm or 0.0)
@@ -229,11 +353,30 @@ class EpochRunner:
         b.seed = int(seed) & 0xFFFFFFFFFFFFFFFF
         self.epoch = 0
         self.lr_steps = None
-        self._snapshot = np.empty_like(params)
-        self._snapshot_buffers = np.empty_like(self.buffers)
+        self._snapshot = scratch.snapshot
+        self._snapshot_buffers = scratch.snapshot_buffers
         # The values this fit started from: the fallback when even an
-        # epoch's start is no longer usable (see _recover).
-        self._fit_start = (params.copy(), self.buffers.copy())
+        # epoch's start is no longer usable (see _recover). The first run's
+        # snapshot is that start: it is kept from the second run on, so a fit
+        # of one epoch copies nothing more.
+        self._fit_start = (scratch.fit_start, scratch.fit_start_buffers)
+        self._runs = 0
+
+    def release(self):
+        """Hand this runner's scratch to the next fit of the same network.
+
+        The next ``EpochRunner`` of this network with the same plan, dtype,
+        batch size, number of samples and thread limit then reuses it
+        instead of allocating (and first touching) its own: ``train`` called
+        in a loop, one epoch per call, paid ~15 us for the allocations and
+        ~30-50 us more in its first epoch on fresh memory. The runner must
+        not run again afterwards. Only scratch is reused; inputs are
+        checked by every call (``Network.check_xy``).
+        """
+        scratch, self._scratch = self._scratch, None
+        self.batches = None
+        if scratch is not None:
+            _give_scratch(self.net, self._scratch_key, scratch)
 
     @property
     def n_samples(self):
@@ -264,18 +407,24 @@ class EpochRunner:
 
     def _run(self, perm):
         b = self.batches
+        if b is None:
+            raise RuntimeError("this EpochRunner was released; make a new one")
         b.perm = perm
         b.epoch = self.epoch
         b.lr_steps = self.lr_steps
+        if self._runs == 1:
+            np.copyto(self._fit_start[0], self._snapshot)
+            np.copyto(self._fit_start[1], self._snapshot_buffers)
         np.copyto(self._snapshot, self.params)
         np.copyto(self._snapshot_buffers, self.buffers)
+        self._runs += 1
         n_threads, by_units = choose_threads(self.layout, b.batch_size, self.dense,
                                              self.unit_split_ok)
         n_threads = min(self.n_threads_max, n_threads)
         # BLAS stays on one thread while our threads split the batch, and also
         # when a batch is too small to split: then its GEMMs are too small for
         # BLAS threads to pay (W1 with 2 BLAS threads ran at 0.81x of 1).
-        small = 3 * b.batch_size * self.layout.macs_per_row < 2 * _MIN_MACS_PER_THREAD
+        small = not blas_threads_pay(3 * b.batch_size * self.layout.macs_per_row)
         single_blas = n_threads > 1 or small
         with _single_threaded_blas() if single_blas else contextlib.nullcontext():
             status = _kernels.train_epoch(self.layout, self.optimizer._config,
@@ -310,8 +459,9 @@ class EpochRunner:
         np.copyto(self.buffers, self._snapshot_buffers)
         where = "that epoch"
         if not self._usable():
-            np.copyto(self.params, self._fit_start[0])
-            np.copyto(self.buffers, self._fit_start[1])
+            if self._runs > 1:      # (in the first epoch, its start is the fit's)
+                np.copyto(self.params, self._fit_start[0])
+                np.copyto(self.buffers, self._fit_start[1])
             where = "this fit"
         self.optimizer.reset()
         self.state = self.optimizer.state_for(self.params)
