@@ -604,6 +604,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
             # The engine has applied the batches finished before Ctrl-C.
             warnings.warn("Training interrupted by user.")
         finally:
+            # The next fit / partial_fit of this network reuses the scratch.
+            runner.release()
             if bridge is not None:
                 bridge.close()
             if fresh:
