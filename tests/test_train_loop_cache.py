@@ -433,6 +433,17 @@ def test_forward_limits_blas_on_small_inputs_only(n_rows, sizes, small, two_blas
     assert_close(out, acts[-1], np.float64)
 
 
+def test_loss_and_grad_limits_blas_on_small_inputs(two_blas_threads, monkeypatch, rng):
+    X, Y = _data(rng, n=100)
+    net = _net()
+    expected = net.loss_and_grad(X, Y, alpha=1e-4)
+    seen = _spy(monkeypatch, "loss_grad")
+    loss, grad = net.loss_and_grad(X, Y, alpha=1e-4)
+    assert seen == [1] and _kernel_blas_threads() == 2
+    assert loss == expected[0]
+    np.testing.assert_array_equal(grad, expected[1])
+
+
 def test_lbfgs_limits_blas_on_small_problems(two_blas_threads, monkeypatch, rng):
     X, Y = _data(rng, n=100)
     results = []

@@ -312,6 +312,8 @@ class Network:
         gradient is that of the unclipped loss (so it stays informative where
         the clipped loss is flat); ``|x|`` (L1, absolute error) takes the
         subgradient 0 at 0.
+
+        BLAS runs on one thread for small blocks, as in ``forward``.
         """
         X, Y, sample_weight = self._check_xy(X, Y, sample_weight)
         alpha = check_real(alpha, "alpha", low=0.0)
@@ -324,9 +326,10 @@ class Network:
         grad = np.empty_like(self._params)
         rows = X.shape[0] if training and self.has_batch_norm else self._block_rows(X.shape[0])
         work = np.empty(self.layout.workspace_size(rows), dtype=self.dtype)
-        loss = _kernels.loss_grad(self.layout, self._params, X, Y, sample_weight, alpha,
-                                  grad, work, rows, buffers=self.buffers,
-                                  training=training, seed=_check_seed(seed), l1=l1)
+        with _engine.blas_for(rows * self.layout.macs_per_row):
+            loss = _kernels.loss_grad(self.layout, self._params, X, Y, sample_weight, alpha,
+                                      grad, work, rows, buffers=self.buffers,
+                                      training=training, seed=_check_seed(seed), l1=l1)
         return float(loss), grad
 
     def check_xy(self, X, Y, sample_weight=None):
