@@ -111,7 +111,7 @@ uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer) {
    test is the integer k >= ceil(p 2^53): the same decision, and a loop the
    vector-width clones vectorize (10% of a W6 epoch as a scalar loop). */
 #define BP_DEFINE_DROPOUT(T, SUF)                                                \
-BP_CLONES void bp_dropout_##SUF(const T* src, T* dst, ptrdiff_t rows,           \
+BP_CLONES_INT64 void bp_dropout_##SUF(const T* src, T* dst, ptrdiff_t rows,           \
                       ptrdiff_t cols, const ptrdiff_t* ids, ptrdiff_t first,     \
                       uint64_t key, double p) {                                  \
     const T scale = (T)1 / (T)(1.0 - p);                                         \
