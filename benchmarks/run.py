@@ -101,6 +101,23 @@ def environment(libs):
     return env
 
 
+def blas_note(env):
+    """Which OpenBLAS kernels ran, and whether the environment chose them.
+
+    ``OPENBLAS_CORETYPE`` overrides OpenBLAS's CPU detection; on the AMD EPYC
+    (Zen 5) this project is measured on, the environment sets it to Haswell
+    (AVX2 kernels), and the small-workload epochs ran 1.9x faster without it
+    (docs/DESIGN.md, "float32: its floor ratio and the XLA gap").
+    """
+    blas = [b for b in env["blas"] if b.get("internal_api") == "openblas"]
+    kinds = ", ".join(sorted({f"{b.get('prefix')} {b.get('version')} "
+                              f"({b.get('architecture')} kernels)" for b in blas})) or "none"
+    core = os.environ.get("OPENBLAS_CORETYPE")
+    env["openblas_coretype"] = core
+    return (f"BLAS: {kinds}; OPENBLAS_CORETYPE="
+            f"{core if core is not None else '(unset: detected from the CPU)'}")
+
+
 def cpu_counters():
     """(wall s, CPU-seconds busy on the whole machine, CPU-seconds of this process).
 
@@ -258,6 +275,7 @@ def main(argv=None):
         + " ".join(f"{k} {v}" for k, v in env["versions"].items() if v) + "\n"
     )
     notes = list(libs.notes)
+    notes.append(blas_note(env))
     if "bpcore_gemm_split" in env:
         notes.append(f"bpcore cuts GEMMs just above OpenBLAS's small-matrix limit into "
                      f"at most {env['bpcore_gemm_split']} row blocks (1: never; "
