@@ -496,3 +496,14 @@ def toolbox_forward(net, X, *, training=False, seed=0, epoch=0, samples=None,
                 h = h + a
         a = h
     return zs, a
+
+
+def perturb_bn(net, rng):
+    """Give a network's batch-norm layers non-trivial gamma, shift and
+    running statistics (they start at 1, 0, 0 and 1)."""
+    for l, g in enumerate(net.bn_scales):
+        if g is not None:
+            g[...] = rng.uniform(0.5, 1.5, g.shape)
+            net.intercepts[l][...] = 0.3 * rng.standard_normal(g.shape)
+            net.bn_means[l][...] = 0.5 * rng.standard_normal(g.shape)
+            net.bn_vars[l][...] = rng.uniform(0.5, 2.0, g.shape)

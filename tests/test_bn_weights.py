@@ -16,6 +16,7 @@ import threadpoolctl
 from bpcore import SGD, Adam, AdamW, Network, train
 from bpcore import _engine, _threads
 from conftest import make_targets
+import reference as ref
 
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
 
@@ -30,14 +31,7 @@ IDS = ["tanh", "softmax", "second-layer", "residual"]
 
 def _net(case, dtype, sizes=(5, 7, 7, 3), random_state=3):
     net = Network(list(sizes), dtype=dtype, random_state=random_state, **case)
-    rng = np.random.default_rng(random_state)
-    for l, g in enumerate(net.bn_scales):
-        if g is not None:
-            # Non-trivial scales, shifts and running statistics.
-            g[...] = rng.uniform(0.5, 1.5, g.shape)
-            net.intercepts[l][...] = 0.3 * rng.standard_normal(g.shape)
-            net.bn_means[l][...] = 0.5 * rng.standard_normal(g.shape)
-            net.bn_vars[l][...] = rng.uniform(0.5, 2.0, g.shape)
+    ref.perturb_bn(net, np.random.default_rng(random_state))
     return net
 
 

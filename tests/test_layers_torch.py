@@ -129,16 +129,6 @@ def _bn_net(case, dtype, sizes=(5, 7, 6, 3)):
     return Network(list(sizes), dtype=dtype, random_state=4, **case)
 
 
-def _perturb_bn(net, rng):
-    """Non-trivial gamma, shift and running statistics."""
-    for l, g in enumerate(net.bn_scales):
-        if g is not None:
-            g[...] = rng.uniform(0.5, 1.5, g.shape)
-            net.intercepts[l][...] = 0.3 * rng.standard_normal(g.shape)
-            net.bn_means[l][...] = 0.5 * rng.standard_normal(g.shape)
-            net.bn_vars[l][...] = rng.uniform(0.5, 2.0, g.shape)
-
-
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", BN_CASES, ids=range(len(BN_CASES)))
@@ -147,7 +137,7 @@ def test_batch_norm_training_vs_torch(case, dtype, weighted, deviation_record):
     weighted_batch_norm, differentiated by autograd)."""
     rng = np.random.default_rng(11)
     net = _bn_net(case, dtype)
-    _perturb_bn(net, rng)
+    ref.perturb_bn(net, rng)
     X = rng.standard_normal((12, 5)) * 2 + 1
     Y = make_targets(net.loss, net.output, 12, 3, rng)
     sw = rng.uniform(0.2, 3.0, 12) if weighted else None
@@ -167,7 +157,7 @@ def test_batch_norm_training_vs_torch(case, dtype, weighted, deviation_record):
 def test_batch_norm_inference_vs_torch(case, dtype, deviation_record):
     rng = np.random.default_rng(12)
     net = _bn_net(case, dtype)
-    _perturb_bn(net, rng)
+    ref.perturb_bn(net, rng)
     X = rng.standard_normal((12, 5)) * 2 + 1
     Y = make_targets(net.loss, net.output, 12, 3, rng)
     tn = TorchNet(net).eval()
@@ -334,7 +324,7 @@ RESIDUAL_CASES = [
 def test_residual_vs_torch(sizes, case, training, dtype, deviation_record):
     rng = np.random.default_rng(14)
     net = Network(sizes, dtype=dtype, random_state=5, **case)
-    _perturb_bn(net, rng)
+    ref.perturb_bn(net, rng)
     X = rng.standard_normal((16, sizes[0]))
     Y = make_targets(net.loss, net.output, 16, sizes[-1], rng)
     value, grad = net.loss_and_grad(X, Y, alpha=0.1, training=training, seed=3)
