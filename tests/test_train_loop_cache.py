@@ -498,3 +498,31 @@ def test_blas_limit_nests_and_overlaps_across_threads(two_blas_threads):
     assert _kernel_blas_threads() == 1
     b.__exit__(None, None, None)
     assert _kernel_blas_threads() == 2
+
+
+def test_between_epochs_blas_stays_on_the_epochs_threading(two_blas_threads, monkeypatch):
+    # A forward pass large enough for BLAS threads on its own (135 rows of
+    # 64-128-128-10 is 3.5 M multiply-adds), run by scikit-learn's early
+    # stopping between epochs that our own threads split: it runs on one
+    # BLAS thread, as the epochs do. (With two, OpenBLAS's threads kept
+    # spinning into the next epoch: 10.8 ms per epoch instead of 2.8.)
+    from sklearn.datasets import load_digits
+    from bpcore import MLPClassifier
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    est = MLPClassifier(hidden_layer_sizes=(128, 128), max_iter=3, early_stopping=True,
+                        random_state=0)
+    rows_val = int(np.ceil(0.1 * X.shape[0]))
+    macs = rows_val * (64 * 128 + 128 * 128 + 128 * 10)
+    assert _engine.blas_threads_pay(macs)        # alone, it would take two
+    if _engine._threads.thread_limit() < 2:
+        pytest.skip("one CPU: the epochs run on BLAS's threads")
+    epochs = _spy(monkeypatch, "train_epoch")
+    forwards = _spy(monkeypatch, "forward")
+    with pytest.warns(Warning):                  # 3 epochs do not converge
+        est.fit(X, y)
+    assert epochs == [1, 1, 1]
+    assert forwards == [1, 1, 1]
+    assert _kernel_blas_threads() == 2           # restored after the fit
+    assert est.predict(X[:rows_val]).shape == (rows_val,)
+    assert forwards[-1] == 2                     # outside a fit: the usual rule

@@ -100,57 +100,61 @@ def run_epochs(runner, *, epochs, shuffle=True, random_state=None, order=None,
     fresh = order is None
     diverged = False
     val_keys = ("val_loss",)
-    for e in range(epochs):
-        epoch = first_epoch + e
-        if shuffle and fresh:
-            # reshuffle(arange(n)) without composing with the identity: the
-            # same draws and values, two fewer passes (train in a loop).
-            order = np.arange(n, dtype=np.intp)
-            random_state.shuffle(order)
-            fresh = False
-        elif shuffle:
-            order = reshuffle(order, random_state)
-        elif fresh:
-            order = np.arange(n, dtype=np.intp)
-            fresh = False
-        t0 = time.perf_counter()
-        if schedule is not None:
-            runner.lr_steps = np.ascontiguousarray(
-                schedule.epoch_rates(schedule_first_epoch + e), dtype=np.float64)
-            lr = float(runner.lr_steps[0])
-        else:
-            runner.lr_steps = None
-            lr = float(runner.optimizer.learning_rate)
-        runner.epoch = epoch
-        if diverged:
-            loss = np.nan
-        else:
-            try:
-                loss = runner.run(order if shuffle else None)
-            except DivergenceError:
-                if not keep_going_after_divergence:
-                    raise
-                diverged = True
-                loss = np.nan
-        if schedule is not None:
-            runner.optimizer.learning_rate = float(runner.lr_steps[-1])
-        logs = {"loss": loss, "lr": lr, "epoch_time": time.perf_counter() - t0}
-        if validate is not None:
-            if diverged:
-                # As in scikit-learn: a diverged fit scores NaN from then on.
-                logs.update((k, np.nan) for k in val_keys)
+    # One BLAS context for the whole loop (EpochRunner.blas_context): the
+    # validation and the callbacks between epochs do not wake BLAS threads
+    # that would then compete with the epoch's own threads.
+    with runner.blas_context():
+        for e in range(epochs):
+            epoch = first_epoch + e
+            if shuffle and fresh:
+                # reshuffle(arange(n)) without composing with the identity: the
+                # same draws and values, two fewer passes (train in a loop).
+                order = np.arange(n, dtype=np.intp)
+                random_state.shuffle(order)
+                fresh = False
+            elif shuffle:
+                order = reshuffle(order, random_state)
+            elif fresh:
+                order = np.arange(n, dtype=np.intp)
+                fresh = False
+            t0 = time.perf_counter()
+            if schedule is not None:
+                runner.lr_steps = np.ascontiguousarray(
+                    schedule.epoch_rates(schedule_first_epoch + e), dtype=np.float64)
+                lr = float(runner.lr_steps[0])
             else:
-                val = validate()
-                val_keys = tuple(val)
-                logs.update(val)
-        if schedule is not None:
-            schedule.observe(schedule_first_epoch + e, logs)
-        history.append(logs)
-        stop = False
-        for cb in callbacks:
-            stop = bool(cb.on_epoch_end(e, logs)) or stop
-        if stop:
-            break
+                runner.lr_steps = None
+                lr = float(runner.optimizer.learning_rate)
+            runner.epoch = epoch
+            if diverged:
+                loss = np.nan
+            else:
+                try:
+                    loss = runner.run(order if shuffle else None)
+                except DivergenceError:
+                    if not keep_going_after_divergence:
+                        raise
+                    diverged = True
+                    loss = np.nan
+            if schedule is not None:
+                runner.optimizer.learning_rate = float(runner.lr_steps[-1])
+            logs = {"loss": loss, "lr": lr, "epoch_time": time.perf_counter() - t0}
+            if validate is not None:
+                if diverged:
+                    # As in scikit-learn: a diverged fit scores NaN from then on.
+                    logs.update((k, np.nan) for k in val_keys)
+                else:
+                    val = validate()
+                    val_keys = tuple(val)
+                    logs.update(val)
+            if schedule is not None:
+                schedule.observe(schedule_first_epoch + e, logs)
+            history.append(logs)
+            stop = False
+            for cb in callbacks:
+                stop = bool(cb.on_epoch_end(e, logs)) or stop
+            if stop:
+                break
     if fresh:
         order = np.arange(n, dtype=np.intp)
     return history, order
