@@ -42,7 +42,7 @@ Conventions
 from cython cimport floating
 from cython.parallel cimport parallel
 from libc.math cimport log, logf, sqrt, pow, isfinite
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from scipy.linalg.cython_blas cimport sgemm, dgemm

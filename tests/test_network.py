@@ -591,7 +591,14 @@ def test_concurrent_forward_matches_serial():
     net = Network([40, 256, 128, 10], activation="tanh", output="softmax", loss="log_loss",
                   random_state=0)
     inputs = [rng.standard_normal((n, 40)) for n in (300, 1, 57, 300)]
-    serial = [net.forward(X) for X in inputs]
+    # The serial results come from a thread of their own: SciPy's OpenBLAS
+    # (0.3.30) rounds some products of a Python thread other than the main
+    # one as if it ran threaded, whatever the thread limit (main thread,
+    # one BLAS thread vs any other thread: 1 ulp on some rows here).
+    serial = []
+    ref_thread = threading.Thread(target=lambda: serial.extend(net.forward(X) for X in inputs))
+    ref_thread.start()
+    ref_thread.join()
     n_threads, repeats = 8, 25
     mismatches = []
     barrier = threading.Barrier(n_threads)

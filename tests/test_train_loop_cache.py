@@ -24,6 +24,7 @@ import bpcore
 from bpcore import _engine, _kernels
 from bpcore import SGD, Adam, Network, train
 from bpcore._lbfgs import minimize_lbfgs
+from bpcore._validation import csr_input
 from conftest import DTYPES, assert_close
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -414,23 +415,70 @@ def _spy(monkeypatch, name):
     return seen
 
 
-@pytest.mark.parametrize("n_rows, sizes, small", [
-    (44, [64, 100, 10], True),                   # 44 x 7,400 MACs: one thread
-    (4000, [64, 256, 256, 10], False),           # 2,048-row blocks of 84k MACs/row
+def _spy_forward_threads(monkeypatch):
+    """(BLAS threads, n_threads argument) of every _kernels.forward call."""
+    seen = []
+    real = _kernels.forward
+
+    def spy(*args, **kwargs):
+        seen.append((_kernel_blas_threads(), args[7] if len(args) > 7 else 1))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_kernels, "forward", spy)
+    return seen
+
+
+@pytest.mark.parametrize("n_rows, sizes, ours", [
+    (44, [64, 100, 10], 1),                      # 44 x 7,400 MACs: one thread
+    (135, [64, 128, 128, 10], 2),                # 3.5 M MACs: two chunks of 68 and 67
+    (4000, [64, 256, 256, 10], 2),               # 2,000-row chunks of 84k MACs/row
 ])
-def test_forward_limits_blas_on_small_inputs_only(n_rows, sizes, small, two_blas_threads,
-                                                   monkeypatch, rng):
+def test_forward_splits_rows_among_our_threads_not_blas(n_rows, sizes, ours, two_blas_threads,
+                                                        monkeypatch, rng):
+    if _engine._threads.thread_limit() < 2:
+        pytest.skip("one CPU")
     net = Network(sizes, output="softmax", loss="log_loss", random_state=0)
     X = rng.standard_normal((n_rows, sizes[0]))
-    rows = net._block_rows(n_rows)
-    assert _engine.blas_threads_pay(rows * net.layout.macs_per_row) is not small
-    seen = _spy(monkeypatch, "forward")
+    seen = _spy_forward_threads(monkeypatch)
     out = net.forward(X)
-    assert seen == [1 if small else 2]
+    assert seen == [(1, ours)]                   # BLAS's threads are never woken
     assert _kernel_blas_threads() == 2           # restored
+    with threadpoolctl.threadpool_limits(1):
+        one = net.forward(X)
+    assert seen[-1] == (1, 1)
+    np.testing.assert_array_equal(out, one)      # rows do not interact
     _, acts = ref.network_forward(net.coefs, net.intercepts,
                                   ["relu"] * (len(sizes) - 2) + ["softmax"], X)
     assert_close(out, acts[-1], np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [{}, {"batch_norm": True, "residual": True}])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("n_rows, chunk", [(1, 1), (7, 2), (300, 64), (301, 100)])
+def test_forward_kernel_is_bitwise_the_same_on_any_thread_count(dtype, case, sparse, n_rows,
+                                                                chunk, rng):
+    import scipy.sparse as sps
+    net = Network([12, 9, 9, 3], output="softmax", loss="log_loss", random_state=1,
+                  dtype=dtype, **case)
+    if case:
+        ref.perturb_bn(net, rng)
+    X = rng.standard_normal((n_rows, 12)).astype(dtype)
+    X[X < 0.3] = 0
+    inp = csr_input(sps.csr_matrix(X), dtype) if sparse else X
+    outs = []
+    for n_threads in (1, 2, 3):
+        out = np.empty((n_rows, 3), dtype=dtype)
+        work = np.empty(n_threads * net.layout.inference_workspace_size(chunk), dtype=dtype)
+        _kernels.forward(net.layout, net.params, inp, out, work, chunk, net.buffers, n_threads)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+    n_threads, rows = _engine.inference_plan(net.layout, n_rows, net._block_rows(n_rows))
+    if rows == chunk:
+        np.testing.assert_array_equal(outs[0], net.forward(sps.csr_matrix(X) if sparse else X))
+    with pytest.raises(ValueError, match="workspace too small"):
+        _kernels.forward(net.layout, net.params, inp, out, work[:1], chunk, net.buffers, 2)
 
 
 def test_loss_and_grad_limits_blas_on_small_inputs(two_blas_threads, monkeypatch, rng):
@@ -525,4 +573,4 @@ def test_between_epochs_blas_stays_on_the_epochs_threading(two_blas_threads, mon
     assert forwards == [1, 1, 1]
     assert _kernel_blas_threads() == 2           # restored after the fit
     assert est.predict(X[:rows_val]).shape == (rows_val,)
-    assert forwards[-1] == 2                     # outside a fit: the usual rule
+    assert forwards[-1] == 1                     # inference never uses BLAS's threads

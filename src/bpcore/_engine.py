@@ -22,6 +22,8 @@ from . import _kernels, _threads
 # of forward+backward work per batch to gain (2 cores: 0.7 M per batch,
 # 64-100-10 at batch 32, gained 1.1x; 4.4 M, batch 200, 2.1x).
 _MIN_MACS_PER_THREAD = 1_000_000
+# Inference cuts small inputs into at most this many chunks (inference_plan).
+_MAX_INFERENCE_CHUNKS = 16
 # By hidden units (networks with one hidden layer, dense X): each thread owns
 # a block of hidden units and their weights for the whole epoch; one barrier
 # per batch and no parameter traffic. On 2 cores it beat the row split for
@@ -173,6 +175,33 @@ def blas_threads_pay(macs):
 def blas_for(macs):
     """``_single_threaded_blas()`` unless ``blas_threads_pay(macs)``."""
     return contextlib.nullcontext() if blas_threads_pay(macs) else _SINGLE_BLAS
+
+
+def inference_plan(layout, n_rows, block_rows):
+    """``(n_threads, chunk)`` for ``forward`` on ``n_rows`` rows.
+
+    Inference cuts the rows into chunks shared by our own threads, BLAS on
+    one thread each (``forward`` runs under ``_single_threaded_blas``):
+    BLAS's threads would keep spinning after the call and slow the next
+    epoch's threads (docs/DESIGN.md, "OpenBLAS's spinning threads and
+    ours"). Each chunk gets at least ``_MIN_MACS_PER_THREAD`` multiply-adds
+    (no barrier per batch here, one fork and join per call), and at most
+    ``block_rows`` rows. The chunks depend on the rows and the network
+    only, never on the thread count: float32 products can round a row
+    differently by its place in a chunk, so this keeps ``predict`` bitwise
+    the same on 1 or 2 threads.
+    """
+    k = min(_MAX_INFERENCE_CHUNKS, max(1, n_rows * layout.macs_per_row // _MIN_MACS_PER_THREAD))
+    # A power of two chunks (1, 2, 4, 8, 16), or for large inputs a multiple
+    # of 16 chunks of at most block_rows rows: 2, 4, 8 or 16 threads get
+    # equal shares.
+    k = 1 << (int(k) - 1).bit_length()
+    if k == _MAX_INFERENCE_CHUNKS:
+        blocks = -(-n_rows // block_rows)
+        k = -(-blocks // _MAX_INFERENCE_CHUNKS) * _MAX_INFERENCE_CHUNKS
+    chunk = max(1, min(block_rows, -(-n_rows // k)))
+    n_chunks = -(-n_rows // chunk)
+    return int(max(1, min(_threads.thread_limit(), n_chunks))), chunk
 
 
 def reshuffle(order, random_state):

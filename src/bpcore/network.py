@@ -264,17 +264,22 @@ class Network:
         Re-entrant: each call allocates its own scratch, so several threads
         may call ``forward`` on one network at once.
 
-        BLAS runs on one thread when a block's products are too small for
-        its threads to pay, by the rule the epoch uses
-        (``_engine.blas_threads_pay``): 44 rows of 64-100-10 took 40 ms with
-        2 BLAS threads under load, 0.85 ms with one.
+        Threads: large inputs are cut into row chunks shared by bpcore's own
+        threads (as many as the epochs would use), BLAS on one thread each
+        (``_engine.inference_plan``). BLAS's own threads are never woken:
+        they keep spinning for ~0.1 s after a call, and a training epoch
+        started meanwhile ran 2-8x slower. Every row's output is the same
+        for any thread count.
         """
         X = as_input(X, "X", self.dtype, self.n_features)
-        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        rows = self._block_rows(X.shape[0])
-        work = np.empty(self.layout.inference_workspace_size(rows), dtype=self.dtype)
-        with _engine.blas_for(rows * self.layout.macs_per_row):
-            _kernels.forward(self.layout, self._params, X, out, work, rows, self.buffers)
+        n = X.shape[0]
+        out = np.empty((n, self.n_outputs), dtype=self.dtype)
+        n_threads, rows = _engine.inference_plan(self.layout, n, self._block_rows(n))
+        work = np.empty(n_threads * self.layout.inference_workspace_size(rows),
+                        dtype=self.dtype)
+        with _engine._single_threaded_blas():
+            _kernels.forward(self.layout, self._params, X, out, work, rows, self.buffers,
+                             n_threads)
         return out
 
     def loss_and_grad(self, X, Y, alpha=0.0, sample_weight=None, *, l1=0.0,
