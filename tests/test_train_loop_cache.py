@@ -430,8 +430,8 @@ def _spy_forward_threads(monkeypatch):
 
 @pytest.mark.parametrize("n_rows, sizes, ours", [
     (44, [64, 100, 10], 1),                      # 44 x 7,400 MACs: one thread
-    (135, [64, 128, 128, 10], 2),                # 3.5 M MACs: two chunks of 68 and 67
-    (4000, [64, 256, 256, 10], 2),               # 2,000-row chunks of 84k MACs/row
+    (135, [64, 128, 128, 10], 2),                # 3.5 M MACs: 4 chunks of 34 rows
+    (4000, [64, 256, 256, 10], 2),               # 16 chunks of 250 rows, 84k MACs/row
 ])
 def test_forward_splits_rows_among_our_threads_not_blas(n_rows, sizes, ours, two_blas_threads,
                                                         monkeypatch, rng):

@@ -166,8 +166,9 @@ def blas_threads_pay(macs):
     BLAS threads ran at 0.81x of 1, and ``Network.forward`` on 44 rows of
     64-100-10 took 40 ms with 2 BLAS threads under load against 0.85 ms
     with one. The epoch (forward + backward: ``3 * batch * macs_per_row``),
-    inference (``rows * macs_per_row``) and the full-batch gradient
-    (``3 * rows * macs_per_row``) all use this rule.
+    the full-batch gradient and the validation loss
+    (``3 * rows * macs_per_row``) use this rule; inference never uses
+    BLAS's threads (``inference_plan``).
     """
     return macs >= 2 * _MIN_MACS_PER_THREAD
 
@@ -195,7 +196,7 @@ def inference_plan(layout, n_rows, block_rows):
     # A power of two chunks (1, 2, 4, 8, 16), or for large inputs a multiple
     # of 16 chunks of at most block_rows rows: 2, 4, 8 or 16 threads get
     # equal shares.
-    k = 1 << (int(k) - 1).bit_length()
+    k = 1 << (k - 1).bit_length()
     if k == _MAX_INFERENCE_CHUNKS:
         blocks = -(-n_rows // block_rows)
         k = -(-blocks // _MAX_INFERENCE_CHUNKS) * _MAX_INFERENCE_CHUNKS
@@ -448,7 +449,7 @@ class EpochRunner:
         np.copyto(self._snapshot_buffers, self.buffers)
         self._runs += 1
         n_threads, by_units = self._threads()
-        with self.blas_context():
+        with self._blas_context(n_threads):
             status = _kernels.train_epoch(self.layout, self.optimizer._config,
                                           b, self.params, self.grad,
                                           self.state, n_threads, by_units)
@@ -485,7 +486,9 @@ class EpochRunner:
         stopping on digits, (128, 128), 2 threads: 10.8 ms per epoch
         against 2.1 without it; 2.8 with the validation on one BLAS thread).
         """
-        n_threads, _ = self._threads()
+        return self._blas_context(self._threads()[0])
+
+    def _blas_context(self, n_threads):
         small = not blas_threads_pay(3 * self.batches.batch_size * self.layout.macs_per_row)
         if n_threads > 1 or small:
             return _single_threaded_blas()

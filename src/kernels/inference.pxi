@@ -7,7 +7,6 @@
 cdef struct Inference:
     # What every thread of a forward call shares (read-only but the flag).
     const Layout* L
-    const void* theta
     void* buffers
     const void* x                # dense X, or NULL
     SparseRows sp                # sparse X (its ``first`` is set per chunk)
@@ -113,7 +112,6 @@ def forward(Plan layout, const floating[::1] theta, X, floating[:, ::1] out,
                          % (work.shape[0], n_threads * F.per_thread))
     stats = np.zeros(max(1, L.stats_per_thread * n_threads))
     F.L = L
-    F.theta = &theta[0]
     F.buffers = bufp
     F.x = Xp
     F.out = &out[0, 0]
