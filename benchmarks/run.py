@@ -90,6 +90,8 @@ def environment(libs):
         "blas": threadpoolctl.threadpool_info(),
         "git_commit": git_commit(),
         "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        # Overrides OpenBLAS's CPU detection (blas_note).
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
     }
     if libs.bpcore is not None:
         env["bpcore_file"] = getattr(libs.bpcore, "__file__", None)
@@ -112,8 +114,7 @@ def blas_note(env):
     blas = [b for b in env["blas"] if b.get("internal_api") == "openblas"]
     kinds = ", ".join(sorted({f"{b.get('prefix')} {b.get('version')} "
                               f"({b.get('architecture')} kernels)" for b in blas})) or "none"
-    core = os.environ.get("OPENBLAS_CORETYPE")
-    env["openblas_coretype"] = core
+    core = env["openblas_coretype"]
     return (f"BLAS: {kinds}; OPENBLAS_CORETYPE="
             f"{core if core is not None else '(unset: detected from the CPU)'}")
 
