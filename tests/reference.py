@@ -6,6 +6,7 @@ inputs, so a kernel's result in float32 or float64 can be compared against it
 with a per-dtype tolerance. Nothing here is imported by the package.
 """
 import numpy as np
+import scipy.sparse as sp
 
 LEAKY_RELU_SLOPE = 0.01
 ELU_ALPHA = 1.0
@@ -445,10 +446,26 @@ def _mix64(z):
     return z ^ (z >> _U64(31))
 
 
+def row_keys(X):
+    """The sample key of every row of X (dense, or scipy CSR): the kernels'
+    bp_row_key redone in NumPy. Each nonzero entry hashes (its column, its
+    value's float64 bits); the row's key mixes the sum of those hashes."""
+    if sp.issparse(X):
+        X = X.toarray()
+    X = np.asarray(X, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        bits = X.view(_U64)
+        cols = np.arange(1, X.shape[1] + 1, dtype=_U64) * _U64(0xD1B54A32D192ED03)
+        t = _mix64(_mix64(bits) + cols[None, :])
+        t = np.where(X != 0, t, _U64(0))
+        return _mix64(t.sum(axis=1, dtype=_U64))
+
+
 def dropout_keep(seed, epoch, layer, samples, n_units, p):
     """The kept-unit mask (bool, (len(samples), n_units)) that the kernels
-    draw for ``layer`` of ``samples`` (their row ids in X) in ``epoch``:
-    src/c/bp_layers.c's bp_dropout_key and bp_dropout, redone in NumPy."""
+    draw for ``layer`` of ``samples`` (their keys, ``row_keys``) in
+    ``epoch``: src/c/bp_layers.c's bp_dropout_key and bp_dropout, redone
+    in NumPy."""
     with np.errstate(over="ignore"):
         key = np.array([seed], dtype=_U64) ^ _U64(0x5851F42D4C957F2D)
         key = _mix64(_mix64(_mix64(key) ^ _U64(epoch)) ^ _U64(layer))
@@ -470,7 +487,7 @@ def toolbox_forward(net, X, *, training=False, seed=0, epoch=0, samples=None,
     sample); otherwise the running statistics and no dropout.
     """
     X = _f64(X)
-    samples = np.arange(X.shape[0]) if samples is None else samples
+    samples = row_keys(X) if samples is None else samples
     acts = list(net._hidden) + [net.output]
     n_hidden = len(net._hidden)
     a = X

@@ -21,8 +21,9 @@ from conftest import make_targets
 
 
 def _recover_keep(n, H, p, seed):
-    """The kept mask of (seed, epoch 0, samples 0..n-1, layer 0, units 0..H-1)
-    as the kernel draws it in loss_and_grad(training=True).
+    """The kept mask of (seed, epoch 0, the samples of the rows of I_n,
+    layer 0, units 0..H-1) as the kernel draws it in
+    loss_and_grad(training=True).
 
     X = I (one sample per feature), W1 = ones, b1 = 0, identity units: h = 1,
     a1 = m / (1 - p); W2 = I, b2 = 0, Y = 0, squared error over n*H entries:
@@ -42,7 +43,8 @@ def _recover_keep(n, H, p, seed):
 @pytest.mark.parametrize("seed", [0, 7, 2**33 + 1])
 def test_dropout_mask_is_the_documented_hash(p, seed):
     keep = _recover_keep(40, 30, p, seed)
-    np.testing.assert_array_equal(keep, ref.dropout_keep(seed, 0, 0, np.arange(40), 30, p))
+    np.testing.assert_array_equal(keep, ref.dropout_keep(seed, 0, 0, ref.row_keys(np.eye(40)),
+                                                          30, p))
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -192,7 +194,7 @@ def test_one_and_two_threads_agree(net_kwargs, train_kwargs, two_threads):
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_dropout_masks_follow_the_sample_not_its_position(batch_norm):
     """Full-batch epochs in shuffled and natural order take the same step:
-    the masks are keyed by sample id (and batch norm's statistics do not
+    the masks are keyed by the sample (and batch norm's statistics do not
     depend on the order), so only the summation order differs."""
     rng = np.random.default_rng(4)
     X, Y = rng.standard_normal((24, 4)), rng.standard_normal((24, 2))
@@ -203,6 +205,75 @@ def test_dropout_masks_follow_the_sample_not_its_position(batch_norm):
               shuffle=shuffle, random_state=0)
         nets.append(net)
     np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-12, atol=1e-15)
+
+
+def test_row_keys_are_the_documented_hash():
+    """The kernels' row keys equal the NumPy reference's, and ignore what
+    does not change a row's values: its dtype (float32 widens exactly), its
+    storage (dense or CSR, explicit zeros) and the sign of a zero."""
+    from bpcore import _kernels
+    from bpcore._validation import csr_input
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((50, 13)).astype(np.float32).astype(np.float64)
+    X[rng.random(X.shape) < 0.4] = 0.0
+    X[3] = X[7]                                   # a copy
+    X[9] = 0.0                                    # an empty row
+    keys = _kernels.row_keys(X)
+    np.testing.assert_array_equal(keys, ref.row_keys(X))
+    assert keys[3] == keys[7] and len(set(keys.tolist())) == 49
+    np.testing.assert_array_equal(_kernels.row_keys(X.astype(np.float32)), keys)
+    negz = X.copy()
+    negz[negz == 0] = -0.0
+    np.testing.assert_array_equal(_kernels.row_keys(negz), keys)
+    csr = sp.csr_matrix(X)
+    np.testing.assert_array_equal(_kernels.row_keys(csr_input(csr, np.float64)), keys)
+    np.testing.assert_array_equal(_kernels.row_keys(csr_input(csr, np.float32)), keys)
+    # Explicit zeros stored in the matrix change nothing.
+    dense_csr = sp.csr_matrix((X.ravel(), np.tile(np.arange(13), 50),
+                               np.arange(0, 651, 13)), shape=X.shape)
+    assert dense_csr.nnz == X.size
+    np.testing.assert_array_equal(_kernels.row_keys(csr_input(dense_csr, np.float64)), keys)
+    # Not vacuous: any one value changed changes the row's key.
+    Z = X.copy()
+    Z[5, 2] = np.nextafter(Z[5, 2], 1.0)
+    changed = _kernels.row_keys(Z) != keys
+    assert changed[5] and changed.sum() == 1
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weighted_rows_are_their_copies_with_dropout(batch_norm, dtype):
+    """A row of weight w trains as w copies of it: the copies draw the row's
+    masks (keyed by its content) and batch norm's statistics are weighted.
+    One full-batch epoch per step, shuffled: only the summation order differs."""
+    rng = np.random.default_rng(22)
+    X, Y = rng.standard_normal((12, 4)), rng.standard_normal((12, 2))
+    w = rng.integers(0, 4, 12)
+    w[0] = 3
+    rep = np.repeat(np.arange(12), w)
+    nets = []
+    for Xi, Yi, swi in ((X, Y, w.astype(float)), (X[rep], Y[rep], None)):
+        net = Network([4, 9, 2], dropout=0.5, batch_norm=batch_norm, dtype=dtype,
+                      random_state=0)
+        train(net, Xi, Yi, sample_weight=swi, optimizer=SGD(0.1, momentum=0.5), epochs=3,
+              batch_size=len(Xi), random_state=0)
+        nets.append(net)
+    tol = dict(rtol=1e-11, atol=1e-13) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(nets[0].params, nets[1].params, **tol)
+    np.testing.assert_allclose(nets[0].buffers, nets[1].buffers, **tol)
+    # And the gradient of loss_and_grad(training=True), weights against copies.
+    v1, g1 = nets[0].loss_and_grad(X, Y, sample_weight=w.astype(float), training=True, seed=5)
+    v2, g2 = nets[0].loss_and_grad(X[rep], Y[rep], training=True, seed=5)
+    assert v1 == pytest.approx(v2, rel=1e-12 if dtype == np.float64 else 1e-5)
+    np.testing.assert_allclose(g1, g2, **tol)
+    # Not vacuous: had the copies drawn masks of their own (keyed by their
+    # index, say), the loss would differ.
+    net = nets[1]
+    for samples in (ref.row_keys(X[rep].astype(dtype)), np.arange(len(rep))):
+        _, out = ref.toolbox_forward(net, X[rep].astype(dtype), training=True, seed=5,
+                                     samples=samples)
+        same = 0.5 * np.mean((out - Y[rep]) ** 2) == pytest.approx(v2, rel=1e-4)
+        assert same == (samples.dtype == np.uint64)
 
 
 # -- residual -------------------------------------------------------------------

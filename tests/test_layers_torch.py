@@ -193,12 +193,15 @@ def _torch_train(net, X, Y, *, lr, epochs, batch_size, seed, alpha=0.0, clip_nor
     swt = None if sample_weight is None else torch.tensor(sample_weight, dtype=dtype)
     params = list(tn.parameters())
     losses = []
+    # The kernel keys the masks by the rows as it trains on them (in float32,
+    # the rounded values).
+    keys = ref.row_keys(np.asarray(X, dtype=net.dtype))
     for epoch in range(epochs):
         total = 0.0
         order = np.arange(n) if orders is None else orders[epoch]
         for start in range(0, n, batch_size):
             ids = order[start:start + batch_size]
-            keep = [ref.dropout_keep(seed, epoch, l, ids, net.coefs[l].shape[1], p)
+            keep = [ref.dropout_keep(seed, epoch, l, keys[ids], net.coefs[l].shape[1], p)
                     if p > 0 else None for l, p in enumerate(net._dropout)]
             sw = None if swt is None else swt[ids]
             bw = len(ids) if sw is None else float(sw.sum())

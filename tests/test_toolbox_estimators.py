@@ -59,26 +59,10 @@ BN = dict(hidden_layer_sizes=(16, 16), batch_norm=True, solver="adamw",
 HUBER = dict(hidden_layer_sizes=(16, 16), loss="huber", residual=True, clip_norm=1.0,
              clip_value=0.5, max_iter=100)
 
-# Batch norm's statistics are weighted by the sample weights, so batch norm
-# alone passes the sample-weight-equivalence checks (BN above). Dropout
-# cannot: each training step draws one dropout mask per sample, so a sample
-# of weight w contributes w times the gradient of ONE masked copy, while its
-# w repeated copies are w samples with w independent masks (the mask is a
-# function of the sample's row). The two fits agree in expectation over the
-# masks, not for any one draw, and the checks compare single fits.
-_SW_EQUIVALENCE = {
-    "check_sample_weight_equivalence_on_dense_data":
-        "dropout draws one mask per sample: weight w is one masked copy, w repeated "
-        "samples are w independently masked copies (equal only in expectation)",
-    "check_sample_weight_equivalence_on_sparse_data":
-        "dropout draws one mask per sample: weight w is one masked copy, w repeated "
-        "samples are w independently masked copies (equal only in expectation)",
-}
-
-
-def _expected_failed(est):
-    return _SW_EQUIVALENCE if est.get_params().get("dropout") else {}
-
+# Batch norm's statistics are weighted by the sample weights and dropout's
+# masks are keyed by each row's content (copies of a row draw the same masks,
+# as the row with weight w does), so BN and BN + dropout pass the
+# sample-weight-equivalence checks exactly, with no expected failure.
 
 @parametrize_with_checks([
     NeuralNetClassifier(max_iter=100),
@@ -93,7 +77,7 @@ def _expected_failed(est):
                         solver="nadam", learning_rate="onecycle",
                         max_iter=100),
     NeuralNetRegressor(hidden_layer_sizes=(16, 16), activation=["gelu", "selu"], max_iter=100),
-], expected_failed_checks=_expected_failed)
+])
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

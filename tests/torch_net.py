@@ -188,7 +188,9 @@ def torch_loss_and_grad(net, X, Y, *, alpha=0.0, l1=0.0, sample_weight=None,
     tn.train(training)
     keep = None
     if training:
-        keep = [ref.dropout_keep(seed, 0, l, np.arange(X.shape[0]), net.coefs[l].shape[1], p)
+        # The masks are keyed by the rows as the kernel sees them (net's dtype).
+        keys = ref.row_keys(np.asarray(X, dtype=net.dtype))
+        keep = [ref.dropout_keep(seed, 0, l, keys, net.coefs[l].shape[1], p)
                 if p > 0 else None for l, p in enumerate(net._dropout)]
     Xt, Yt = _t(X, dtype), _t(Y, dtype)
     sw = None if sample_weight is None else _t(sample_weight, dtype)

@@ -381,6 +381,9 @@ class EpochRunner:
         b.clip_norm = float(clip_norm or 0.0)
         b.clip_value = float(clip_value or 0.0)
         b.seed = int(seed) & 0xFFFFFFFFFFFFFFFF
+        # Dropout masks follow each row's content (copies of a row share
+        # them, as a weighted row does): one hash pass over X per fit.
+        b.keys = _kernels.row_keys(X) if layout.has_dropout else None
         self.epoch = 0
         self.lr_steps = None
         self._snapshot = scratch.snapshot

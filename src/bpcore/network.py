@@ -54,6 +54,9 @@ class Network:
     dropout : float or sequence of float, default=0.0
         Dropout probability in [0, 1) after each hidden layer's activation
         (inverted: kept units are scaled by ``1 / (1 - p)``; training only).
+        The masks are a function of (seed, epoch, sample, unit), a sample
+        being identified by its row's values: copies of a row draw the same
+        masks, so a sample weight w trains exactly as w copies do.
     batch_norm : bool or sequence of bool, default=False
         Batch normalization of each hidden layer's pre-activation, as
         ``torch.nn.BatchNorm1d(momentum=0.1, eps=1e-5)``; the layer's bias
@@ -301,7 +304,8 @@ class Network:
             dropout masks of ``seed``, as one training step would; else
             inference (running statistics, no dropout).
         seed : int, default=0
-            Dropout seed (the masks of epoch 0, sample = row of X).
+            Dropout seed (the masks of epoch 0; each row's sample is keyed
+            by its values, see ``dropout``).
 
         Returns
         -------

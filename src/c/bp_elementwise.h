@@ -55,12 +55,19 @@ void bp_bn_back_f(float* d, const float* xhat, const float* w, ptrdiff_t rows,
                   const double* istd, const float* gamma);
 
 /* Inverted dropout: dst = keep ? src * (1 / (1 - p)) : 0, element by element
-   (dst may be src). Row i is sample ids[i] (first + i when ids is NULL);
+   (dst may be src). Row i is row s = ids[i] of X (first + i when ids is
+   NULL), whose sample is keys[s] (bp_row_key; s itself when keys is NULL);
    keep is a pure function of (key, sample, column), see bp_dropout_key. */
 uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer);
 void bp_dropout_d(const double* src, double* dst, ptrdiff_t rows, ptrdiff_t cols,
-                  const ptrdiff_t* ids, ptrdiff_t first, uint64_t key, double p);
+                  const ptrdiff_t* ids, ptrdiff_t first, const uint64_t* keys,
+                  uint64_t key, double p);
 void bp_dropout_f(const float* src, float* dst, ptrdiff_t rows, ptrdiff_t cols,
-                  const ptrdiff_t* ids, ptrdiff_t first, uint64_t key, double p);
+                  const ptrdiff_t* ids, ptrdiff_t first, const uint64_t* keys,
+                  uint64_t key, double p);
+/* The dropout key of a row of n entries: values v, columns cols (NULL:
+   0..n-1, a dense row). A hash of the nonzero (column, value) pairs. */
+uint64_t bp_row_key_d(const double* v, const ptrdiff_t* cols, ptrdiff_t n);
+uint64_t bp_row_key_f(const float* v, const ptrdiff_t* cols, ptrdiff_t n);
 
 #endif /* BP_ELEMENTWISE_H */

@@ -5,6 +5,7 @@
 #include "bp_elementwise.h"
 #include "bp_platform.h"
 #include <math.h>
+#include <string.h>
 
 #define BP_DEFINE_BN(T, SUF)                                                     \
 BP_CLONES void bp_col_sums_##SUF(const T* z, const T* w, ptrdiff_t rows, ptrdiff_t cols, \
@@ -113,12 +114,13 @@ uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer) {
 #define BP_DEFINE_DROPOUT(T, SUF)                                                \
 BP_CLONES_INT64 void bp_dropout_##SUF(const T* src, T* dst, ptrdiff_t rows,           \
                       ptrdiff_t cols, const ptrdiff_t* ids, ptrdiff_t first,     \
-                      uint64_t key, double p) {                                  \
+                      const uint64_t* keys, uint64_t key, double p) {            \
     const T scale = (T)1 / (T)(1.0 - p);                                         \
     const uint64_t thr = (uint64_t)ceil(p * 0x1.0p53);                           \
     ptrdiff_t i, j;                                                              \
     for (i = 0; i < rows; i++) {                                                 \
-        uint64_t sample = (uint64_t)(ids != NULL ? ids[i] : first + i);          \
+        ptrdiff_t s = ids != NULL ? ids[i] : first + i;                          \
+        uint64_t sample = keys != NULL ? keys[s] : (uint64_t)s;                  \
         uint64_t rk = bp_mix64(key ^ (sample * 0x9e3779b97f4a7c15ULL));          \
         const T* sr = src + i * cols;                                            \
         T* dr = dst + i * cols;                                                  \
@@ -130,3 +132,35 @@ BP_CLONES_INT64 void bp_dropout_##SUF(const T* src, T* dst, ptrdiff_t rows,     
 }
 BP_DEFINE_DROPOUT(double, d)
 BP_DEFINE_DROPOUT(float, f)
+
+/* The key of a row of X for its dropout masks: a hash of its content, so
+   that copies of a row draw the same masks, as one row of weight w does
+   (sample weight w = w copies, exactly). Each nonzero entry contributes
+   mix(mix(bits of the value as a double) + (column + 1) * c); the row's key
+   mixes their sum (mod 2^64). Zeros contribute nothing (-0.0 included) and
+   the sum ignores order, so a dense row, its CSR form with or without
+   explicit zeros, and its float32 and float64 copies (a float32 is
+   widened exactly) share the key. */
+static inline uint64_t bp_entry_hash(double v, uint64_t col) {
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return bp_mix64(bp_mix64(bits) + (col + 1) * 0xd1b54a32d192ed03ULL);
+}
+
+#define BP_DEFINE_ROW_KEY(T, SUF)                                                \
+BP_CLONES_INT64 uint64_t bp_row_key_##SUF(const T* v, const ptrdiff_t* cols,     \
+                                          ptrdiff_t n) {                         \
+    uint64_t sum = 0;                                                            \
+    ptrdiff_t k;                                                                 \
+    if (cols == NULL) {                                                          \
+        for (k = 0; k < n; k++)                                                  \
+            sum += v[k] != (T)0 ? bp_entry_hash((double)v[k], (uint64_t)k) : 0;  \
+    } else {                                                                     \
+        for (k = 0; k < n; k++)                                                  \
+            sum += v[k] != (T)0 ? bp_entry_hash((double)v[k], (uint64_t)cols[k]) \
+                                : 0;                                             \
+    }                                                                            \
+    return bp_mix64(sum);                                                        \
+}
+BP_DEFINE_ROW_KEY(double, d)
+BP_DEFINE_ROW_KEY(float, f)

@@ -13,6 +13,7 @@ cdef struct EpochArgs:
     const void* Y
     const void* sw           # sample weights, or NULL
     const Py_ssize_t* perm   # row order, or NULL (natural order)
+    const uint64_t* keys     # each row's sample for dropout (row_keys), or NULL
     void* grad               # one row of n_params per thread
     void* st[MAX_STATE]      # optimizer state
     void* buffers            # batch norm's running statistics
@@ -107,13 +108,14 @@ cdef class Minibatches:
 
     The remaining attributes default to a plain epoch: ``buffers`` (the
     network's non-trainable buffer; needed with batch norm), ``stats``
-    (float64 scratch of ``layout.stats_size(n_threads)``), ``seed`` and
+    (float64 scratch of ``layout.stats_size(n_threads)``), ``keys``
+    (``row_keys(X)``; needed with dropout), ``seed`` and
     ``epoch`` (dropout masks), ``l1``, ``max_norm``, ``clip_norm``,
     ``clip_value`` (0: off) and ``lr_steps`` (float64, the learning rate of
     every batch of the epoch, or None to keep the optimizer's).
     """
     cdef public object X, Y, sample_weight, perm, work, batch_loss
-    cdef public object buffers, stats, lr_steps
+    cdef public object buffers, stats, lr_steps, keys
     cdef public Py_ssize_t batch_size, n_done
     cdef public double alpha, l1, max_norm, clip_norm, clip_value
     cdef public unsigned long long seed, epoch
@@ -132,6 +134,7 @@ cdef class Minibatches:
         self.buffers = None
         self.stats = None
         self.lr_steps = None
+        self.keys = None
         self.l1 = 0.0
         self.max_norm = 0.0
         self.clip_norm = 0.0
@@ -181,6 +184,7 @@ cdef int _epoch_args(const Layout* L, OptimizerConfig opt, Minibatches data,
     cdef const Py_ssize_t[::1] perm
     cdef double[::1] batch_loss = data.batch_loss
     cdef const double[::1] lr
+    cdef const uint64_t[::1] keys
     cdef const floating* Xp
     cdef floating* bufp
     cdef bint is_sparse
@@ -240,7 +244,80 @@ cdef int _epoch_args(const Layout* L, OptimizerConfig opt, Minibatches data,
         E.lr_steps = &lr[0]
     _bind_buffers(L, data.buffers, &bufp, &theta[0])
     E.buffers = bufp
+    E.keys = NULL
+    if L.has_dropout:
+        if data.keys is None:
+            raise ValueError("a network with dropout needs data.keys (row_keys(X))")
+        keys = data.keys
+        if keys.shape[0] != n:
+            raise ValueError("keys has %d entries, X %d rows" % (keys.shape[0], n))
+        E.keys = &keys[0]
     return 0
+
+
+def row_keys(X):
+    """The sample key of every row of ``X`` (uint64), by which dropout draws
+    its masks: a hash of the row's nonzero (column, value) pairs.
+
+    Copies of a row share its key, so they draw the same masks (as a row of
+    weight w does: sample weights are repetitions, exactly); a dense row and
+    its CSR form, float32 and float64, share it too. ``X`` is a C-contiguous
+    float32/float64 array or a ``CSRInput``. One pass over X without the GIL.
+    """
+    import numpy as np
+    cdef const double[:, ::1] d
+    cdef const float[:, ::1] f
+    cdef const double[::1] sd
+    cdef const float[::1] sf
+    cdef const double* vd = NULL
+    cdef const float* vf = NULL
+    cdef const Py_ssize_t* cols = NULL
+    cdef const Py_ssize_t* rows = NULL
+    cdef const Py_ssize_t[::1] ind
+    cdef const Py_ssize_t[::1] ptr
+    cdef CSRInput c
+    cdef Py_ssize_t n, m = 0, i, a, b
+    cdef uint64_t[::1] out
+    if isinstance(X, CSRInput):
+        c = X
+        n = c.n_rows
+        ind = c.indices
+        ptr = c.indptr
+        rows = &ptr[0]
+        if ind.shape[0] > 0:
+            cols = &ind[0]
+            if c.data.dtype.itemsize == 8:
+                sd = c.data
+                vd = &sd[0]
+            else:
+                sf = c.data
+                vf = &sf[0]
+    elif X.dtype.itemsize == 8:
+        d = X
+        n, m = d.shape[0], d.shape[1]
+        if n and m:
+            vd = &d[0, 0]
+    else:
+        f = X
+        n, m = f.shape[0], f.shape[1]
+        if n and m:
+            vf = &f[0, 0]
+    out = np.zeros(n, dtype=np.uint64)
+    with nogil:
+        for i in range(n):
+            if rows != NULL:
+                a = rows[i]
+                b = rows[i + 1]
+            else:
+                a = i * m
+                b = a + m
+            if vd != NULL:
+                out[i] = bp_row_key_d(vd + a, cols + a if cols != NULL else NULL, b - a)
+            elif vf != NULL:
+                out[i] = bp_row_key_f(vf + a, cols + a if cols != NULL else NULL, b - a)
+            else:
+                out[i] = bp_row_key_d(NULL, NULL, 0)
+    return np.asarray(out)
 
 
 def max_threads():

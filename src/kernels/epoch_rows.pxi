@@ -131,6 +131,7 @@ cdef void _epoch_thread(const EpochArgs* E, EpochShared* S, floating* th) noexce
     M.products_only = False
     M.seed = E.seed
     M.epoch = E.epoch
+    M.keys = E.keys
     g = <floating*> E.grad + T.tid * E.n_params
     for b in range(E.n_batches):
         start = b * E.bs

@@ -11,8 +11,8 @@ def loss_grad(Plan layout, floating[::1] theta, X, const floating[:, ::1] Y,
     gradient of the returned loss (up to the ``sq_scale`` convention of the
     layout). ``work`` needs ``layout.workspace_size(chunk)`` entries.
 
-    With ``training``, dropout draws the masks of ``seed`` (epoch 0, sample
-    = row of X) and batch norm uses the statistics of the whole of X (then X
+    With ``training``, dropout draws the masks of ``seed`` (epoch 0, each
+    row's sample its ``row_keys`` hash) and batch norm uses the statistics of the whole of X (then X
     is one block, whatever ``chunk`` says, and ``work`` must hold
     ``layout.workspace_size(len(X))``); without it, running statistics and
     no dropout. ``buffers`` are the network's running statistics. Ctrl-C is
@@ -29,6 +29,7 @@ def loss_grad(Plan layout, floating[::1] theta, X, const floating[:, ::1] Y,
     cdef floating* swbuf
     cdef floating* bufp
     cdef double[::1] stats
+    cdef const uint64_t[::1] keys
     cdef SparseRows sp
     cdef bint is_sparse, interrupted = False
     cdef int sense = 0
@@ -59,6 +60,9 @@ def loss_grad(Plan layout, floating[::1] theta, X, const floating[:, ::1] Y,
     stats = np.zeros(max(1, L.stats_per_thread))
     _carve(L, &work[0], chunk, training, &xbuf, &ybuf, &swbuf, &A)
     _one_thread(&T, &M, &sense, &stats[0], training, False, seed)
+    if training and L.has_dropout:
+        keys = row_keys(X)
+        M.keys = &keys[0]
     T.batch_rows = n
     R.row0 = 0
     R.ids = NULL

@@ -61,6 +61,7 @@ cdef struct Layout:
     bint plain                # dense + activation only (no BN, dropout, residual,
                               # saved pre-activations): the fast paths apply
     bint has_bn
+    bint has_dropout          # training needs the rows' keys (row_keys)
 
 
 cdef inline bint _has_bn(const Layout* L, Py_ssize_t l) noexcept nogil:
@@ -179,6 +180,7 @@ cdef class Plan:
         self.c.max_width = int(s[1:].max())
         self.c.macs_per_row = int((s[:-1] * s[1:]).sum())
         self.c.has_bn = bool(bn.any())
+        self.c.has_dropout = bool((dp > 0).any())
         self.c.plain = not (bn.any() or (dp > 0).any() or res.any()
                             or np.asarray(self._keep_z).any())
 
@@ -223,6 +225,11 @@ cdef class Plan:
     @property
     def n_weights(self):
         return self.c.n_weights
+
+    @property
+    def has_dropout(self):
+        """Whether training draws dropout masks (and so needs ``row_keys(X)``)."""
+        return bool(self.c.has_dropout)
 
     @property
     def n_buffers(self):

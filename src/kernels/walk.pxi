@@ -40,7 +40,7 @@ cdef struct Rows:
     const SparseRows* sp     # sparse input rows, or NULL
     const void* y
     const void* sw           # sample weights, or NULL
-    const Py_ssize_t* ids    # sample id of each row (dropout), NULL: first + i
+    const Py_ssize_t* ids    # row of X of each row (dropout), NULL: first + i
     Py_ssize_t first
 
 
@@ -50,6 +50,7 @@ cdef struct Mode:
     bint products_only       # the benchmark floor: GEMMs only
     unsigned long long seed  # dropout masks are a function of (seed, epoch, sample, unit)
     unsigned long long epoch
+    const uint64_t* keys     # the sample of each row of X (row_keys), or NULL: its index
 
 
 cdef inline void _one_thread(Team* T, Mode* M, int* sense, double* stats,
@@ -68,6 +69,7 @@ cdef inline void _one_thread(Team* T, Mode* M, int* sense, double* stats,
     M.products_only = products_only
     M.seed = seed
     M.epoch = 0
+    M.keys = NULL
 
 
 cdef inline floating* _blk(void* base, Py_ssize_t row0, Py_ssize_t width,
@@ -248,9 +250,11 @@ cdef inline void _dropout(const Layout* L, Py_ssize_t l, const floating* src,
                           floating* dst, const Rows* R, const Mode* M) noexcept nogil:
     cdef uint64_t key = bp_dropout_key(M.seed, M.epoch, <uint64_t> l)
     if floating is float:
-        bp_dropout_f(src, dst, R.n, L.sizes[l + 1], R.ids, R.first, key, L.dropout[l])
+        bp_dropout_f(src, dst, R.n, L.sizes[l + 1], R.ids, R.first, M.keys, key,
+                     L.dropout[l])
     else:
-        bp_dropout_d(src, dst, R.n, L.sizes[l + 1], R.ids, R.first, key, L.dropout[l])
+        bp_dropout_d(src, dst, R.n, L.sizes[l + 1], R.ids, R.first, M.keys, key,
+                     L.dropout[l])
 
 
 cdef inline void _layer_product(const Layout* L, Py_ssize_t l, const floating* theta,
