@@ -32,6 +32,14 @@ DATASETS = {
 
 COMMON = dict(hidden_layer_sizes=(128, 128), max_iter=300)
 
+# Seconds of quiet before every timed fit. After a threaded BLAS call (a
+# scikit-learn fit, which runs its products on OpenBLAS's threads) OpenBLAS
+# keeps its threads spinning for ~0.1 s, and a 2-thread fit started inside
+# that window shares a core with them: wine's drop-in fit measured 0.11 s
+# right after scikit-learn's and 0.024 s after its own (docs/DESIGN.md,
+# "OpenBLAS's spinning threads"). Every contender gets the same pause.
+SETTLE = 0.2
+
 
 def contenders(kind):
     """(label, factory(seed)) for one kind of task."""
@@ -90,6 +98,7 @@ def main():
             scores, times, iters = [], [], []
             for s in range(seeds):
                 est = make(s)
+                time.sleep(SETTLE)
                 t0 = time.perf_counter()
                 est.fit(Xtr, ytr)
                 times.append(time.perf_counter() - t0)
