@@ -484,10 +484,13 @@ def toolbox_forward(net, X, *, training=False, seed=0, epoch=0, samples=None,
 
     Training: batch statistics (biased variance; weighted by
     ``sample_weight`` when given) and the dropout masks of (seed, epoch,
-    sample); otherwise the running statistics and no dropout.
+    sample), the samples by default the keys of X's rows in the net's dtype
+    (``row_keys``, as the kernels key the rows they train on); otherwise the
+    running statistics and no dropout.
     """
+    if samples is None:
+        samples = row_keys(np.asarray(X.toarray() if sp.issparse(X) else X, dtype=net.dtype))
     X = _f64(X)
-    samples = row_keys(X) if samples is None else samples
     acts = list(net._hidden) + [net.output]
     n_hidden = len(net._hidden)
     a = X

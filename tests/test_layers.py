@@ -124,9 +124,9 @@ def test_inverted_dropout_is_unbiased():
     assert np.any(np.abs((1 - p) * mean - expected) > 5 * sigma)
 
 
-def test_dropout_masks_in_blocks_follow_the_row_of_X():
-    """loss_and_grad walks large X in blocks of rows; each row keeps the mask
-    of its index in X (not in its block)."""
+def test_dropout_masks_in_blocks_follow_the_rows_of_X():
+    """loss_and_grad walks large X in blocks of rows; each row's mask is its
+    key, looked up by its index in X (not in its block)."""
     rng = np.random.default_rng(11)
     net = Network([3, 300, 2], activation="tanh", dropout=0.5, random_state=0)
     n = 5000
@@ -228,16 +228,37 @@ def test_row_keys_are_the_documented_hash():
     csr = sp.csr_matrix(X)
     np.testing.assert_array_equal(_kernels.row_keys(csr_input(csr, np.float64)), keys)
     np.testing.assert_array_equal(_kernels.row_keys(csr_input(csr, np.float32)), keys)
-    # Explicit zeros stored in the matrix change nothing.
-    dense_csr = sp.csr_matrix((X.ravel(), np.tile(np.arange(13), 50),
-                               np.arange(0, 651, 13)), shape=X.shape)
-    assert dense_csr.nnz == X.size
-    np.testing.assert_array_equal(_kernels.row_keys(csr_input(dense_csr, np.float64)), keys)
+    # Explicit zeros (-0.0 among them) stored in the matrix change nothing,
+    # nor does the order of a row's entries.
+    data = X.ravel().copy()
+    data[data == 0] = np.where(np.arange((data == 0).sum()) % 2, 0.0, -0.0)
+    dense_csr = sp.csr_matrix((data, np.tile(np.arange(13), 50), np.arange(0, 651, 13)),
+                              shape=X.shape)
+    for dtype in (np.float64, np.float32):
+        given = csr_input(dense_csr, dtype)
+        assert given.data.size == X.size           # the zeros reach the kernel
+        np.testing.assert_array_equal(_kernels.row_keys(given), keys)
+    rev = sp.csr_matrix((data.reshape(50, 13)[:, ::-1].ravel(),
+                         np.tile(np.arange(13)[::-1], 50), np.arange(0, 651, 13)),
+                        shape=X.shape)
+    assert not rev.has_sorted_indices
+    np.testing.assert_array_equal(_kernels.row_keys(csr_input(rev, np.float64)), keys)
+    # Empty inputs: no rows, no columns, no stored entries (every key 0).
+    assert _kernels.row_keys(np.zeros((0, 4))).shape == (0,)
+    np.testing.assert_array_equal(_kernels.row_keys(np.zeros((3, 0))), np.zeros(3, np.uint64))
+    empty = csr_input(sp.csr_matrix((3, 4)), np.float64)
+    np.testing.assert_array_equal(_kernels.row_keys(empty), np.zeros(3, np.uint64))
+    assert _kernels.row_keys(csr_input(sp.csr_matrix((0, 4)), np.float32)).shape == (0,)
     # Not vacuous: any one value changed changes the row's key.
     Z = X.copy()
-    Z[5, 2] = np.nextafter(Z[5, 2], 1.0)
+    j = np.flatnonzero(X[5])[0]
+    Z[5, j] = np.nextafter(Z[5, j], np.inf)
     changed = _kernels.row_keys(Z) != keys
     assert changed[5] and changed.sum() == 1
+    # A subnormal counts as zero, as the kernels (flush-to-zero) read it.
+    Z = X.copy()
+    Z[6, np.flatnonzero(X[6] == 0)[0]] = 5e-324
+    np.testing.assert_array_equal(_kernels.row_keys(Z), keys)
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
@@ -267,13 +288,16 @@ def test_weighted_rows_are_their_copies_with_dropout(batch_norm, dtype):
     assert v1 == pytest.approx(v2, rel=1e-12 if dtype == np.float64 else 1e-5)
     np.testing.assert_allclose(g1, g2, **tol)
     # Not vacuous: had the copies drawn masks of their own (keyed by their
-    # index, say), the loss would differ.
-    net = nets[1]
-    for samples in (ref.row_keys(X[rep].astype(dtype)), np.arange(len(rep))):
-        _, out = ref.toolbox_forward(net, X[rep].astype(dtype), training=True, seed=5,
-                                     samples=samples)
-        same = 0.5 * np.mean((out - Y[rep]) ** 2) == pytest.approx(v2, rel=1e-4)
-        assert same == (samples.dtype == np.uint64)
+    # index, say), the loss would differ; keyed by their rows, it is the
+    # kernel's.
+    Xr = X[rep].astype(dtype)
+    loss = {}
+    for name, samples in (("rows", ref.row_keys(Xr)), ("index", np.arange(len(rep)))):
+        _, out = ref.toolbox_forward(nets[0], Xr, training=True, seed=5, samples=samples)
+        loss[name] = 0.5 * np.mean((out - Y[rep]) ** 2)
+    rel = 1e-12 if dtype == np.float64 else 1e-5
+    assert loss["rows"] == pytest.approx(v2, rel=rel)
+    assert loss["index"] != pytest.approx(v2, rel=1e-3)
 
 
 # -- residual -------------------------------------------------------------------

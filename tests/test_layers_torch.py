@@ -185,7 +185,7 @@ def _torch_train(net, X, Y, *, lr, epochs, batch_size, seed, alpha=0.0, clip_nor
                  orders=None):
     """TorchNet(net) trained by plain SGD in order (no shuffle): the twin of
     ``bpcore.train(..., optimizer=SGD(lr), shuffle=False)`` with dropout
-    masks of (seed, epoch, sample). Returns (flat params, running stats,
+    masks of (seed, epoch, sample), a sample keyed by its row's values. Returns (flat params, running stats,
     per-epoch losses)."""
     tn = TorchNet(net, dtype).train()
     n = X.shape[0]

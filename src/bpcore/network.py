@@ -55,8 +55,11 @@ class Network:
         Dropout probability in [0, 1) after each hidden layer's activation
         (inverted: kept units are scaled by ``1 / (1 - p)``; training only).
         The masks are a function of (seed, epoch, sample, unit), a sample
-        being identified by its row's values: copies of a row draw the same
-        masks, so a sample weight w trains exactly as w copies do.
+        being its row's values: identical rows share their masks within an
+        epoch, and a row of weight w draws the masks its w copies would (so
+        a full-batch step or ``loss_and_grad`` with weight w equals w copies,
+        as scikit-learn's sample-weight checks require; with minibatches the
+        copies may land in different batches, dropout or not).
     batch_norm : bool or sequence of bool, default=False
         Batch normalization of each hidden layer's pre-activation, as
         ``torch.nn.BatchNorm1d(momentum=0.1, eps=1e-5)``; the layer's bias

@@ -387,7 +387,9 @@ _TOOLBOX_PARAMS_DOC = """
     dropout : float or list of float, default=0.0
         Inverted dropout rate after each hidden layer, in [0, 1) (one value
         per hidden layer in a list). Masks depend only on ``random_state``,
-        the epoch, the sample and the unit.
+        the epoch, the sample and the unit, a sample being its row's values:
+        identical rows share their masks within an epoch, so a row of
+        weight w draws the masks its w copies would.
     batch_norm : bool or list of bool, default=False
         Batch-normalize hidden layers (torch's ``BatchNorm1d``, running
         statistics at inference). The batch statistics are weighted by

@@ -56,8 +56,11 @@ void bp_bn_back_f(float* d, const float* xhat, const float* w, ptrdiff_t rows,
 
 /* Inverted dropout: dst = keep ? src * (1 / (1 - p)) : 0, element by element
    (dst may be src). Row i is row s = ids[i] of X (first + i when ids is
-   NULL), whose sample is keys[s] (bp_row_key; s itself when keys is NULL);
-   keep is a pure function of (key, sample, column), see bp_dropout_key. */
+   NULL), whose sample is keys[s] (bp_row_key); keep is a pure function of
+   (key, sample, column), see bp_dropout_key. Every driver that draws masks
+   passes keys (train_epoch refuses data without them, loss_grad computes
+   them); NULL falls back to s itself, so that a new driver that forgot them
+   draws index-keyed masks instead of reading through NULL. */
 uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer);
 void bp_dropout_d(const double* src, double* dst, ptrdiff_t rows, ptrdiff_t cols,
                   const ptrdiff_t* ids, ptrdiff_t first, const uint64_t* keys,
@@ -66,7 +69,9 @@ void bp_dropout_f(const float* src, float* dst, ptrdiff_t rows, ptrdiff_t cols,
                   const ptrdiff_t* ids, ptrdiff_t first, const uint64_t* keys,
                   uint64_t key, double p);
 /* The dropout key of a row of n entries: values v, columns cols (NULL:
-   0..n-1, a dense row). A hash of the nonzero (column, value) pairs. */
+   0..n-1, a dense row; else distinct columns, as canonical CSR has). A hash
+   of the nonzero (column, value) pairs, in the caller's floating-point
+   mode (row_keys calls it in the kernels' FTZ/DAZ mode). */
 uint64_t bp_row_key_d(const double* v, const ptrdiff_t* cols, ptrdiff_t n);
 uint64_t bp_row_key_f(const float* v, const ptrdiff_t* cols, ptrdiff_t n);
 

@@ -262,7 +262,10 @@ def row_keys(X):
     Copies of a row share its key, so they draw the same masks (as a row of
     weight w does: sample weights are repetitions, exactly); a dense row and
     its CSR form, float32 and float64, share it too. ``X`` is a C-contiguous
-    float32/float64 array or a ``CSRInput``. One pass over X without the GIL.
+    float32/float64 array or a canonical ``CSRInput`` (no duplicate entries,
+    as ``csr_input`` makes it). One pass over X without the GIL, in the
+    kernels' floating-point mode: a subnormal value, which the kernels read
+    as zero, counts as zero here too, whatever mode the caller is in.
     """
     import numpy as np
     cdef const double[:, ::1] d
@@ -302,8 +305,10 @@ def row_keys(X):
         n, m = f.shape[0], f.shape[1]
         if n and m:
             vf = &f[0, 0]
+    cdef bp_fpstate fp
     out = np.zeros(n, dtype=np.uint64)
     with nogil:
+        fp = bp_fp_enter()
         for i in range(n):
             if rows != NULL:
                 a = rows[i]
@@ -317,6 +322,7 @@ def row_keys(X):
                 out[i] = bp_row_key_f(vf + a, cols + a if cols != NULL else NULL, b - a)
             else:
                 out[i] = bp_row_key_d(NULL, NULL, 0)
+        bp_fp_exit(fp)
     return np.asarray(out)
 
 

@@ -11,10 +11,11 @@ def loss_grad(Plan layout, floating[::1] theta, X, const floating[:, ::1] Y,
     gradient of the returned loss (up to the ``sq_scale`` convention of the
     layout). ``work`` needs ``layout.workspace_size(chunk)`` entries.
 
-    With ``training``, dropout draws the masks of ``seed`` (epoch 0, each
-    row's sample its ``row_keys`` hash) and batch norm uses the statistics of the whole of X (then X
-    is one block, whatever ``chunk`` says, and ``work`` must hold
-    ``layout.workspace_size(len(X))``); without it, running statistics and
+    With ``training``, dropout draws the masks of ``seed`` (epoch 0; each
+    row's sample is its ``row_keys`` hash) and batch norm uses the
+    statistics of the whole of X (then X is one block, whatever ``chunk``
+    says, and ``work`` must hold ``layout.workspace_size(len(X))``);
+    without it, running statistics and
     no dropout. ``buffers`` are the network's running statistics. Ctrl-C is
     polled between chunks.
     """
