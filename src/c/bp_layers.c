@@ -114,7 +114,7 @@ uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer) {
 #define BP_DEFINE_DROPOUT(T, SUF)                                                \
 BP_CLONES_INT64 void bp_dropout_##SUF(const T* src, T* dst, ptrdiff_t rows,           \
                       ptrdiff_t cols, const ptrdiff_t* ids, ptrdiff_t first,     \
-                      const uint64_t* keys, uint64_t key, double p) {            \
+                      const uint64_t* keys, uint64_t key, double p, T* mult) {   \
     const T scale = (T)1 / (T)(1.0 - p);                                         \
     const uint64_t thr = (uint64_t)ceil(p * 0x1.0p53);                           \
     ptrdiff_t i, j;                                                              \
@@ -124,11 +124,25 @@ BP_CLONES_INT64 void bp_dropout_##SUF(const T* src, T* dst, ptrdiff_t rows,     
         uint64_t rk = bp_mix64(key ^ (sample * 0x9e3779b97f4a7c15ULL));          \
         const T* sr = src + i * cols;                                            \
         T* dr = dst + i * cols;                                                  \
-        for (j = 0; j < cols; j++) {                                             \
-            uint64_t h = bp_mix64(rk + (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL); \
-            dr[j] = (h >> 11) >= thr ? sr[j] * scale : (T)0;                     \
+        if (mult != NULL) {                                                      \
+            T* mr = mult + i * cols;                                             \
+            for (j = 0; j < cols; j++) {                                         \
+                uint64_t h = bp_mix64(rk + (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL); \
+                T m = (h >> 11) >= thr ? scale : (T)0;                           \
+                mr[j] = m;                                                       \
+                dr[j] = m != (T)0 ? sr[j] * m : (T)0;                            \
+            }                                                                    \
+        } else {                                                                 \
+            for (j = 0; j < cols; j++) {                                         \
+                uint64_t h = bp_mix64(rk + (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL); \
+                dr[j] = (h >> 11) >= thr ? sr[j] * scale : (T)0;                 \
+            }                                                                    \
         }                                                                        \
     }                                                                            \
+}                                                                                \
+BP_CLONES void bp_dropout_back_##SUF(T* d, const T* mult, ptrdiff_t n) {         \
+    ptrdiff_t k;                                                                 \
+    for (k = 0; k < n; k++) d[k] = mult[k] != (T)0 ? d[k] * mult[k] : (T)0;      \
 }
 BP_DEFINE_DROPOUT(double, d)
 BP_DEFINE_DROPOUT(float, f)

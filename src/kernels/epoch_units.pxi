@@ -121,7 +121,7 @@ cdef void _units_carve(const EpochArgs* E, const UnitBlock* U, floating* mine,
     mine += _round_up(bs * U.sizes[1])
     A.h[1] = A.a[1] = mine
     mine += _round_up(bs * U.sizes[2])
-    A.z[0] = A.z[1] = A.xh[0] = A.xh[1] = NULL
+    A.z[0] = A.z[1] = A.xh[0] = A.xh[1] = A.m[0] = A.m[1] = NULL
     A.d_a = NULL             # the shared output delta (set by _units_thread)
     A.d_b = mine
 

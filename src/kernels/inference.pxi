@@ -36,6 +36,7 @@ cdef void _forward_chunk(const Inference* F, const floating* theta, floating* pi
         A.a[l] = A.h[l]
         A.z[l] = NULL
         A.xh[l] = NULL
+        A.m[l] = NULL
     A.h[L.n_layers - 1] = <floating*> F.out + start * L.sizes[L.n_layers]
     A.a[L.n_layers - 1] = A.h[L.n_layers - 1]
     _one_thread(&T, &M, &sense, stats, False, False, 0)

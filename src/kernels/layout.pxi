@@ -314,15 +314,16 @@ NetLayout = Plan
 
 cdef Py_ssize_t _workspace_size(const Layout* L, Py_ssize_t rows) noexcept nogil:
     # x block, y block, sample weights, two deltas, and per layer h_l plus
-    # its saved pre-activation, normalized input and output where the layer
-    # needs them; each starts on a cache line (see _carve), hence the padding.
+    # its saved pre-activation, normalized input, output and dropout
+    # multipliers where the layer needs them; each starts on a cache line (see _carve), hence the padding.
     cdef Py_ssize_t total = (PAD + _round_up(rows * L.sizes[0])
                              + _round_up(rows * L.sizes[L.n_layers]) + _round_up(rows)
                              + 2 * _round_up(rows * L.max_width))
     cdef Py_ssize_t l, blk
     for l in range(L.n_layers):
         blk = _round_up(rows * L.sizes[l + 1])
-        total += blk * (1 + L.keep_z[l] + _has_bn(L, l) + _has_out(L, l))
+        total += blk * (1 + L.keep_z[l] + _has_bn(L, l) + _has_out(L, l)
+                        + (L.dropout[l] > 0))     # dropout's multipliers (_carve)
     return total
 
 
