@@ -17,10 +17,20 @@ lecun_normal   N(0, 1 / fan_in)
 Every draw is float64 from the network's ``RandomState``, layer by layer in
 order, then cast to the network's dtype.
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import numpy as np
+from numpy.typing import NDArray
+
+#: One layer's draw: ``draw(fan_in, fan_out, activation, random_state) -> (W, b)``.
+_Draw = Callable[[int, int, str, np.random.RandomState],
+                tuple[NDArray[np.float64], NDArray[np.float64]]]
 
 
-def _sklearn(fan_in, fan_out, activation, rs):
+def _sklearn(fan_in: int, fan_out: int, activation: str,
+             rs: np.random.RandomState) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     # scikit-learn's _init_coef: factor 2 for logistic, else 6; W then b.
     factor = 2.0 if activation == "logistic" else 6.0
     bound = np.sqrt(factor / (fan_in + fan_out))
@@ -29,22 +39,24 @@ def _sklearn(fan_in, fan_out, activation, rs):
     return W, b
 
 
-def _uniform(limit):
-    def draw(fan_in, fan_out, activation, rs):
+def _uniform(limit: Callable[[int, int], float]) -> _Draw:
+    def draw(fan_in: int, fan_out: int, activation: str,
+             rs: np.random.RandomState) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         bound = limit(fan_in, fan_out)
         return rs.uniform(-bound, bound, (fan_in, fan_out)), np.zeros(fan_out)
     return draw
 
 
-def _normal(variance):
-    def draw(fan_in, fan_out, activation, rs):
+def _normal(variance: Callable[[int, int], float]) -> _Draw:
+    def draw(fan_in: int, fan_out: int, activation: str,
+             rs: np.random.RandomState) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         std = np.sqrt(variance(fan_in, fan_out))
         return rs.normal(0.0, std, (fan_in, fan_out)), np.zeros(fan_out)
     return draw
 
 
 #: name -> draw(fan_in, fan_out, activation, random_state) -> (W, b)
-INITIALIZERS = {
+INITIALIZERS: dict[str, _Draw] = {
     "sklearn": _sklearn,
     "glorot_uniform": _uniform(lambda fi, fo: np.sqrt(6.0 / (fi + fo))),
     "glorot_normal": _normal(lambda fi, fo: 2.0 / (fi + fo)),
@@ -55,6 +67,8 @@ INITIALIZERS = {
 }
 
 
-def init_layer(name, fan_in, fan_out, activation, random_state):
+def init_layer(
+    name: str, fan_in: int, fan_out: int, activation: str, random_state: np.random.RandomState
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``(W, b)`` of one layer drawn by the scheme ``name`` (float64)."""
     return INITIALIZERS[name](fan_in, fan_out, activation, random_state)
