@@ -26,6 +26,8 @@ Two problems with taking OpenMP's own count (``omp_get_max_threads``):
 may have started a team there. A process forked before that keeps its full
 thread count.
 """
+from __future__ import annotations
+
 import functools
 import os
 
@@ -33,7 +35,7 @@ from . import _kernels
 
 # OpenMP's count and environment as libgomp read them when bpcore loaded it.
 _OMP_ENV_SET = bool(os.environ.get("OMP_NUM_THREADS", "").strip())
-_OMP_DEFAULT = _kernels.max_threads()
+_OMP_DEFAULT: int = _kernels.max_threads()
 
 # True once this process may have run an OpenMP team of more than one thread.
 _team_started = False
@@ -42,7 +44,7 @@ _forked_after_team = False
 
 
 @functools.lru_cache(maxsize=None)
-def available_cpus():
+def available_cpus() -> int:
     """CPUs this process may use: the affinity mask and the cgroup CPU quota.
 
     ``joblib.cpu_count(only_physical_cores=False)``, which reads
@@ -56,7 +58,7 @@ def available_cpus():
     return max(1, int(joblib.cpu_count(only_physical_cores=False)))
 
 
-def thread_limit():
+def thread_limit() -> int:
     """The number of threads bpcore's kernels may use now (at least 1).
 
     OpenMP's current count (``omp_get_max_threads``, which
@@ -84,7 +86,7 @@ def thread_limit():
     return n
 
 
-def _after_fork_in_child():
+def _after_fork_in_child() -> None:
     global _forked_after_team
     if _team_started:
         _forked_after_team = True
