@@ -1,15 +1,23 @@
 """Input checks shared by the core API: clear errors before any kernel runs."""
+from __future__ import annotations
+
 import numbers
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import _kernels
 
-DTYPES = {"float64": np.float64, "float32": np.float32}
+DTYPES: dict[str, type[np.float64] | type[np.float32]] = {
+    "float64": np.float64, "float32": np.float32}
+
+# scipy.sparse ships no type information: its matrices are Any to mypy.
+_Sparse = Any
 
 
-def check_dtype(dtype):
+def check_dtype(dtype: DTypeLike) -> type[np.float64] | type[np.float32]:
     """Normalize a dtype argument to np.float32 or np.float64."""
     try:
         name = np.dtype(dtype).name
@@ -17,15 +25,19 @@ def check_dtype(dtype):
         name = None
     if name not in DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return DTYPES[name]
+    return DTYPES[cast(str, name)]  # not None: it is a key
 
 
-def _first_nonfinite(a):
+def _first_nonfinite(a: NDArray[Any]) -> tuple[int, ...]:
     idx = np.argwhere(~np.isfinite(a))[0]
     return tuple(int(i) for i in idx)
 
 
-def as_input(X, name, dtype, n_columns=None):
+# X: array-like, CSRInput or sparse matrix; Any, as the sparse case reads
+# X.shape once the dense one (ArrayLike, which has none) has returned.
+def as_input(
+    X: Any, name: str, dtype: DTypeLike, n_columns: int | None = None
+) -> NDArray[np.floating[Any]] | _kernels.CSRInput:
     """The network input: a checked dense array, or a sparse matrix as CSRInput.
 
     A sparse matrix (any scipy.sparse format) is converted to CSR with intp
@@ -50,7 +62,7 @@ def as_input(X, name, dtype, n_columns=None):
     return X
 
 
-def csr_input(X, dtype, name="X"):
+def csr_input(X: _Sparse, dtype: DTypeLike, name: str = "X") -> _kernels.CSRInput:
     """Any scipy.sparse matrix as the kernels' CSRInput (canonical CSR of
     ``dtype`` with intp indices).
 
@@ -78,7 +90,7 @@ def csr_input(X, dtype, name="X"):
     )
 
 
-def _sparse_arrays(X):
+def _sparse_arrays(X: _Sparse) -> list[NDArray[Any]]:
     """The caller's arrays behind a sparse matrix (any format)."""
     names = ("data", "indices", "indptr", "row", "col", "offsets")
     arrays = [getattr(X, n, None) for n in names]
@@ -86,7 +98,7 @@ def _sparse_arrays(X):
     return [a for a in arrays if isinstance(a, np.ndarray)]
 
 
-def _private(a, dtype, caller):
+def _private(a: ArrayLike, dtype: DTypeLike, caller: list[NDArray[Any]]) -> NDArray[Any]:
     """``a`` as a read-only C-contiguous array of ``dtype`` sharing no memory
     with the caller's arrays (copied only if it would)."""
     out = np.ascontiguousarray(a, dtype=dtype)
@@ -96,7 +108,7 @@ def _private(a, dtype, caller):
     return out
 
 
-def check_sparse_structure(X, name):
+def check_sparse_structure(X: _Sparse, name: str) -> None:
     """Refuse a CSR/CSC/COO/BSR matrix whose index arrays are inconsistent.
 
     O(nnz) NumPy checks that leave ``X`` untouched (SciPy's
@@ -126,7 +138,7 @@ def check_sparse_structure(X, name):
         )
 
 
-def _compressed_problem(X, fmt):
+def _compressed_problem(X: _Sparse, fmt: str) -> str | None:
     data, indices, indptr = X.data, X.indices, X.indptr
     major, minor = X.shape if fmt == "csr" else X.shape[::-1]
     major_name, minor_name = ("row", "column") if fmt == "csr" else ("column", "row")
@@ -153,7 +165,7 @@ def _compressed_problem(X, fmt):
     return _index_problem(indices[:nnz], minor, f"{minor_name} index")
 
 
-def _coo_problem(X):
+def _coo_problem(X: _Sparse) -> str | None:
     coords = tuple(getattr(X, "coords", None) or (X.row, X.col))
     if len(coords) != 2:
         return f"expected 2 coordinate arrays, got {len(coords)}"
@@ -167,7 +179,7 @@ def _coo_problem(X):
             or _index_problem(coords[1], X.shape[1], "column index"))
 
 
-def _index_problem(idx, bound, what):
+def _index_problem(idx: NDArray[np.integer[Any]], bound: int, what: str) -> str | None:
     """First index outside [0, bound), described, or None."""
     if idx.shape[0] == 0:
         return None
@@ -178,7 +190,10 @@ def _index_problem(idx, bound, what):
     return None
 
 
-def as_matrix(a, name, dtype, n_columns=None, allow_1d=False):
+def as_matrix(
+    a: ArrayLike, name: str, dtype: DTypeLike, n_columns: int | None = None,
+    allow_1d: bool = False,
+) -> NDArray[np.floating[Any]]:
     """C-contiguous 2-D array of ``dtype`` with finite entries, copied only if needed."""
     if sp.issparse(a):
         raise TypeError(f"{name} must be a dense array, got a sparse matrix")
@@ -217,7 +232,9 @@ def as_matrix(a, name, dtype, n_columns=None, allow_1d=False):
     return arr
 
 
-def as_sample_weight(sample_weight, n_samples, dtype):
+def as_sample_weight(
+    sample_weight: ArrayLike | None, n_samples: int, dtype: DTypeLike
+) -> NDArray[np.floating[Any]] | None:
     """Validated 1-D weights of ``dtype``, or None."""
     if sample_weight is None:
         return None
@@ -238,15 +255,22 @@ def as_sample_weight(sample_weight, n_samples, dtype):
     return sw
 
 
-def check_positive_int(value, name, minimum=1):
+def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def check_real(value, name, low=None, high=None, low_open=False, high_open=False):
+def check_real(
+    value: object, name: str, low: float | None = None, high: float | None = None,
+    low_open: bool = False, high_open: bool = False,
+) -> float:
     """A finite real number within [low, high] (ends open as asked)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    # numpy's stubs take no numbers.Real, and at run time np.isfinite does
+    # refuse some with a TypeError of its own (a Fraction, an int beyond the
+    # float range).
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not np.isfinite(value)):  # type: ignore[call-overload]
         raise ValueError(f"{name} must be a finite real number, got {value!r}")
     v = float(value)
     bad = (
