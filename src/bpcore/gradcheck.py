@@ -1,5 +1,11 @@
 """The public gradient check: ``loss_and_grad`` against central finite differences."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_random_state
 
 from ._validation import check_positive_int, check_real
@@ -23,7 +29,21 @@ FLOOR = 1e-5
 MIN_FLOOR = 1e-8
 
 
-def check_gradients(net, X, Y, *, eps=None, max_params=None, random_state=0, **loss_kwargs):
+class _Differentiable(Protocol):
+    """What ``check_gradients`` needs of ``net`` (a bpcore.Network has it)."""
+
+    @property
+    def params(self) -> NDArray[np.floating[Any]]: ...
+
+    @property
+    def loss_and_grad(self) -> Callable[..., tuple[float, ArrayLike]]: ...
+
+
+def check_gradients(
+    net: _Differentiable, X: ArrayLike, Y: ArrayLike, *, eps: float | None = None,
+    max_params: int | None = None, random_state: int | np.random.RandomState | None = 0,
+    **loss_kwargs: Any,
+) -> float:
     """Largest relative error between ``net.loss_and_grad`` and finite differences.
 
     For every checked parameter ``i``, the loss is evaluated at
@@ -109,7 +129,7 @@ def check_gradients(net, X, Y, *, eps=None, max_params=None, random_state=0, **l
         indices = np.sort(check_random_state(random_state).choice(n, max_params, replace=False))
 
     saved = params.copy()
-    buffers = getattr(net, "buffers", None)
+    buffers: Any = getattr(net, "buffers", None)  # an array if saved_buffers is not None
     saved_buffers = buffers.copy() if isinstance(buffers, np.ndarray) else None
     try:
         loss, grad = net.loss_and_grad(X, Y, **loss_kwargs)
@@ -134,13 +154,16 @@ def check_gradients(net, X, Y, *, eps=None, max_params=None, random_state=0, **l
     return float(err.max())
 
 
-def _central_difference(net, params, i, eps, X, Y, loss_kwargs):
-    theta = params[i]
+def _central_difference(
+    net: _Differentiable, params: NDArray[np.float64], i: np.integer[Any], eps: float,
+    X: ArrayLike, Y: ArrayLike, loss_kwargs: dict[str, Any],
+) -> float:
+    theta: float = params[i]
     h = eps * max(1.0, abs(theta))
     params[i] = theta + h
-    up = params[i]
+    up: float = params[i]
     loss_up, _ = net.loss_and_grad(X, Y, **loss_kwargs)
     params[i] = theta - h
-    down = params[i]
+    down: float = params[i]
     loss_down, _ = net.loss_and_grad(X, Y, **loss_kwargs)
     return (loss_up - loss_down) / (up - down)
