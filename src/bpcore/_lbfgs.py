@@ -53,6 +53,8 @@ class LBFGS:
     True
     """
 
+    result_: scipy.optimize.OptimizeResult  # set by bpcore.train
+
     def __init__(self, max_iter: int = 200, tol: float = 1e-4, max_fun: int = 15000) -> None:
         self.max_iter = check_positive_int(max_iter, "max_iter")
         self.tol = check_real(tol, "tol", low=0.0)

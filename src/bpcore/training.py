@@ -9,11 +9,16 @@ runs the callbacks, any of which may stop training. scikit-learn's own rules
 ``invscaling``) are callbacks and schedules plugged into this loop by the
 estimators, not a loop of their own.
 """
+from __future__ import annotations
+
 import contextlib
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_random_state
 
 from ._engine import DivergenceError, EpochRunner, blas_for, reshuffle
@@ -23,6 +28,9 @@ from .callbacks import Callback, History
 from .network import Network
 from .optimizers import Optimizer
 from .schedules import Schedule
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from scipy.sparse import sparray, spmatrix  # Any to mypy: SciPy ships no types
 
 _BLOCK_ELEMENTS = 1 << 19
 _FLOAT_MAX = sys.float_info.max
@@ -36,7 +44,9 @@ class Validation:
     GIL; the workspace is allocated once.
     """
 
-    def __init__(self, net, X, Y, sample_weight=None, score=None):
+    def __init__(self, net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike,
+                 sample_weight: ArrayLike | None = None,
+                 score: Callable[[], float] | None = None) -> None:
         self.net = net
         self.X, self.Y, self.sample_weight = net.check_xy(X, Y, sample_weight)
         self.score = score
@@ -44,7 +54,7 @@ class Validation:
         self.rows = rows
         self.work = np.empty(net.layout.workspace_size(rows), dtype=net.dtype)
 
-    def __call__(self):
+    def __call__(self) -> dict[str, float]:
         from . import _kernels
         net = self.net
         # One BLAS thread for small blocks, as in the epoch (blas_threads_pay).
@@ -57,9 +67,14 @@ class Validation:
         return logs
 
 
-def run_epochs(runner, *, epochs, shuffle=True, random_state=None, order=None,
-               schedule=None, validate=None, callbacks=(), history=None, first_epoch=0,
-               schedule_first_epoch=0, keep_going_after_divergence=False):
+def run_epochs(runner: EpochRunner, *, epochs: int, shuffle: bool = True,
+               random_state: np.random.RandomState | None = None,
+               order: NDArray[np.intp] | None = None, schedule: Schedule | None = None,
+               validate: Callable[[], dict[str, float]] | None = None,
+               callbacks: Sequence[Callback] = (), history: History | None = None,
+               first_epoch: int = 0, schedule_first_epoch: int = 0,
+               keep_going_after_divergence: bool = False,
+               ) -> tuple[History, NDArray[np.intp]]:
     """Run up to ``epochs`` epochs of ``runner`` (an ``EpochRunner``).
 
     Parameters
@@ -100,7 +115,7 @@ def run_epochs(runner, *, epochs, shuffle=True, random_state=None, order=None,
     n = runner.n_samples
     fresh = order is None
     diverged = False
-    val_keys = ("val_loss",)
+    val_keys: tuple[str, ...] = ("val_loss",)
     # One BLAS context for the whole loop (EpochRunner.blas_context): the
     # validation and the callbacks between epochs do not wake BLAS threads
     # that would then compete with the epoch's own threads. A lone epoch
@@ -113,7 +128,8 @@ def run_epochs(runner, *, epochs, shuffle=True, random_state=None, order=None,
                 # reshuffle(arange(n)) without composing with the identity: the
                 # same draws and values, two fewer passes (train in a loop).
                 order = np.arange(n, dtype=np.intp)
-                random_state.shuffle(order)
+                # (random_state is a RandomState whenever shuffle is on.)
+                random_state.shuffle(order)  # type: ignore[union-attr]
                 fresh = False
             elif shuffle:
                 order = reshuffle(order, random_state)
@@ -140,7 +156,9 @@ def run_epochs(runner, *, epochs, shuffle=True, random_state=None, order=None,
                     diverged = True
                     loss = np.nan
             if schedule is not None:
-                runner.optimizer.learning_rate = float(runner.lr_steps[-1])
+                # lr_steps: the array set above (schedule is not None).
+                runner.optimizer.learning_rate = float(
+                    runner.lr_steps[-1])  # type: ignore[index]
             logs = {"loss": loss, "lr": lr, "epoch_time": time.perf_counter() - t0}
             if validate is not None:
                 if diverged:
@@ -160,10 +178,11 @@ def run_epochs(runner, *, epochs, shuffle=True, random_state=None, order=None,
                 break
     if fresh:
         order = np.arange(n, dtype=np.intp)
-    return history, order
+    # Not None: the caller's, or drawn or set in the loop, or the line above.
+    return history, order  # type: ignore[return-value]
 
 
-def _positive_int(value, name):
+def _positive_int(value: int, name: str) -> int:
     # check_positive_int, with the common case first (train in a loop pays
     # these checks on every call).
     if type(value) is int and value >= 1:
@@ -171,17 +190,22 @@ def _positive_int(value, name):
     return check_positive_int(value, name)
 
 
-def _non_negative(value, name):
+def _non_negative(value: float, name: str) -> float:
     # check_real(value, name, low=0.0), with plain finite numbers first.
     if type(value) in (float, int) and 0.0 <= value <= _FLOAT_MAX:
         return float(value)
     return check_real(value, name, low=0.0)
 
 
-def train(net, X, Y, *, optimizer, epochs=1, batch_size=32, shuffle=True,
-          random_state=None, sample_weight=None, alpha=0.0, l1=0.0, max_norm=None,
-          clip_norm=None, clip_value=None, schedule=None, validation_data=None,
-          callbacks=()):
+def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
+          optimizer: Optimizer | LBFGS, epochs: int = 1, batch_size: int = 32,
+          shuffle: bool = True, random_state: int | np.random.RandomState | None = None,
+          sample_weight: ArrayLike | None = None, alpha: float = 0.0, l1: float = 0.0,
+          max_norm: float | None = None, clip_norm: float | None = None,
+          clip_value: float | None = None, schedule: Schedule | None = None,
+          validation_data: tuple[ArrayLike, ArrayLike]
+          | tuple[ArrayLike, ArrayLike, ArrayLike | None] | None = None,
+          callbacks: Iterable[Callback] = ()) -> History:
     """Train ``net`` in place by minibatch backpropagation (or L-BFGS).
 
     Parameters
@@ -288,7 +312,10 @@ def train(net, X, Y, *, optimizer, epochs=1, batch_size=32, shuffle=True,
     rs = check_random_state(random_state)
     history = History()
     if isinstance(optimizer, LBFGS):
-        return _train_lbfgs(net, X, Y, sample_weight, optimizer, alpha, l1, validate,
+        # check_xy made X, Y and sample_weight arrays; mypy sees the arguments'
+        # types until network.py is annotated (check_xy is Any to it).
+        return _train_lbfgs(net, X, Y, sample_weight,  # type: ignore[arg-type]
+                            optimizer, alpha, l1, validate,
                             callbacks, history)
     # Dropout masks need a seed; drawn only when there is dropout, so the
     # shuffles of every other network stay scikit-learn's.
@@ -309,14 +336,17 @@ def train(net, X, Y, *, optimizer, epochs=1, batch_size=32, shuffle=True,
     finally:
         # The next call on this network reuses the runner's scratch.
         runner.release()
-        net._epochs_trained = first_epoch + len(history)
+        # Not declared by Network (read above with getattr's default).
+        net._epochs_trained = first_epoch + len(history)  # type: ignore[attr-defined]
         for cb in callbacks:
             cb.on_train_end(net)
     return history
 
 
-def _train_lbfgs(net, X, Y, sample_weight, optimizer, alpha, l1, validate, callbacks,
-                 history):
+def _train_lbfgs(net: Network, X: NDArray[np.floating[Any]], Y: NDArray[np.floating[Any]],
+                 sample_weight: NDArray[np.floating[Any]] | None, optimizer: LBFGS,
+                 alpha: float, l1: float, validate: Validation | None,
+                 callbacks: list[Callback], history: History) -> History:
     for cb in callbacks:
         cb.set_params({"epochs": optimizer.max_iter})
         cb.on_train_begin(net)
