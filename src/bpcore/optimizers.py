@@ -5,27 +5,46 @@ one kernel call (``step``), and the whole-epoch kernel calls the same update
 after every minibatch. State buffers (velocity, moments) are laid out like the
 parameters and created on the first step.
 """
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _kernels
 from ._validation import check_real
 
 
+class _Config(Protocol):
+    """What Python reads and writes of a ``_kernels.OptimizerConfig`` (which
+    has no stub): the C struct's fields behind its properties."""
+
+    lr: float
+    t: int
+    mu_product: float
+
+    @property
+    def n_state(self) -> int: ...
+
+
 class Optimizer:
     """Base class: hyperparameters in ``self._config``, state in ``self.state``."""
 
-    _kind = None
+    _kind: int | None = None
+    _config: _Config
+    state: NDArray[np.floating[Any]] | None
 
-    def __init__(self, learning_rate):
-        self._config = None
+    def __init__(self, learning_rate: float) -> None:
+        self._config = None  # type: ignore[assignment]  # built by _build just below
         self.state = None
         self._build(check_real(learning_rate, "learning_rate", low=0.0, low_open=True))
 
-    def _build(self, learning_rate):
+    def _build(self, learning_rate: float) -> None:
         raise NotImplementedError
 
     @property
-    def learning_rate(self):
+    def learning_rate(self) -> float:
         """The current step size (schedules may change it between epochs).
 
         It may be set to 0 (an annealing schedule reaches 0 at its end, as
@@ -33,10 +52,10 @@ class Optimizer:
         return self._config.lr
 
     @learning_rate.setter
-    def learning_rate(self, value):
+    def learning_rate(self, value: float) -> None:
         self._config.lr = check_real(value, "learning_rate", low=0.0)
 
-    def state_for(self, params):
+    def state_for(self, params: NDArray[np.floating[Any]]) -> NDArray[np.floating[Any]]:
         """The state buffers for ``params``, created zeroed on first use."""
         n_state = self._config.n_state
         shape = (n_state, params.shape[0])
@@ -51,17 +70,18 @@ class Optimizer:
         return self.state
 
     @property
-    def t(self):
+    def t(self) -> int:
         """Number of steps taken."""
         return self._config.t
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget all state (moments, velocities, step count)."""
         self.state = None
         self._config.t = 0
         self._config.mu_product = 1.0
 
-    def step(self, params, grad, n_weights=None):
+    def step(self, params: NDArray[np.floating[Any]], grad: ArrayLike,
+             n_weights: int | np.integer[Any] | None = None) -> None:
         """Update ``params`` in place from ``grad`` (both flat, same dtype).
 
         ``params[:n_weights]`` are weights, the rest biases or batch-norm
@@ -90,21 +110,22 @@ class Optimizer:
         _kernels.optimizer_step(self._config, params, grad, self.state_for(params),
                                 int(n_weights))
 
-    def __repr__(self):
-        return f"{type(self).__name__}({self._repr_args()})"
+    def __repr__(self) -> str:
+        # Every optimizer class defines _repr_args; the base class is abstract.
+        return f"{type(self).__name__}({self._repr_args()})"  # type: ignore[attr-defined]
 
     # The kernel config is a C struct without pickle support: carry its
     # mutable numbers (step size, step count, NAdam's running product of
     # momentum factors) and rebuild it on load, so a pickled estimator can
     # resume training with its optimizer state.
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         config = state.pop("_config")
         state["_lr"], state["_t"] = config.lr, config.t
         state["_mu_product"] = config.mu_product
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         lr, t = state.pop("_lr"), state.pop("_t")
         mu_product = state.pop("_mu_product", None)
@@ -129,18 +150,19 @@ class SGD(Optimizer):
 
     _kind = _kernels.OptimizerKind.SGD
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False) -> None:
         self.momentum = check_real(momentum, "momentum", low=0.0, high=1.0)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         super().__init__(learning_rate)
 
-    def _build(self, lr):
+    def _build(self, lr: float) -> None:
         self._config = _kernels.OptimizerConfig(
             self._kind, lr, momentum=self.momentum, nesterov=self.nesterov)
 
-    def _repr_args(self):
+    def _repr_args(self) -> str:
         return (f"learning_rate={self.learning_rate!r}, momentum={self.momentum!r}, "
                 f"nesterov={self.nesterov!r}")
 
@@ -199,8 +221,10 @@ class Adam(Optimizer):
     _VARIANTS = ("sklearn", "paper")
     _weight_decay = 0.0
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 variant="sklearn", amsgrad=False):
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8,
+                 variant: Literal["sklearn", "paper"] = "sklearn",
+                 amsgrad: bool = False) -> None:
         self.beta_1 = check_real(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
         self.beta_2 = check_real(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_real(epsilon, "epsilon", low=0.0, low_open=True)
@@ -217,13 +241,13 @@ class Adam(Optimizer):
         self.amsgrad = bool(amsgrad)
         super().__init__(learning_rate)
 
-    def _build(self, lr):
+    def _build(self, lr: float) -> None:
         self._config = _kernels.OptimizerConfig(
             self._kind, lr, beta_1=self.beta_1, beta_2=self.beta_2,
             epsilon=self.epsilon, paper_adam=self.variant == "paper",
             weight_decay=self._weight_decay, amsgrad=self.amsgrad)
 
-    def _repr_args(self):
+    def _repr_args(self) -> str:
         return (f"learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, "
                 f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r}, variant={self.variant!r}"
                 + (", amsgrad=True" if self.amsgrad else ""))
@@ -273,17 +297,19 @@ class AdamW(Adam):
     array([ 0.95, -1.9 ])
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 weight_decay=1e-2, amsgrad=False):
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False) -> None:
         self.weight_decay = check_real(weight_decay, "weight_decay", low=0.0)
         super().__init__(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                          variant="paper", amsgrad=amsgrad)
 
+    # A property over Adam's class constant 0.0, which nothing assigns.
     @property
-    def _weight_decay(self):
+    def _weight_decay(self) -> float:  # type: ignore[override]
         return self.weight_decay
 
-    def _repr_args(self):
+    def _repr_args(self) -> str:
         return (f"learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, "
                 f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r}, "
                 f"weight_decay={self.weight_decay!r}"
@@ -301,16 +327,17 @@ class RMSProp(Optimizer):
 
     _kind = _kernels.OptimizerKind.RMSPROP
 
-    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-8):
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9,
+                 epsilon: float = 1e-8) -> None:
         self.rho = check_real(rho, "rho", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_real(epsilon, "epsilon", low=0.0, low_open=True)
         super().__init__(learning_rate)
 
-    def _build(self, lr):
+    def _build(self, lr: float) -> None:
         self._config = _kernels.OptimizerConfig(
             self._kind, lr, rho=self.rho, epsilon=self.epsilon)
 
-    def _repr_args(self):
+    def _repr_args(self) -> str:
         return f"learning_rate={self.learning_rate!r}, rho={self.rho!r}, epsilon={self.epsilon!r}"
 
 
@@ -325,14 +352,14 @@ class AdaGrad(Optimizer):
 
     _kind = _kernels.OptimizerKind.ADAGRAD
 
-    def __init__(self, learning_rate=0.01, epsilon=1e-10):
+    def __init__(self, learning_rate: float = 0.01, epsilon: float = 1e-10) -> None:
         self.epsilon = check_real(epsilon, "epsilon", low=0.0, low_open=True)
         super().__init__(learning_rate)
 
-    def _build(self, lr):
+    def _build(self, lr: float) -> None:
         self._config = _kernels.OptimizerConfig(self._kind, lr, epsilon=self.epsilon)
 
-    def _repr_args(self):
+    def _repr_args(self) -> str:
         return f"learning_rate={self.learning_rate!r}, epsilon={self.epsilon!r}"
 
 
@@ -384,26 +411,27 @@ class NAdam(Optimizer):
 
     _kind = _kernels.OptimizerKind.NADAM
 
-    def __init__(self, learning_rate=0.002, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 momentum_decay=4e-3):
+    def __init__(self, learning_rate: float = 0.002, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8,
+                 momentum_decay: float = 4e-3) -> None:
         self.beta_1 = check_real(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
         self.beta_2 = check_real(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
         self.epsilon = check_real(epsilon, "epsilon", low=0.0, low_open=True)
         self.momentum_decay = check_real(momentum_decay, "momentum_decay", low=0.0)
         super().__init__(learning_rate)
 
-    def _build(self, lr):
+    def _build(self, lr: float) -> None:
         self._config = _kernels.OptimizerConfig(
             self._kind, lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
             momentum_decay=self.momentum_decay)
 
-    def _repr_args(self):
+    def _repr_args(self) -> str:
         return (f"learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, "
                 f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r}, "
                 f"momentum_decay={self.momentum_decay!r}")
 
 
-def _check_pair(value, name):
+def _check_pair(value: tuple[float, float], name: str) -> tuple[float, float]:
     """Two finite reals as a tuple of floats."""
     try:
         first, second = value
@@ -460,7 +488,8 @@ class RPROP(Optimizer):
 
     _kind = _kernels.OptimizerKind.RPROP
 
-    def __init__(self, learning_rate=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
+    def __init__(self, learning_rate: float = 0.01, etas: tuple[float, float] = (0.5, 1.2),
+                 step_sizes: tuple[float, float] = (1e-6, 50.0)) -> None:
         eta_minus, eta_plus = _check_pair(etas, "etas")
         if not 0.0 < eta_minus < 1.0 < eta_plus:
             raise ValueError(f"etas must satisfy 0 < etas[0] < 1 < etas[1], got {etas!r}")
@@ -472,15 +501,16 @@ class RPROP(Optimizer):
         self.step_sizes = (step_min, step_max)
         super().__init__(learning_rate)
 
-    def _build(self, lr):
+    def _build(self, lr: float) -> None:
         self._config = _kernels.OptimizerConfig(
             self._kind, lr, etas=self.etas, step_sizes=self.step_sizes)
 
-    def _repr_args(self):
+    def _repr_args(self) -> str:
         return (f"learning_rate={self.learning_rate!r}, etas={self.etas!r}, "
                 f"step_sizes={self.step_sizes!r}")
 
 
 #: name -> class, for the estimators and the tests.
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSProp, "adagrad": AdaGrad,
-              "adamw": AdamW, "nadam": NAdam, "rprop": RPROP}
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD, "adam": Adam, "rmsprop": RMSProp, "adagrad": AdaGrad,
+    "adamw": AdamW, "nadam": NAdam, "rprop": RPROP}
