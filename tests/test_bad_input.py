@@ -157,6 +157,8 @@ CORE = [
          "alpha must be a finite real number, got '0.1'"),
     Case("grad-alpha-bool", lambda: net().loss_and_grad(X, Y, alpha=True), ValueError,
          "alpha must be a finite real number, got True"),
+    Case("grad-alpha-huge-int", lambda: net().loss_and_grad(X, Y, alpha=10 ** 400), ValueError,
+         "alpha must be a finite real number, got 1000000000"),
     Case("grad-sw-length", lambda: net().loss_and_grad(X, Y, sample_weight=np.ones(11)),
          ValueError, "sample_weight must have shape (12,), got (11,)"),
     Case("grad-sw-2d", lambda: net().loss_and_grad(X, Y, sample_weight=np.ones((12, 1))),
@@ -283,6 +285,15 @@ def _step_twice(opt, n1, n2):
 def test_core_api_refuses_bad_input(case):
     with pytest.raises(case.exc, match=re.escape(case.fragment)):
         case.call()
+
+
+def test_any_finite_real_is_accepted_as_a_number():
+    """numbers.Real that NumPy's isfinite refuses (a Fraction) are numbers
+    all the same: the same loss as the float."""
+    from fractions import Fraction
+    v1, g1 = net().loss_and_grad(X, Y, alpha=Fraction(1, 4))
+    v2, g2 = net().loss_and_grad(X, Y, alpha=0.25)
+    assert v1 == v2 and np.array_equal(g1, g2)
 
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Input checks shared by the core API: clear errors before any kernel runs."""
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, cast
 
@@ -266,13 +267,16 @@ def check_real(
     low_open: bool = False, high_open: bool = False,
 ) -> float:
     """A finite real number within [low, high] (ends open as asked)."""
-    # numpy's stubs take no numbers.Real, and at run time np.isfinite does
-    # refuse some with a TypeError of its own (a Fraction, an int beyond the
-    # float range).
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value)):  # type: ignore[call-overload]
+    # Converted first: np.isfinite refuses some numbers.Real with a TypeError
+    # of its own (a Fraction), and float() an int beyond its range.
+    v = math.nan
+    if not isinstance(value, bool) and isinstance(value, numbers.Real):
+        try:
+            v = float(value)
+        except OverflowError:
+            pass
+    if not math.isfinite(v):
         raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    v = float(value)
     bad = (
         (low is not None and (v < low or (low_open and v == low)))
         or (high is not None and (v > high or (high_open and v == high)))
