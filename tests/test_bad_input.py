@@ -670,9 +670,12 @@ def test_ctrl_c_interrupts_inference_and_gradients(method):
 
 
 def test_concurrent_train_on_one_network_is_refused():
+    # The background epochs must be long (50,000 rows, ~20 ms each): the lock
+    # is held per epoch, and with epochs of 2,000 rows (~0.5 ms) the main
+    # thread's calls could all fall between them (seen once in CI).
     rng = np.random.default_rng(0)
-    Xc = rng.standard_normal((2000, 32))
-    Yc = rng.standard_normal((2000, 4))
+    Xc = rng.standard_normal((50000, 32))
+    Yc = rng.standard_normal((50000, 4))
     n = Network([32, 64, 4], random_state=0)
     started = threading.Event()
     stop = threading.Event()
@@ -681,7 +684,7 @@ def test_concurrent_train_on_one_network_is_refused():
         started.set()
         while not stop.is_set():
             try:
-                train(n, Xc, Yc, optimizer=SGD(1e-4), epochs=5, batch_size=16)
+                train(n, Xc, Yc, optimizer=SGD(1e-4), epochs=3, batch_size=16)
             except (RuntimeError, ValueError):   # refused while the main thread trains
                 pass
 
