@@ -132,7 +132,8 @@ def run_epochs(runner: EpochRunner, *, epochs: int, shuffle: bool = True,
                 random_state.shuffle(order)  # type: ignore[union-attr]
                 fresh = False
             elif shuffle:
-                order = reshuffle(order, random_state)
+                # (order is set once fresh is False; random_state as above.)
+                order = reshuffle(order, random_state)  # type: ignore[arg-type]
             elif fresh:
                 order = np.arange(n, dtype=np.intp)
                 fresh = False
