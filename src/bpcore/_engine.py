@@ -4,14 +4,23 @@
 per-batch losses), then each ``run`` is a single kernel call for a whole epoch
 and turns the kernel's status into an exception.
 """
+from __future__ import annotations
+
 import contextlib
 import os
 import threading
 import weakref
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _kernels, _threads
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .network import Network, _Plan
+    from .optimizers import Optimizer
 
 # How the epoch kernel splits a batch across threads (docs/DESIGN.md, Threads).
 #
@@ -39,7 +48,7 @@ _SMALL_GEMM_CORES = ("skylakex", "cooperlake", "sapphirerapids")
 _MAX_GEMM_PIECES = 4
 
 
-def _scipy_blas_info(infos):
+def _scipy_blas_info(infos: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     """threadpoolctl's entry for the BLAS scipy.linalg.cython_blas calls, or None.
 
     SciPy's wheels bundle their own OpenBLAS (``scipy.libs``, LP64
@@ -57,7 +66,8 @@ def _scipy_blas_info(infos):
     return None
 
 
-def gemm_split_setting(infos=None, environ=os.environ):
+def gemm_split_setting(infos: Iterable[dict[str, Any]] | None = None,
+                       environ: Mapping[str, str] = os.environ) -> int:
     """How many row blocks ``_kernels._gemm`` may cut a GEMM into (1: never).
 
     ``BPCORE_GEMM_SPLIT=<n>`` overrides; otherwise 4 when SciPy's BLAS is
@@ -89,13 +99,14 @@ def gemm_split_setting(infos=None, environ=os.environ):
 
 _kernels.set_gemm_split(gemm_split_setting())
 
-_blas_controller = None
+# threadpoolctl's library controllers are Any to mypy (it ships no types).
+_blas_controller: tuple[Any, ...] | None = None
 _blas_lock = threading.Lock()
 _blas_users = 0          # open _single_threaded_blas contexts, all threads
-_blas_restore = ()       # (library controller, its thread count) to restore
+_blas_restore: tuple[tuple[Any, int], ...] = ()  # (library controller, its thread count) to restore
 
 
-def _kernel_blas_libs():
+def _kernel_blas_libs() -> tuple[Any, ...]:
     """threadpoolctl's controllers of the BLAS the kernels call: SciPy's own
     OpenBLAS when it is identified (``_scipy_blas_info``; NumPy's beside it
     runs none of our products), else every BLAS. Each one limited costs
@@ -122,13 +133,13 @@ class _SingleThreadedBLAS:
 
     __slots__ = ()
 
-    def __enter__(self):
+    def __enter__(self) -> _SingleThreadedBLAS:
         global _blas_controller, _blas_users, _blas_restore
         with _blas_lock:
             if _blas_users == 0:
                 if _blas_controller is None:
                     _blas_controller = _kernel_blas_libs()
-                restore = []
+                restore: list[tuple[Any, int]] = []
                 for lib in _blas_controller:
                     n = lib.num_threads
                     if n != 1:
@@ -138,7 +149,7 @@ class _SingleThreadedBLAS:
             _blas_users += 1
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         global _blas_users, _blas_restore
         with _blas_lock:
             _blas_users -= 1
@@ -152,13 +163,13 @@ class _SingleThreadedBLAS:
 _SINGLE_BLAS = _SingleThreadedBLAS()
 
 
-def _single_threaded_blas():
+def _single_threaded_blas() -> _SingleThreadedBLAS:
     """Context that limits BLAS to one thread (our own threads split the work,
     or the products are too small for BLAS threads to pay)."""
     return _SINGLE_BLAS
 
 
-def blas_threads_pay(macs):
+def blas_threads_pay(macs: int) -> bool:
     """True if a kernel call whose products total ``macs`` multiply-adds per
     block (one batch, or one block of rows) gains from BLAS threads.
 
@@ -173,12 +184,12 @@ def blas_threads_pay(macs):
     return macs >= 2 * _MIN_MACS_PER_THREAD
 
 
-def blas_for(macs):
+def blas_for(macs: int) -> contextlib.nullcontext[None] | _SingleThreadedBLAS:
     """``_single_threaded_blas()`` unless ``blas_threads_pay(macs)``."""
     return contextlib.nullcontext() if blas_threads_pay(macs) else _SINGLE_BLAS
 
 
-def inference_plan(layout, n_rows, block_rows):
+def inference_plan(layout: _Plan, n_rows: int, block_rows: int) -> tuple[int, int]:
     """``(n_threads, chunk)`` for ``forward`` on ``n_rows`` rows.
 
     Inference cuts the rows into chunks shared by our own threads, BLAS on
@@ -205,7 +216,7 @@ def inference_plan(layout, n_rows, block_rows):
     return int(max(1, min(_threads.thread_limit(), n_chunks))), chunk
 
 
-def reshuffle(order, random_state):
+def reshuffle(order: NDArray[np.intp], random_state: np.random.RandomState) -> NDArray[np.intp]:
     """``sklearn.utils.shuffle(order, random_state=random_state)``, without its overhead.
 
     The same draws in the same order (a permutation of ``arange(n)`` by
@@ -218,7 +229,8 @@ def reshuffle(order, random_state):
     return order[idx]
 
 
-def choose_threads(layout, batch_size, dense=True, unit_split_ok=True):
+def choose_threads(layout: _Plan, batch_size: int, dense: bool = True,
+                   unit_split_ok: bool = True) -> tuple[int, bool]:
     """How the epoch kernel uses threads: ``(n_threads, by_units)``.
 
     OpenMP's current limit (``threadpoolctl.threadpool_limits`` sets it;
@@ -248,7 +260,7 @@ class DivergenceError(ValueError):
     resume, e.g. with a lower learning rate.
     """
 
-    def __init__(self, message, epoch_loss_so_far=None):
+    def __init__(self, message: str, epoch_loss_so_far: float | None = None) -> None:
         super().__init__(message)
         self.epoch_loss_so_far = epoch_loss_so_far
 
@@ -262,9 +274,9 @@ _DIVERGED = {
 _locks_guard = threading.Lock()
 
 
-def _training_lock(net):
+def _training_lock(net: Network) -> threading.Lock:
     """The lock that makes one network trainable by one thread at a time."""
-    lock = net.__dict__.get("_train_lock")
+    lock: threading.Lock | None = net.__dict__.get("_train_lock")
     if lock is None:
         with _locks_guard:
             lock = net.__dict__.setdefault("_train_lock", threading.Lock())
@@ -278,7 +290,9 @@ class _Scratch:
     __slots__ = ("grad", "work", "batch_loss", "batch_rows", "stats", "snapshot",
                  "snapshot_buffers", "fit_start", "fit_start_buffers")
 
-    def __init__(self, layout, params, buffers, batch_size, n, n_batches, n_threads, work):
+    def __init__(self, layout: _Plan, params: NDArray[np.floating[Any]],
+                 buffers: NDArray[np.floating[Any]], batch_size: int, n: int, n_batches: int,
+                 n_threads: int, work: int) -> None:
         self.grad = np.zeros((n_threads, params.shape[0]), dtype=params.dtype)
         self.work = np.zeros(work, dtype=params.dtype)
         self.batch_loss = np.zeros(n_batches, dtype=np.float64)
@@ -294,10 +308,11 @@ class _Scratch:
 # Released scratch, one entry per network (the last released), held weakly
 # by the network so that it goes with it. An entry is taken out while a
 # runner uses it: two fits of one network at once never share scratch.
-_scratch_pool = weakref.WeakKeyDictionary()
+_scratch_pool: weakref.WeakKeyDictionary[Network, tuple[tuple[object, ...], _Scratch]] = (
+    weakref.WeakKeyDictionary())
 
 
-def _take_scratch(net, key):
+def _take_scratch(net: Network, key: tuple[object, ...]) -> _Scratch | None:
     with _locks_guard:
         entry = _scratch_pool.pop(net, None)
     if entry is not None and entry[0] == key:
@@ -305,18 +320,42 @@ def _take_scratch(net, key):
     return None
 
 
-def _give_scratch(net, key, scratch):
+def _give_scratch(net: Network, key: tuple[object, ...], scratch: _Scratch) -> None:
     with _locks_guard:
         _scratch_pool[net] = (key, scratch)
 
 
-def forget_scratch(net=None):
+def forget_scratch(net: Network | None = None) -> None:
     """Drop the scratch kept for ``net`` (every network's when None)."""
     with _locks_guard:
         if net is None:
             _scratch_pool.clear()
         else:
             _scratch_pool.pop(net, None)
+
+
+class _Minibatches(Protocol):
+    """What Python reads and writes of a ``_kernels.Minibatches`` (which has
+    no stub): its public fields, as declared in src/kernels/data.pxi."""
+
+    X: NDArray[np.floating[Any]] | _kernels.CSRInput
+    Y: NDArray[np.floating[Any]]
+    sample_weight: NDArray[np.floating[Any]] | None
+    perm: NDArray[np.intp] | None
+    work: NDArray[np.floating[Any]]
+    batch_loss: NDArray[np.float64]
+    buffers: NDArray[np.floating[Any]]
+    stats: NDArray[np.float64]
+    lr_steps: NDArray[np.float64] | None
+    keys: NDArray[Any] | None
+    batch_size: int
+    n_done: int
+    l1: float
+    max_norm: float
+    clip_norm: float
+    clip_value: float
+    seed: int
+    epoch: int
 
 
 class EpochRunner:
@@ -332,8 +371,15 @@ class EpochRunner:
     optimizer's).
     """
 
-    def __init__(self, net, optimizer, X, Y, sample_weight, batch_size, alpha=0.0, *,
-                 l1=0.0, max_norm=None, clip_norm=None, clip_value=None, seed=0):
+    batches: _Minibatches
+    lr_steps: NDArray[np.float64] | None
+
+    def __init__(self, net: Network, optimizer: Optimizer,
+                 X: NDArray[np.floating[Any]] | _kernels.CSRInput, Y: NDArray[np.floating[Any]],
+                 sample_weight: NDArray[np.floating[Any]] | None, batch_size: int,
+                 alpha: float = 0.0, *, l1: float = 0.0, max_norm: float | None = None,
+                 clip_norm: float | None = None, clip_value: float | None = None,
+                 seed: int = 0) -> None:
         n = X.shape[0]
         batch_size = max(1, min(int(batch_size), n))
         layout, params = net.layout, net.params
@@ -365,7 +411,7 @@ class EpochRunner:
         if scratch is None:
             scratch = _Scratch(layout, params, self.buffers, batch_size, n, n_batches,
                                self.n_threads_max, work)
-        self._scratch = scratch
+        self._scratch: _Scratch | None = scratch
         # One gradient row per thread; the threads' rows are summed in the update.
         self.grad = scratch.grad
         self.batch_rows = scratch.batch_rows
@@ -395,7 +441,7 @@ class EpochRunner:
         self._fit_start = (scratch.fit_start, scratch.fit_start_buffers)
         self._runs = 0
 
-    def release(self):
+    def release(self) -> None:
         """Hand this runner's scratch to the next fit of the same network.
 
         The next ``EpochRunner`` of this network with the same plan, dtype,
@@ -407,19 +453,20 @@ class EpochRunner:
         checked by every call (``Network.check_xy``).
         """
         scratch, self._scratch = self._scratch, None
-        self.batches = None
+        self.batches = None  # type: ignore[assignment]  # a released runner does not run again
         if scratch is not None:
             _give_scratch(self.net, self._scratch_key, scratch)
 
     @property
-    def n_samples(self):
-        return self.batches.X.shape[0]
+    def n_samples(self) -> int:
+        # An int; numpy's stubs (shape) and the stubless CSRInput leave it Any.
+        return self.batches.X.shape[0]  # type: ignore[no-any-return]
 
     @property
-    def n_batches(self):
+    def n_batches(self) -> int:
         return self.batch_rows.shape[0]
 
-    def run(self, perm=None):
+    def run(self, perm: NDArray[np.intp] | None = None) -> float:
         """One epoch in the order ``perm`` (None: natural order).
 
         Returns scikit-learn's epoch loss: the sum over batches of
@@ -438,7 +485,7 @@ class EpochRunner:
         finally:
             lock.release()
 
-    def _run(self, perm):
+    def _run(self, perm: NDArray[np.intp] | None) -> float:
         b = self.batches
         if b is None:
             raise RuntimeError("this EpochRunner was released; make a new one")
@@ -470,13 +517,13 @@ class EpochRunner:
             )
         return done_loss / self.n_samples
 
-    def _threads(self):
+    def _threads(self) -> tuple[int, bool]:
         """``(n_threads, by_units)`` for the next epoch (``choose_threads``)."""
         n_threads, by_units = choose_threads(self.layout, self.batches.batch_size,
                                              self.dense, self.unit_split_ok)
         return min(self.n_threads_max, n_threads), by_units
 
-    def blas_context(self):
+    def blas_context(self) -> contextlib.nullcontext[None] | _SingleThreadedBLAS:
         """The BLAS threading this runner's epochs use, as a context.
 
         BLAS stays on one thread while our threads split the batch, and also
@@ -491,13 +538,14 @@ class EpochRunner:
         """
         return self._blas_context(self._threads()[0])
 
-    def _blas_context(self, n_threads):
+    def _blas_context(self, n_threads: int,
+                      ) -> contextlib.nullcontext[None] | _SingleThreadedBLAS:
         small = not blas_threads_pay(3 * self.batches.batch_size * self.layout.macs_per_row)
         if n_threads > 1 or small:
             return _single_threaded_blas()
         return contextlib.nullcontext()
 
-    def _recover(self):
+    def _recover(self) -> str:
         """Restore the last usable parameters and reset the optimizer.
 
         The start of the diverging epoch if the network is usable there (a
@@ -520,7 +568,7 @@ class EpochRunner:
         self.state = self.optimizer.state_for(self.params)
         return where
 
-    def _usable(self):
+    def _usable(self) -> bool:
         b = self.batches
         if not np.isfinite(self.params).all():
             return False
@@ -530,9 +578,10 @@ class EpochRunner:
         return bool(np.isfinite(loss))
 
     @property
-    def last_batch_losses(self):
+    def last_batch_losses(self) -> NDArray[np.float64]:
         """Per-batch losses of the last epoch (only the completed batches)."""
-        return self.batches.batch_loss[:self.batches.n_done].copy()
+        # numpy's stubs type ndarray.copy as Any for Python 3.10.
+        return self.batches.batch_loss[:self.batches.n_done].copy()  # type: ignore[no-any-return]
 
 
 class FloorRunner:
@@ -546,7 +595,8 @@ class FloorRunner:
     and ``optimizer`` are left as they were.
     """
 
-    def __init__(self, net, optimizer, X, Y, batch_size):
+    def __init__(self, net: Network, optimizer: Optimizer, X: ArrayLike, Y: ArrayLike,
+                 batch_size: int) -> None:
         X, Y, _ = net.check_xy(X, Y, None)
         if not isinstance(X, np.ndarray):
             raise TypeError("the floor is defined for dense X")
@@ -568,7 +618,7 @@ class FloorRunner:
             np.zeros(-(-X.shape[0] // bs)),
         )
 
-    def run(self):
+    def run(self) -> None:
         config = self.optimizer._config
         t0, lr0 = config.t, config.lr
         try:
@@ -579,7 +629,8 @@ class FloorRunner:
             config.lr = lr0
 
 
-def floor_epoch(net, optimizer, X, Y, batch_size):
+def floor_epoch(net: Network, optimizer: Optimizer, X: ArrayLike, Y: ArrayLike,
+                batch_size: int) -> None:
     """One floor epoch (see FloorRunner); allocates per call, so for timing
     repeated epochs build a FloorRunner once and call its ``run``."""
     FloorRunner(net, optimizer, X, Y, batch_size).run()

@@ -8,13 +8,23 @@ callback returning True stops training after that epoch), and finally
 least ``loss``, ``lr`` and ``epoch_time``, and ``val_loss`` with validation
 data.
 """
+from __future__ import annotations
+
 import csv
 import math
 import os
+from collections.abc import Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._validation import check_positive_int, check_real
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from _csv import Writer  # what csv.writer returns
+
+    from .network import Network
 
 __all__ = ["Callback", "CallbackList", "EarlyStopping", "ProgressBar", "CSVLogger", "History"]
 
@@ -36,9 +46,9 @@ class Callback:
     True
     """
 
-    params = {}
+    params: dict[str, int] = {}
 
-    def set_params(self, params):
+    def set_params(self, params: Mapping[str, int]) -> None:
         """Receive what the loop knows about the fit before it starts.
 
         Parameters
@@ -48,7 +58,7 @@ class Callback:
         """
         self.params = dict(params)
 
-    def on_train_begin(self, net):
+    def on_train_begin(self, net: Network) -> None:
         """Called once before the first epoch.
 
         Parameters
@@ -58,7 +68,7 @@ class Callback:
             hold the trained state.
         """
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool | None:
         """Called after every epoch.
 
         Parameters
@@ -75,7 +85,7 @@ class Callback:
             True stops training after this epoch.
         """
 
-    def on_train_end(self, net):
+    def on_train_end(self, net: Network) -> None:
         """Called once after the last epoch, also after an early stop.
 
         Parameters
@@ -107,7 +117,7 @@ class CallbackList:
     [1.0, 0.5]
     """
 
-    def __init__(self, callbacks=()):
+    def __init__(self, callbacks: Callback | Iterable[Callback] = ()) -> None:
         if isinstance(callbacks, Callback):
             callbacks = [callbacks]
         self.callbacks = list(callbacks)
@@ -117,7 +127,7 @@ class CallbackList:
                     f"callbacks[{i}] is {cb!r}; callbacks must be instances of "
                     "bpcore.callbacks.Callback subclasses")
 
-    def on_train_begin(self, net, **params):
+    def on_train_begin(self, net: Network, **params: int) -> None:
         """``set_params(params)`` then ``on_train_begin(net)`` on each callback.
 
         Parameters
@@ -130,14 +140,14 @@ class CallbackList:
             cb.set_params(params)
             cb.on_train_begin(net)
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool:
         """Run every callback's ``on_epoch_end``; True if any asked to stop."""
         stop = False
         for cb in self.callbacks:
             stop = bool(cb.on_epoch_end(epoch, logs)) or stop
         return stop
 
-    def on_train_end(self, net):
+    def on_train_end(self, net: Network) -> None:
         """Run every callback's ``on_train_end``."""
         for cb in self.callbacks:
             cb.on_train_end(net)
@@ -200,8 +210,9 @@ class EarlyStopping(Callback):
     (3, 1, 2.0, array([2., 2.]))
     """
 
-    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, restore_best=True,
-                 mode="auto"):
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 restore_best: bool = True,
+                 mode: Literal["auto", "min", "max"] = "auto") -> None:
         if not isinstance(monitor, str):
             raise ValueError(f"monitor must be a log key (str), got {monitor!r}")
         self.monitor = monitor
@@ -214,22 +225,22 @@ class EarlyStopping(Callback):
         self._init_state()
 
     @property
-    def _minimize(self):
+    def _minimize(self) -> bool:
         return self.mode == "min" or (self.mode == "auto" and self.monitor.endswith("loss"))
 
-    def _init_state(self):
+    def _init_state(self) -> None:
         self.best = math.inf if self._minimize else -math.inf
-        self.best_epoch = None
-        self.stopped_epoch = None
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
         self.wait = 0
-        self._best_state = None
-        self._net = None
+        self._best_state: tuple[NDArray[Any], NDArray[Any] | None] | None = None
+        self._net: Network | None = None
 
-    def on_train_begin(self, net):
+    def on_train_begin(self, net: Network) -> None:
         self._init_state()
         self._net = net
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool:
         if self.monitor not in logs:
             raise ValueError(
                 f"EarlyStopping monitors {self.monitor!r}, which is not in the epoch logs "
@@ -250,7 +261,7 @@ class EarlyStopping(Callback):
             return True
         return False
 
-    def on_train_end(self, net):
+    def on_train_end(self, net: Network) -> None:
         if self.restore_best and self._best_state is not None:
             params, buffers = self._best_state
             net.params[...] = params
@@ -259,21 +270,21 @@ class EarlyStopping(Callback):
         self._best_state = None  # do not keep a copy of the weights alive
         self._net = None
 
-    def _is_improvement(self, current):
+    def _is_improvement(self, current: float) -> bool:
         # Keras' comparisons, operand for operand (they round differently
         # from current < best - min_delta at the edge).
         if self._minimize:
             return current + self.min_delta < self.best
         return current - self.min_delta > self.best
 
-    def _snapshot(self):
+    def _snapshot(self) -> tuple[NDArray[Any], NDArray[Any] | None]:
         if self._net is None:
             raise RuntimeError("EarlyStopping.on_train_begin(net) was not called")
         buffers = getattr(self._net, "buffers", None)
         return (np.array(self._net.params, copy=True),
                 None if buffers is None else np.array(buffers, copy=True))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
                 f"min_delta={self.min_delta}, restore_best={self.restore_best}, "
                 f"mode={self.mode!r})")
@@ -313,7 +324,8 @@ class ProgressBar(Callback):
     True
     """
 
-    def __init__(self, file=None, desc="train", leave=True):
+    def __init__(self, file: IO[str] | None = None, desc: str = "train",
+                 leave: bool = True) -> None:
         try:
             from tqdm.auto import tqdm
         except ImportError as exc:
@@ -324,14 +336,14 @@ class ProgressBar(Callback):
         self.file = file
         self.desc = desc
         self.leave = leave
-        self._bar = None
+        self._bar: Any = None  # a tqdm bar while training (tqdm ships no types)
 
-    def on_train_begin(self, net):
+    def on_train_begin(self, net: Network) -> None:
         self.on_train_end(net)   # a bar left open by an interrupted fit
         self._bar = self._tqdm(total=self.params.get("epochs"), desc=self.desc, unit="epoch",
                                file=self.file, leave=self.leave, dynamic_ncols=True)
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
         if self._bar is None:
             return None
         postfix = {k: f"{logs[k]:.4g}" for k in ("loss", "val_loss") if k in logs}
@@ -339,17 +351,17 @@ class ProgressBar(Callback):
         self._bar.update(1)
         return None
 
-    def on_train_end(self, net):
+    def on_train_end(self, net: Network) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
 
-    def __getstate__(self):  # the bar (and its file) do not pickle
+    def __getstate__(self) -> dict[str, Any]:  # the bar (and its file) do not pickle
         state = self.__dict__.copy()
         state.update(_bar=None, _tqdm=None, file=None)
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         from tqdm.auto import tqdm
 
         self.__dict__.update(state, _tqdm=tqdm)
@@ -388,17 +400,18 @@ class CSVLogger(Callback):
     0,0.25,0.5,0.01
     """
 
-    def __init__(self, path, append=False, separator=","):
+    def __init__(self, path: str | os.PathLike[str], append: bool = False,
+                 separator: str = ",") -> None:
         self.path = os.fspath(path)
         self.append = bool(append)
         if not isinstance(separator, str) or len(separator) != 1:
             raise ValueError(f"separator must be a single character, got {separator!r}")
         self.separator = separator
-        self._file = None
-        self._writer = None
-        self._keys = None
+        self._file: TextIO | None = None
+        self._writer: Writer | None = None
+        self._keys: list[str] | None = None
 
-    def on_train_begin(self, net):
+    def on_train_begin(self, net: Network) -> None:
         self.on_train_end(net)
         has_rows = (self.append and os.path.exists(self.path)
                     and os.path.getsize(self.path) > 0)
@@ -406,35 +419,35 @@ class CSVLogger(Callback):
         self._keys = self._existing_keys() if has_rows else None
         self._writer = csv.writer(self._file, delimiter=self.separator, lineterminator="\n")
 
-    def _existing_keys(self):
+    def _existing_keys(self) -> list[str]:
         with open(self.path, newline="", encoding="utf-8") as f:
             header = next(csv.reader(f, delimiter=self.separator), ["epoch"])
         return header[1:]
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
         if self._writer is None:
             raise RuntimeError("CSVLogger.on_train_begin was not called")
         if self._keys is None:
             self._keys = sorted(logs)
             self._writer.writerow(["epoch"] + self._keys)
         self._writer.writerow([epoch] + [_csv_value(logs.get(k, "NA")) for k in self._keys])
-        self._file.flush()
+        self._file.flush()  # type: ignore[union-attr]  # open whenever _writer is set
 
-    def on_train_end(self, net):
+    def on_train_end(self, net: Network) -> None:
         if self._file is not None:
             self._file.close()
         self._file = self._writer = None
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.update(_file=None, _writer=None)
         return state
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"CSVLogger({self.path!r}, append={self.append}, separator={self.separator!r})"
 
 
-def _csv_value(v):
+def _csv_value(v: float | str) -> float | str:
     return repr(float(v)) if isinstance(v, (float, np.floating)) else v
 
 
@@ -471,13 +484,19 @@ class History(Callback):
     """
 
     FIELDS = ("loss", "val_loss", "val_score", "lr", "epoch_time")
+    # Set in __init__ (setattr over FIELDS).
+    loss: list[float]
+    val_loss: list[float]
+    val_score: list[float]
+    lr: list[float]
+    epoch_time: list[float]
 
-    def __init__(self):
+    def __init__(self) -> None:
         for name in self.FIELDS:
             setattr(self, name, [])
-        self.extra = {}
+        self.extra: dict[str, list[float]] = {}
 
-    def append(self, logs):
+    def append(self, logs: Mapping[str, float]) -> None:
         """Record one epoch's logs (``loss`` required; other keys where present).
 
         Parameters
@@ -491,24 +510,24 @@ class History(Callback):
             target = getattr(self, key) if key in self.FIELDS else self.extra.setdefault(key, [])
             target.append(float(value))
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
         self.append(logs)
 
     @property
-    def epochs(self):
+    def epochs(self) -> int:
         """Number of recorded epochs."""
         return len(self.loss)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.loss)
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, list[float]]:
         """Every record as ``{name: list of float}`` (copies), extra keys included."""
         out = {name: list(getattr(self, name)) for name in self.FIELDS}
         out.update((k, list(v)) for k, v in self.extra.items())
         return out
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         parts = [f"epochs={self.epochs}"]
         for name in ("loss", "val_loss", "val_score"):
             values = getattr(self, name)

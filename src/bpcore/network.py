@@ -1,5 +1,11 @@
 """The network: layer spec, its compiled plan, the flat buffers and their views."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 from sklearn.utils import check_random_state
 
 from . import _engine, _kernels
@@ -14,6 +20,9 @@ from .activations import (
 from .initializers import INITIALIZERS, init_layer
 from ._validation import as_input, as_matrix, as_sample_weight, check_dtype, check_real
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from scipy.sparse import sparray, spmatrix  # Any to mypy: SciPy ships no types
+
 # Rows per block in inference and full-batch gradients: large enough for
 # efficient matrix products, small enough that scratch stays a few MiB.
 _BLOCK_ELEMENTS = 1 << 19
@@ -26,6 +35,40 @@ _TARGET_RANGE = {"log_loss": (0.0, 1.0), "poisson": (0.0, np.inf)}
 # torch.nn.BatchNorm1d's defaults (TOOLBOX.md section 1).
 BN_MOMENTUM = 0.1
 BN_EPS = 1e-5
+
+
+class _Plan(Protocol):
+    """What Python reads of a ``_kernels.Plan`` (which has no stub): its
+    properties and size methods, as declared in src/kernels/layout.pxi."""
+
+    @property
+    def n_params(self) -> int: ...
+    @property
+    def n_weights(self) -> int: ...
+    @property
+    def n_buffers(self) -> int: ...
+    @property
+    def has_dropout(self) -> bool: ...
+    @property
+    def plain(self) -> bool: ...
+    @property
+    def macs_per_row(self) -> int: ...
+    @property
+    def sizes(self) -> tuple[int, ...]: ...
+    @property
+    def weight_offsets(self) -> tuple[int, ...]: ...
+    @property
+    def bias_offsets(self) -> tuple[int, ...]: ...
+    @property
+    def scale_offsets(self) -> tuple[int | None, ...]: ...
+    @property
+    def running_offsets(self) -> tuple[int | None, ...]: ...
+    @property
+    def blocks(self) -> list[tuple[int, int, int, int]]: ...  # (BlockKind, layer, offset, size)
+    def workspace_size(self, rows: int) -> int: ...
+    def stats_size(self, n_threads: int) -> int: ...
+    def units_workspace_size(self, rows: int, n_threads: int) -> int: ...
+    def inference_workspace_size(self, rows: int) -> int: ...
 
 
 class Network:
@@ -115,9 +158,25 @@ class Network:
     [False, False, True]
     """
 
-    def __init__(self, layer_sizes, *, activation="relu", output="identity",
-                 loss="squared_error", init="sklearn", dropout=0.0, batch_norm=False,
-                 residual=False, huber_delta=1.0, dtype="float64", random_state=None):
+    layout: _Plan
+    _params: NDArray[np.floating[Any]]
+    buffers: NDArray[np.floating[Any]]
+    coefs: list[NDArray[np.floating[Any]]]
+    intercepts: list[NDArray[np.floating[Any]]]
+    bn_scales: list[NDArray[np.floating[Any]] | None]
+    bn_means: list[NDArray[np.floating[Any]] | None]
+    bn_vars: list[NDArray[np.floating[Any]] | None]
+    _sklearn_gradient: bool  # set by _use_sklearn_gradient (read with getattr's default)
+    _epochs_trained: int  # set by bpcore.train (read with getattr's default)
+
+    def __init__(self, layer_sizes: Iterable[int], *,
+                 activation: str | Sequence[str] = "relu", output: str = "identity",
+                 loss: str = "squared_error", init: str | Sequence[str] = "sklearn",
+                 dropout: float | Sequence[float] = 0.0,
+                 batch_norm: bool | Sequence[bool] = False,
+                 residual: bool | Sequence[bool] = False, huber_delta: float = 1.0,
+                 dtype: DTypeLike = "float64",
+                 random_state: int | np.random.RandomState | None = None) -> None:
         sizes = _check_sizes(layer_sizes)
         n_hidden = len(sizes) - 2
         hidden = _per_layer(activation, n_hidden, "activation", str)
@@ -136,8 +195,8 @@ class Network:
         self.batch_norm = batch_norm
         self.residual = residual
         self.huber_delta = check_real(huber_delta, "huber_delta", low=0.0, low_open=True)
-        self.dtype = np.dtype(check_dtype(dtype))
-        self._hidden = hidden
+        self.dtype: np.dtype[np.floating[Any]] = np.dtype(check_dtype(dtype))
+        self._hidden: list[str] = hidden
         self._inits = _check_inits(init, len(sizes) - 1)
         self._dropout = [check_real(p, "dropout", low=0.0, high=1.0, high_open=True)
                          for p in _per_layer(dropout, n_hidden, "dropout", (int, float))]
@@ -153,12 +212,12 @@ class Network:
     # -- buffers and their views --------------------------------------------
 
     @property
-    def params(self):
+    def params(self) -> NDArray[np.floating[Any]]:
         """The flat trainable buffer (every view points into it)."""
         return self._params
 
     @params.setter
-    def params(self, value):
+    def params(self, value: ArrayLike) -> None:
         # Copy into the one buffer, so that coefs, intercepts and every
         # optimizer holding it keep pointing at the live values.
         arr = np.asarray(value)
@@ -172,12 +231,12 @@ class Network:
         self._params[...] = arr
 
     @property
-    def plan(self):
+    def plan(self) -> _Plan:
         """The compiled plan the kernels walk (``bpcore._kernels.Plan``)."""
         return self.layout
 
     @property
-    def blocks(self):
+    def blocks(self) -> list[tuple[str, int, int, int]]:
         """The parameter-block table: ``(kind, layer, offset, size)`` for every
         range of ``params``; ``kind`` is one of "weights", "biases",
         "bn_shift", "bn_scale"."""
@@ -186,22 +245,22 @@ class Network:
         return [(names[k], layer, off, size) for k, layer, off, size in self.layout.blocks]
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         return self.layout.n_params
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         return self.layer_sizes[0]
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
         return self.layer_sizes[-1]
 
     @property
-    def has_batch_norm(self):
+    def has_batch_norm(self) -> bool:
         return any(self._batch_norm)
 
-    def _make_views(self):
+    def _make_views(self) -> None:
         self.coefs, self.intercepts = self._views(self._params)
         self.bn_scales = self._scale_views(self._params)
         s = self.layer_sizes
@@ -211,7 +270,8 @@ class Network:
             self.bn_means.append(None if off is None else self.buffers[off:off + fo])
             self.bn_vars.append(None if off is None else self.buffers[off + fo:off + 2 * fo])
 
-    def _views(self, flat):
+    def _views(self, flat: NDArray[np.floating[Any]],
+               ) -> tuple[list[NDArray[np.floating[Any]]], list[NDArray[np.floating[Any]]]]:
         """Per-layer (coefs, intercepts) views into a flat parameter-shaped array."""
         s = self.layer_sizes
         coefs = [
@@ -223,12 +283,14 @@ class Network:
         ]
         return coefs, intercepts
 
-    def _scale_views(self, flat):
+    def _scale_views(self, flat: NDArray[np.floating[Any]],
+                     ) -> list[NDArray[np.floating[Any]] | None]:
         s = self.layer_sizes
         return [None if g is None else flat[g:g + s[i + 1]]
                 for i, g in enumerate(self.layout.scale_offsets)]
 
-    def init_params(self, random_state=None):
+    def init_params(self, random_state: int | np.random.RandomState | None = None,
+                    ) -> Network:
         """Draw the initial parameters and reset the running statistics.
 
         Layer by layer from one ``RandomState``: ``init="sklearn"`` draws
@@ -245,22 +307,27 @@ class Network:
         s = self.layer_sizes
         for i in range(len(s) - 1):
             act = self._hidden[min(i, len(self._hidden) - 1)] if self._hidden else self.activation
-            W, b = init_layer(self._inits[i], s[i], s[i + 1], act, rs)
+            # act: a str, or without hidden layers an empty sequence (one name
+            # per hidden layer), which every scheme treats as not "logistic".
+            W, b = init_layer(self._inits[i], s[i], s[i + 1], act,  # type: ignore[arg-type]
+                              rs)
             self.coefs[i][...] = W
             self.intercepts[i][...] = b
+            # mypy does not narrow bn_scales[i]; a batch-normalized layer has
+            # all three views (_make_views: from the same plan).
             if self.bn_scales[i] is not None:
-                self.bn_scales[i][...] = 1.0
+                self.bn_scales[i][...] = 1.0  # type: ignore[index]
                 self.intercepts[i][...] = 0.0
-                self.bn_means[i][...] = 0.0
-                self.bn_vars[i][...] = 1.0
+                self.bn_means[i][...] = 0.0  # type: ignore[index]
+                self.bn_vars[i][...] = 1.0  # type: ignore[index]
         return self
 
     # -- computing ------------------------------------------------------------
 
-    def _block_rows(self, n):
+    def _block_rows(self, n: int) -> int:
         return max(1, min(n, max(64, _BLOCK_ELEMENTS // max(self.layout.sizes[1:]))))
 
-    def forward(self, X):
+    def forward(self, X: ArrayLike | spmatrix | sparray) -> NDArray[np.floating[Any]]:
         """Network output for ``X`` (n_samples, n_features), as a new array.
 
         Inference: no dropout, batch norm with its running statistics. ``X``
@@ -288,8 +355,10 @@ class Network:
                              n_threads)
         return out
 
-    def loss_and_grad(self, X, Y, alpha=0.0, sample_weight=None, *, l1=0.0,
-                      training=False, seed=0):
+    def loss_and_grad(self, X: ArrayLike | spmatrix | sparray, Y: ArrayLike,
+                      alpha: float = 0.0, sample_weight: ArrayLike | None = None, *,
+                      l1: float = 0.0, training: bool = False, seed: int = 0,
+                      ) -> tuple[float, NDArray[np.floating[Any]]]:
         """Loss on (X, Y) and its gradient with respect to ``params``.
 
         Parameters
@@ -344,7 +413,10 @@ class Network:
                                       training=training, seed=_check_seed(seed), l1=l1)
         return float(loss), grad
 
-    def check_xy(self, X, Y, sample_weight=None):
+    def check_xy(self, X: ArrayLike | spmatrix | sparray, Y: ArrayLike,
+                 sample_weight: ArrayLike | None = None,
+                 ) -> tuple[NDArray[np.floating[Any]] | _kernels.CSRInput,
+                            NDArray[np.floating[Any]], NDArray[np.floating[Any]] | None]:
         """Validated ``(X, Y, sample_weight)`` as the kernels take them.
 
         X becomes a C-contiguous array of the network's dtype (or a CSR
@@ -378,7 +450,7 @@ class Network:
 
     _check_xy = check_xy
 
-    def _use_sklearn_gradient(self):
+    def _use_sklearn_gradient(self) -> Network:
         """Make the squared-error gradient sum over outputs, as scikit-learn's does.
 
         scikit-learn reports 0.5 * mean over outputs but differentiates
@@ -389,9 +461,9 @@ class Network:
         self.layout = _layout_for(self)
         return self
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-able), as ``Network(**config)`` takes them."""
-        def plain(v):
+        def plain(v: object) -> object:
             if isinstance(v, (list, tuple)):
                 return [plain(x) for x in v]
             if isinstance(v, np.generic):
@@ -405,7 +477,7 @@ class Network:
             "dtype": self.dtype.name,
         }
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = ""
         for name, default in (("init", "sklearn"), ("dropout", 0.0), ("batch_norm", False),
                               ("residual", False)):
@@ -416,14 +488,14 @@ class Network:
                 f"output={self.output!r}, loss={self.loss!r}{extra}, "
                 f"dtype={self.dtype.name!r})")
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         for key in ("layout", "coefs", "intercepts", "bn_scales", "bn_means", "bn_vars",
                     "_train_lock"):
             state.pop(key, None)
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         if "params" in state:                   # pickled before params became a property
             state["_params"] = state.pop("params")
@@ -442,7 +514,7 @@ class Network:
         self._make_views()
 
 
-def _layout_for(net):
+def _layout_for(net: Network) -> _kernels.Plan:
     # By default the gradient is exactly that of the reported loss (a mean
     # over outputs for the regression losses). The estimators switch to
     # scikit-learn's convention, whose squared-error gradient sums over
@@ -458,7 +530,10 @@ def _layout_for(net):
     )
 
 
-def _per_layer(value, n, name, scalar_types):
+# value: a scalar of scalar_types or a sequence of n of anything (each caller
+# checks the values), hence Any.
+def _per_layer(value: Any, n: int, name: str,
+               scalar_types: type | tuple[type, ...]) -> list[Any]:
     """One value per layer from a scalar or a sequence of exactly n."""
     if isinstance(value, scalar_types) and not isinstance(value, (list, tuple)):
         return [value] * n
@@ -473,7 +548,7 @@ def _per_layer(value, n, name, scalar_types):
     return values
 
 
-def _check_inits(init, n_layers):
+def _check_inits(init: str | Sequence[str], n_layers: int) -> list[str]:
     inits = [init] * n_layers if isinstance(init, str) else list(init)
     if len(inits) != n_layers:
         raise ValueError(
@@ -489,7 +564,7 @@ def _check_inits(init, n_layers):
     return inits
 
 
-def _check_residual(residual, sizes):
+def _check_residual(residual: bool | Sequence[bool], sizes: list[int]) -> list[bool]:
     n_hidden = len(sizes) - 2
     fits = [sizes[l] == sizes[l + 1] for l in range(n_hidden)]
     if isinstance(residual, (bool, np.bool_)):
@@ -510,13 +585,13 @@ def _check_residual(residual, sizes):
     return flags
 
 
-def _check_seed(seed):
+def _check_seed(seed: int | np.integer[Any]) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed) & 0xFFFFFFFFFFFFFFFF
 
 
-def _check_sizes(layer_sizes):
+def _check_sizes(layer_sizes: Iterable[int]) -> list[int]:
     try:
         sizes = [int(s) for s in layer_sizes]
     except (TypeError, ValueError):

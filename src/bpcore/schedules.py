@@ -22,11 +22,16 @@ after ``e`` steps, constant over the epoch. ``OneCycleLR`` counts optimizer
 steps as in torch (one ``step()`` per batch), so its rates vary within an
 epoch.
 """
+from __future__ import annotations
+
 import math
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import check_positive_int, check_real
 
@@ -56,10 +61,12 @@ class Schedule:
     array([0.025, 0.025, 0.025])
     """
 
-    _PARAMS = ()
-    _STATE = ("last_epoch", "lr")
+    _PARAMS: tuple[str, ...] = ()
+    _STATE: tuple[str, ...] = ("last_epoch", "lr")
+    base_lr: float  # set by bind
+    steps_per_epoch: int  # set by bind
 
-    def bind(self, base_lr, steps_per_epoch):
+    def bind(self, base_lr: float, steps_per_epoch: int) -> None:
         """(Re)start the schedule from the optimizer's base rate.
 
         Parameters
@@ -74,7 +81,7 @@ class Schedule:
         self.steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
         self._reset()
 
-    def epoch_rates(self, epoch):
+    def epoch_rates(self, epoch: int) -> NDArray[np.float64]:
         """The learning rate of every optimizer step of epoch ``epoch``.
 
         Parameters
@@ -92,7 +99,7 @@ class Schedule:
         epoch = check_positive_int(epoch, "epoch", minimum=0)
         return np.full(self.steps_per_epoch, self._epoch_rate(epoch), dtype=np.float64)
 
-    def observe(self, epoch, logs):
+    def observe(self, epoch: int, logs: Mapping[str, float]) -> None:
         """Show the schedule the logs of the epoch that just ran.
 
         Parameters
@@ -104,7 +111,7 @@ class Schedule:
             ``ReduceLROnPlateau`` reads them.
         """
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The schedule's progress as plain JSON-able values.
 
         Returns
@@ -114,12 +121,12 @@ class Schedule:
             hyperparameters are in ``get_config()``.
         """
         self._check_bound()
-        state = {"schedule": type(self).__name__, "base_lr": self.base_lr,
-                 "steps_per_epoch": self.steps_per_epoch}
+        state: dict[str, Any] = {"schedule": type(self).__name__, "base_lr": self.base_lr,
+                                 "steps_per_epoch": self.steps_per_epoch}
         state.update((k, _to_json(getattr(self, k))) for k in self._STATE)
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume from ``state_dict()``'s output (binds the schedule too).
 
         Parameters
@@ -135,31 +142,31 @@ class Schedule:
         for key in self._STATE:
             setattr(self, key, state[key])
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The constructor arguments, as plain JSON-able values.
 
         ``schedule_from_config`` rebuilds an unbound copy from them.
         """
         return {k: _to_json(getattr(self, k)) for k in self._PARAMS}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._PARAMS)
         return f"{type(self).__name__}({args})"
 
-    def _check_bound(self):
+    def _check_bound(self) -> None:
         if not hasattr(self, "base_lr"):
             raise RuntimeError(
                 f"{type(self).__name__} is not bound to an optimizer yet; call "
                 "bind(base_lr, steps_per_epoch) first")
 
-    def _reset(self):
+    def _reset(self) -> None:
         raise NotImplementedError
 
-    def _epoch_rate(self, epoch):
+    def _epoch_rate(self, epoch: int) -> float:
         raise NotImplementedError
 
 
-def _to_json(value):
+def _to_json(value: object) -> object:
     if isinstance(value, Counter):
         return sorted(value.elements())
     if isinstance(value, float) and math.isinf(value):
@@ -176,30 +183,32 @@ class _Chainable(Schedule):
     """
 
     _is_initial = False
+    lr: float
+    last_epoch: int
 
-    def _reset(self):
+    def _reset(self) -> None:
         self.lr = self.base_lr
         self.last_epoch = -1
         self._initial_step()
 
-    def _initial_step(self):
+    def _initial_step(self) -> None:
         self._is_initial = True
         self._step()
         self._is_initial = False
 
-    def _step(self):
+    def _step(self) -> None:
         """torch's ``scheduler.step()``."""
         self.last_epoch += 1
         self.lr = self._next_lr(self.lr)
 
-    def _restart(self):
+    def _restart(self) -> None:
         """torch's ``_update_lr(0)``, which ``SequentialLR`` runs at a milestone:
         the closed form at epoch 0 where there is one, else the recurrence."""
         self.last_epoch = 0
         closed = getattr(self, "_closed_form_lr", None)
         self.lr = closed() if closed is not None else self._next_lr(self.lr)
 
-    def _epoch_rate(self, epoch):
+    def _epoch_rate(self, epoch: int) -> float:
         if epoch < self.last_epoch:
             raise ValueError(
                 f"{type(self).__name__} is at epoch {self.last_epoch} and cannot go back to "
@@ -208,7 +217,7 @@ class _Chainable(Schedule):
             self._step()
         return self.lr
 
-    def _next_lr(self, lr):
+    def _next_lr(self, lr: float) -> float:
         raise NotImplementedError
 
 
@@ -238,16 +247,16 @@ class StepLR(_Chainable):
 
     _PARAMS = ("step_size", "gamma")
 
-    def __init__(self, step_size, gamma=0.1):
+    def __init__(self, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = check_positive_int(step_size, "step_size")
         self.gamma = _check_factor(gamma, "gamma")
 
-    def _next_lr(self, lr):
+    def _next_lr(self, lr: float) -> float:
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return lr
         return lr * self.gamma
 
-    def _closed_form_lr(self):
+    def _closed_form_lr(self) -> float:
         return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
 
 
@@ -272,7 +281,7 @@ class MultiStepLR(_Chainable):
 
     _PARAMS = ("milestones", "gamma")
 
-    def __init__(self, milestones, gamma=0.1):
+    def __init__(self, milestones: Iterable[int], gamma: float = 0.1) -> None:
         if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
             raise ValueError(f"milestones must be a sequence of epoch indices, got {milestones!r}")
         milestones = list(milestones)
@@ -281,16 +290,16 @@ class MultiStepLR(_Chainable):
         self.milestones = Counter(int(m) for m in milestones)
         self.gamma = _check_factor(gamma, "gamma")
 
-    def _next_lr(self, lr):
+    def _next_lr(self, lr: float) -> float:
         if self.last_epoch not in self.milestones:
             return lr
         return lr * self.gamma ** self.milestones[self.last_epoch]
 
-    def _closed_form_lr(self):
+    def _closed_form_lr(self) -> float:
         milestones = sorted(self.milestones.elements())
         return self.base_lr * self.gamma ** bisect_right(milestones, self.last_epoch)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"MultiStepLR(milestones={sorted(self.milestones.elements())}, gamma={self.gamma!r})"
 
 
@@ -314,18 +323,18 @@ class ConstantLR(_Chainable):
 
     _PARAMS = ("factor", "total_iters")
 
-    def __init__(self, factor=1.0 / 3, total_iters=5):
+    def __init__(self, factor: float = 1.0 / 3, total_iters: int = 5) -> None:
         self.factor = check_real(factor, "factor", low=0.0, high=1.0, low_open=True)
         self.total_iters = check_positive_int(total_iters, "total_iters")
 
-    def _next_lr(self, lr):
+    def _next_lr(self, lr: float) -> float:
         if self.last_epoch == 0:
             return lr * self.factor
         if self.last_epoch != self.total_iters:
             return lr
         return lr * (1.0 / self.factor)
 
-    def _closed_form_lr(self):
+    def _closed_form_lr(self) -> float:
         return self.base_lr * (self.factor
                                + (self.last_epoch >= self.total_iters) * (1 - self.factor))
 
@@ -353,13 +362,14 @@ class LinearLR(_Chainable):
 
     _PARAMS = ("start_factor", "end_factor", "total_iters")
 
-    def __init__(self, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+    def __init__(self, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5) -> None:
         self.start_factor = check_real(start_factor, "start_factor", low=0.0, high=1.0,
                                        low_open=True)
         self.end_factor = check_real(end_factor, "end_factor", low=0.0, high=1.0)
         self.total_iters = check_positive_int(total_iters, "total_iters")
 
-    def _next_lr(self, lr):
+    def _next_lr(self, lr: float) -> float:
         if self.last_epoch == 0:
             return lr * self.start_factor
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -368,7 +378,7 @@ class LinearLR(_Chainable):
                      / (self.total_iters * self.start_factor
                         + (self.last_epoch - 1) * (self.end_factor - self.start_factor)))
 
-    def _closed_form_lr(self):
+    def _closed_form_lr(self) -> float:
         return self.base_lr * (self.start_factor
                                + (self.end_factor - self.start_factor)
                                * min(self.total_iters, self.last_epoch) / self.total_iters)
@@ -392,13 +402,13 @@ class ExponentialLR(_Chainable):
 
     _PARAMS = ("gamma",)
 
-    def __init__(self, gamma):
+    def __init__(self, gamma: float) -> None:
         self.gamma = _check_factor(gamma, "gamma")
 
-    def _next_lr(self, lr):
+    def _next_lr(self, lr: float) -> float:
         return lr if self._is_initial else lr * self.gamma
 
-    def _closed_form_lr(self):
+    def _closed_form_lr(self) -> float:
         return self.base_lr * self.gamma ** self.last_epoch
 
 
@@ -436,11 +446,11 @@ class CosineAnnealingLR(_Chainable):
 
     _PARAMS = ("T_max", "eta_min")
 
-    def __init__(self, T_max, eta_min=0.0):
+    def __init__(self, T_max: int, eta_min: float = 0.0) -> None:
         self.T_max = check_positive_int(T_max, "T_max")
         self.eta_min = check_real(eta_min, "eta_min", low=0.0)
 
-    def _next_lr(self, lr):
+    def _next_lr(self, lr: float) -> float:
         # torch's branch for a first step taken at last_epoch > 0 (`_step_count
         # == 1`) is unreachable here: every schedule starts at epoch 0.
         if self._is_initial:
@@ -451,7 +461,7 @@ class CosineAnnealingLR(_Chainable):
                 / (1 + math.cos(math.pi * (self.last_epoch - 1) / self.T_max))
                 * (lr - self.eta_min) + self.eta_min)
 
-    def _closed_form_lr(self):
+    def _closed_form_lr(self) -> float:
         return (self.eta_min + (self.base_lr - self.eta_min)
                 * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2)
 
@@ -485,17 +495,17 @@ class CosineAnnealingWarmRestarts(_Chainable):
     _PARAMS = ("T_0", "T_mult", "eta_min")
     _STATE = ("last_epoch", "lr", "T_cur", "T_i")
 
-    def __init__(self, T_0, T_mult=1, eta_min=0.0):
+    def __init__(self, T_0: int, T_mult: int = 1, eta_min: float = 0.0) -> None:
         self.T_0 = check_positive_int(T_0, "T_0")
         self.T_mult = check_positive_int(T_mult, "T_mult")
         self.eta_min = check_real(eta_min, "eta_min", low=0.0)
 
-    def _reset(self):
+    def _reset(self) -> None:
         self.T_i = self.T_0
         self.T_cur = -1
         super()._reset()
 
-    def _step(self):
+    def _step(self) -> None:
         if self.last_epoch < 0:   # torch's first step is step(epoch=0)
             self.T_i, self.T_cur = self.T_0, 0
             self.last_epoch = 0
@@ -507,7 +517,7 @@ class CosineAnnealingWarmRestarts(_Chainable):
                 self.T_i = self.T_i * self.T_mult
         self.lr = self._next_lr(self.lr)
 
-    def _next_lr(self, lr):
+    def _next_lr(self, lr: float) -> float:
         return (self.eta_min + (self.base_lr - self.eta_min)
                 * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2)
 
@@ -557,8 +567,10 @@ class OneCycleLR(Schedule):
                "final_div_factor", "three_phase")
     _STATE = ()
 
-    def __init__(self, max_lr, total_steps, pct_start=0.3, anneal_strategy="cos",
-                 div_factor=25.0, final_div_factor=1e4, three_phase=False):
+    def __init__(self, max_lr: float, total_steps: int, pct_start: float = 0.3,
+                 anneal_strategy: Literal["cos", "linear"] = "cos",
+                 div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False) -> None:
         self.max_lr = check_real(max_lr, "max_lr", low=0.0, low_open=True)
         self.total_steps = check_positive_int(total_steps, "total_steps")
         self.pct_start = check_real(pct_start, "pct_start", low=0.0, high=1.0)
@@ -574,9 +586,10 @@ class OneCycleLR(Schedule):
         self.three_phase = bool(three_phase)
         self._phases = self._make_phases()
 
-    def _make_phases(self):
+    def _make_phases(self) -> list[tuple[float, str, str]]:
         """torch's phase table: (end_step, start_lr, end_lr) by name."""
         T, p = self.total_steps, self.pct_start
+        phases: list[tuple[float, str, str]]
         if self.three_phase:
             phases = [(float(p * T) - 1, "initial", "max"),
                       (float(2 * p * T) - 2, "max", "initial"),
@@ -594,11 +607,11 @@ class OneCycleLR(Schedule):
                 "zero there); change pct_start or total_steps")
         return phases
 
-    def _reset(self):
+    def _reset(self) -> None:
         self._lrs = {"initial": self.max_lr / self.div_factor, "max": self.max_lr}
         self._lrs["min"] = self._lrs["initial"] / self.final_div_factor
 
-    def epoch_rates(self, epoch):
+    def epoch_rates(self, epoch: int) -> NDArray[np.float64]:
         self._check_bound()
         epoch = check_positive_int(epoch, "epoch", minimum=0)
         first = epoch * self.steps_per_epoch
@@ -612,7 +625,7 @@ class OneCycleLR(Schedule):
                 f"{self.steps_per_epoch} steps; set total_steps >= epochs * steps_per_epoch")
         return self.step_rates(np.arange(first, stop))
 
-    def step_rates(self, steps):
+    def step_rates(self, steps: ArrayLike) -> NDArray[np.float64]:
         """The rate of each 0-based optimizer step in ``steps`` (torch's ``get_lr``).
 
         Parameters
@@ -642,7 +655,8 @@ class OneCycleLR(Schedule):
             start = end
         return rates
 
-    def _anneal(self, start, end, pct):
+    def _anneal(self, start: float, end: float,
+                pct: NDArray[np.float64]) -> NDArray[np.float64]:
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (np.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
@@ -693,8 +707,10 @@ class ReduceLROnPlateau(Schedule):
                "min_lr", "eps", "monitor")
     _STATE = ("last_epoch", "lr", "best", "num_bad_epochs", "cooldown_counter")
 
-    def __init__(self, factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
-                 mode="min", cooldown=0, min_lr=0.0, eps=1e-8, monitor=None):
+    def __init__(self, factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
+                 threshold_mode: Literal["rel", "abs"] = "rel",
+                 mode: Literal["min", "max"] = "min", cooldown: int = 0,
+                 min_lr: float = 0.0, eps: float = 1e-8, monitor: str | None = None) -> None:
         self.factor = check_real(factor, "factor", low=0.0, high=1.0, high_open=True)
         self.patience = check_positive_int(patience, "patience", minimum=0)
         self.threshold = check_real(threshold, "threshold", low=0.0)
@@ -711,14 +727,14 @@ class ReduceLROnPlateau(Schedule):
             raise ValueError(f"monitor must be a log key (str) or None, got {monitor!r}")
         self.monitor = monitor
 
-    def _reset(self):
+    def _reset(self) -> None:
         self.lr = self.base_lr
         self.last_epoch = 0
         self.best = self._worst()
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
 
-    def _epoch_rate(self, epoch):
+    def _epoch_rate(self, epoch: int) -> float:
         if epoch != self.last_epoch:
             raise ValueError(
                 f"ReduceLROnPlateau has observed {self.last_epoch} epochs, so the next "
@@ -726,7 +742,7 @@ class ReduceLROnPlateau(Schedule):
                 "every epoch")
         return self.lr
 
-    def observe(self, epoch, logs):
+    def observe(self, epoch: int, logs: Mapping[str, float]) -> None:
         self._check_bound()
         if epoch != self.last_epoch:
             raise ValueError(
@@ -755,16 +771,18 @@ class ReduceLROnPlateau(Schedule):
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
 
-    def _worst(self):
+    def _worst(self) -> float:
         """torch's ``mode_worse``: the best value before any observation."""
         return math.inf if self.mode == "min" else -math.inf
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        if self.best is None:  # state_dict writes the infinite mode_worse as None
-            self.best = self._worst()
+        # state_dict writes the infinite mode_worse as None, which the base
+        # class's setattr has just stored (best is a float everywhere else).
+        if self.best is None:
+            self.best = self._worst()  # type: ignore[unreachable]
 
-    def _is_better(self, a):
+    def _is_better(self, a: float) -> bool:
         if self.mode == "min" and self.threshold_mode == "rel":
             return a < self.best * (1.0 - self.threshold)
         if self.mode == "min":
@@ -806,7 +824,7 @@ class SequentialLR(Schedule):
 
     _STATE = ("last_epoch", "lr")
 
-    def __init__(self, schedules, milestones):
+    def __init__(self, schedules: Iterable[Schedule], milestones: Iterable[int]) -> None:
         schedules = list(schedules)
         if not schedules:
             raise ValueError("SequentialLR needs at least one schedule, got none")
@@ -827,10 +845,11 @@ class SequentialLR(Schedule):
             check_positive_int(m, f"every milestone (in {milestones!r})")
         if any(b <= a for a, b in zip(milestones, milestones[1:])):
             raise ValueError(f"milestones must be strictly increasing, got {milestones!r}")
-        self.schedules = schedules
+        # Each one is a _Chainable (checked above).
+        self.schedules = cast("list[_Chainable]", schedules)
         self.milestones = [int(m) for m in milestones]
 
-    def _reset(self):
+    def _reset(self) -> None:
         # torch: each schedule's constructor takes its initial step, then
         # SequentialLR undoes one step of each and re-takes the first's.
         for s in self.schedules:
@@ -842,7 +861,7 @@ class SequentialLR(Schedule):
         first._initial_step()
         self.lr = first.lr
 
-    def _step(self):
+    def _step(self) -> None:
         self.last_epoch += 1
         idx = bisect_right(self.milestones, self.last_epoch)
         s = self.schedules[idx]
@@ -855,36 +874,36 @@ class SequentialLR(Schedule):
 
     _epoch_rate = _Chainable._epoch_rate
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state["schedules"] = [s.state_dict() for s in self.schedules]
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         for s, sub in zip(self.schedules, state["schedules"]):
             s.load_state_dict(sub)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"schedules": [{"name": type(s).__name__, "config": s.get_config()}
                               for s in self.schedules],
                 "milestones": list(self.milestones)}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"SequentialLR(schedules={self.schedules!r}, milestones={self.milestones!r})"
 
 
-def _check_factor(value, name):
+def _check_factor(value: float, name: str) -> float:
     return check_real(value, name, low=0.0, low_open=True)
 
 
 #: Every schedule by class name: ``schedule_from_config`` and the tests use it.
-SCHEDULES = {cls.__name__: cls for cls in (
+SCHEDULES: dict[str, type[Schedule]] = {cls.__name__: cls for cls in (
     StepLR, MultiStepLR, ConstantLR, LinearLR, ExponentialLR, CosineAnnealingLR,
     CosineAnnealingWarmRestarts, OneCycleLR, ReduceLROnPlateau, SequentialLR)}
 
 
-def schedule_from_config(name, config):
+def schedule_from_config(name: str, config: Mapping[str, Any]) -> Schedule:
     """Rebuild an unbound schedule from its class name and ``get_config()``.
 
     Parameters
@@ -942,7 +961,8 @@ class SklearnSchedule(Schedule):
     _STATE = ("lr",)
     KINDS = ("constant", "invscaling", "adaptive")
 
-    def __init__(self, kind, learning_rate_init, power_t=0.5):
+    def __init__(self, kind: Literal["constant", "invscaling", "adaptive"],
+                 learning_rate_init: float, power_t: float = 0.5) -> None:
         if kind not in self.KINDS:
             raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
         self.kind = kind
@@ -950,19 +970,19 @@ class SklearnSchedule(Schedule):
                                              low=0.0, low_open=True)
         self.power_t = check_real(power_t, "power_t")
 
-    def _reset(self):
+    def _reset(self) -> None:
         self.lr = self.base_lr
 
-    def _epoch_rate(self, epoch):
+    def _epoch_rate(self, epoch: int) -> float:
         return self.lr
 
-    def iteration_ends(self, time_step):
+    def iteration_ends(self, time_step: int) -> None:
         """After an epoch: ``invscaling``'s update, with ``time_step`` the
         samples seen so far."""
         if self.kind == "invscaling":
             self.lr = self.learning_rate_init / (time_step + 1) ** self.power_t
 
-    def on_stall(self, msg, verbose):
+    def on_stall(self, msg: str, verbose: bool) -> bool:
         """The stopping rule fired: True to stop; ``adaptive`` lowers the rate
         instead while it is above 1e-6."""
         if self.kind != "adaptive":

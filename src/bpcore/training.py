@@ -132,7 +132,8 @@ def run_epochs(runner: EpochRunner, *, epochs: int, shuffle: bool = True,
                 random_state.shuffle(order)  # type: ignore[union-attr]
                 fresh = False
             elif shuffle:
-                order = reshuffle(order, random_state)
+                # (order is set once fresh is False; random_state as above.)
+                order = reshuffle(order, random_state)  # type: ignore[arg-type]
             elif fresh:
                 order = np.arange(n, dtype=np.intp)
                 fresh = False
@@ -312,10 +313,7 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
     rs = check_random_state(random_state)
     history = History()
     if isinstance(optimizer, LBFGS):
-        # check_xy made X, Y and sample_weight arrays; mypy sees the arguments'
-        # types until network.py is annotated (check_xy is Any to it).
-        return _train_lbfgs(net, X, Y, sample_weight,  # type: ignore[arg-type]
-                            optimizer, alpha, l1, validate,
+        return _train_lbfgs(net, X, Y, sample_weight, optimizer, alpha, l1, validate,
                             callbacks, history)
     # Dropout masks need a seed; drawn only when there is dropout, so the
     # shuffles of every other network stay scikit-learn's.
@@ -336,8 +334,7 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
     finally:
         # The next call on this network reuses the runner's scratch.
         runner.release()
-        # Not declared by Network (read above with getattr's default).
-        net._epochs_trained = first_epoch + len(history)  # type: ignore[attr-defined]
+        net._epochs_trained = first_epoch + len(history)
         for cb in callbacks:
             cb.on_train_end(net)
     return history
