@@ -61,10 +61,9 @@ void bp_bn_back_f(float* d, const float* xhat, const float* w, ptrdiff_t rows,
    passes keys (train_epoch refuses data without them, loss_grad computes
    them); NULL falls back to s itself, so that a new driver that forgot them
    draws index-keyed masks instead of reading through NULL.
-   With mult non-NULL (rows x cols, packed) it also stores each unit's
-   multiplier, 1 / (1 - p) or 0, for the backward pass: bp_dropout_back
-   then applies the same mask to a delta without recomputing the hash
-   (d = mult ? d * mult : 0, bitwise what bp_dropout gives). */
+   It also stores each unit's multiplier, 1 / (1 - p) or 0, in mult (rows x
+   cols, packed) for the backward pass: bp_dropout_back applies the same
+   mask to a delta without recomputing the hash (d = mult ? d * mult : 0). */
 uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer);
 void bp_dropout_d(const double* src, double* dst, ptrdiff_t rows, ptrdiff_t cols,
                   const ptrdiff_t* ids, ptrdiff_t first, const uint64_t* keys,

@@ -124,19 +124,12 @@ BP_CLONES_INT64 void bp_dropout_##SUF(const T* src, T* dst, ptrdiff_t rows,     
         uint64_t rk = bp_mix64(key ^ (sample * 0x9e3779b97f4a7c15ULL));          \
         const T* sr = src + i * cols;                                            \
         T* dr = dst + i * cols;                                                  \
-        if (mult != NULL) {                                                      \
-            T* mr = mult + i * cols;                                             \
-            for (j = 0; j < cols; j++) {                                         \
-                uint64_t h = bp_mix64(rk + (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL); \
-                T m = (h >> 11) >= thr ? scale : (T)0;                           \
-                mr[j] = m;                                                       \
-                dr[j] = m != (T)0 ? sr[j] * m : (T)0;                            \
-            }                                                                    \
-        } else {                                                                 \
-            for (j = 0; j < cols; j++) {                                         \
-                uint64_t h = bp_mix64(rk + (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL); \
-                dr[j] = (h >> 11) >= thr ? sr[j] * scale : (T)0;                 \
-            }                                                                    \
+        T* mr = mult + i * cols;                                                 \
+        for (j = 0; j < cols; j++) {                                             \
+            uint64_t h = bp_mix64(rk + (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL); \
+            T m = (h >> 11) >= thr ? scale : (T)0;                               \
+            mr[j] = m;                                                           \
+            dr[j] = m != (T)0 ? sr[j] * m : (T)0;                                \
         }                                                                        \
     }                                                                            \
 }                                                                                \

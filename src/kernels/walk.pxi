@@ -250,8 +250,7 @@ cdef void _bn_backward(const Layout* L, Py_ssize_t l, floating* d, const floatin
 cdef inline void _dropout(const Layout* L, Py_ssize_t l, const floating* src,
                           floating* dst, const Rows* R, const Mode* M,
                           floating* mult) noexcept nogil:
-    # Forward (mult: where to keep the multipliers for the backward pass, or
-    # NULL), or a backward without kept multipliers (recomputes the masks).
+    # The forward pass; mult keeps the multipliers for the backward pass.
     cdef uint64_t key = bp_dropout_key(M.seed, M.epoch, <uint64_t> l)
     if floating is float:
         bp_dropout_f(src, dst, R.n, L.sizes[l + 1], R.ids, R.first, M.keys, key,
@@ -369,10 +368,8 @@ cdef void _walk_backward(const Layout* L, const floating* theta, floating* grad,
             if skip:
                 memcpy(d_next, d, rows * fo * sizeof(floating))
             if L.dropout[l] > 0 and M.training:
-                if A.m[l] != NULL:
-                    _dropout_back(d, _blk(A.m[l], R.row0, fo, theta), rows * fo)
-                else:
-                    _dropout(L, l, d, d, R, M, NULL)
+                # (_carve keeps the multipliers of every dropout layer in training)
+                _dropout_back(d, _blk(A.m[l], R.row0, fo, theta), rows * fo)
             # D times f', and gb_l (+)= D.sum(axis=0)
             _activation_backward(L.act[l], _blk(A.h[l], R.row0, fo, theta), d, rows, fo,
                                  L.leaky_slope, L.elu_alpha, grad + L.b_off[l],
