@@ -670,33 +670,40 @@ def test_ctrl_c_interrupts_inference_and_gradients(method):
 
 
 def test_concurrent_train_on_one_network_is_refused():
-    # The background epochs must be long (50,000 rows, ~20 ms each): the lock
-    # is held per epoch, and with epochs of 2,000 rows (~0.5 ms) the main
-    # thread's calls could all fall between them (seen once in CI).
+    # The network's training lock is held per epoch. Racing blind lost: the
+    # main thread's short calls ran whenever the background thread was
+    # between epochs (it preparing in Python, the main thread in its kernel
+    # -- then it is the background that gets refused), twice in CI. So the
+    # main thread calls only while it sees the lock held, in the middle of a
+    # background epoch of 100,000 rows (tens of ms).
+    from bpcore import _engine
     rng = np.random.default_rng(0)
-    Xc = rng.standard_normal((50000, 32))
-    Yc = rng.standard_normal((50000, 4))
+    Xc = rng.standard_normal((100000, 32))
+    Yc = rng.standard_normal((100000, 4))
     n = Network([32, 64, 4], random_state=0)
-    started = threading.Event()
+    lock = _engine._training_lock(n)
     stop = threading.Event()
 
     def background():
-        started.set()
         while not stop.is_set():
             try:
-                train(n, Xc, Yc, optimizer=SGD(1e-4), epochs=3, batch_size=16)
+                train(n, Xc, Yc, optimizer=SGD(1e-4), epochs=1, batch_size=16)
             except (RuntimeError, ValueError):   # refused while the main thread trains
                 pass
 
+    def attempts():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if lock.locked():
+                train(n, Xc[:200], Yc[:200], optimizer=SGD(1e-4), epochs=1)
+            time.sleep(0.001)
+
     worker = threading.Thread(target=background, daemon=True)
     worker.start()
-    started.wait()
-    time.sleep(0.2)
     try:
         with pytest.raises((RuntimeError, ValueError),
                            match=r"(?i)(already|concurrent|another thread|in use)"):
-            for _ in range(20):
-                train(n, Xc[:200], Yc[:200], optimizer=SGD(1e-4), epochs=1)
+            attempts()
     finally:
         stop.set()
         worker.join()
