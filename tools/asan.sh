@@ -68,7 +68,11 @@ CC="$cc" CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g" \
     python -m pip install -q --no-build-isolation --force-reinstall --no-deps "$src"
 # (Importing it here would fail: libasan must be loaded first.)
 ext="$(ls "$(python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')"/bpcore/_kernels*.so 2>/dev/null || true)"
-if [ -z "$ext" ] || ! ldd "$ext" | grep -q libasan; then
+# ldd's output is read whole before grep looks at it: under pipefail,
+# `ldd | grep -q` failed now and then, when grep exited at its first match and
+# the loader, still listing, died of SIGPIPE (1 in 300 runs here; it failed CI).
+libs="$( [ -n "$ext" ] && ldd "$ext" || true)"
+if [ -z "$ext" ] || ! grep -q libasan <<< "$libs"; then
     echo "tools/asan.sh: the installed extension ($ext) is not linked with libasan" >&2
     exit 2
 fi
