@@ -213,6 +213,88 @@ def test_z_activations_follow_torch_at_the_edges(name, dtype):
         K.activation_backward(ACTIVATION_CODES[name], a, d)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", [K.Activation.RELU, K.Activation.IDENTITY])
+def test_activation_backward_column_sums_are_exact(code, dtype):
+    # The fused bias gradient: ReLU's mask (or the identity) and the column
+    # sums, bitwise equal to the sequential row-after-row sum, over widths on
+    # both sides of every vector step (16/8/4/1 float32, 8/4/2/1 float64),
+    # of the 512-byte switch between column blocks and rows, and batches
+    # spanning several of the column walk's L1 chunks; NaN, -0.0 and zeros
+    # in a (ReLU keeps d where a != 0, NaN included), -0.0 in delta.
+    rng = np.random.default_rng(7)
+    for cols in (1, 3, 5, 10, 17, 50, 64, 100, 128, 129, 257, 513):
+        for rows in (0, 1, 7, 41, 200):
+            a = rng.standard_normal((rows, cols)).astype(dtype)
+            a[a < -0.5] = 0
+            a[(a > 1.5) & (a < 1.6)] = np.nan
+            a[(a > 0.9) & (a < 0.95)] = -0.0
+            delta = rng.standard_normal((rows, cols)).astype(dtype)
+            delta[(delta > 1.0) & (delta < 1.1)] = -0.0
+            expected = delta.copy()
+            if code == K.Activation.RELU:
+                expected = np.where(a != 0, delta, dtype(0)).astype(dtype)
+            for accumulate in (False, True):
+                start = rng.standard_normal(cols).astype(dtype)
+                total = start.copy() if accumulate else None
+                for i in range(rows):
+                    total = expected[i].copy() if total is None else total + expected[i]
+                if total is None:
+                    total = np.zeros(cols, dtype=dtype)
+                out, colsum = delta.copy(), start.copy()
+                K.activation_backward(code, a, out, colsum=colsum, accumulate=accumulate)
+                where = f"cols {cols}, rows {rows}, accumulate {accumulate}"
+                np.testing.assert_array_equal(out.view(f"u{out.itemsize}"),
+                                              expected.view(f"u{out.itemsize}"), err_msg=where)
+                np.testing.assert_array_equal(colsum.view(f"u{out.itemsize}"),
+                                              total.view(f"u{out.itemsize}"), err_msg=where)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cols", [1, 3, 10, 17, 100, 129])
+def test_bias_relu_and_softmax_are_exact(cols, dtype):
+    # The forward steps: bias + ReLU bitwise as np.maximum's select (NaN and
+    # -0.0 kept, negatives to +0), and softmax against the same operations
+    # done row by row in NumPy (shift by the row maximum, exp from the
+    # kernel's own exp, sequential row sum, division).
+    rng = np.random.default_rng(cols)
+    z = rng.standard_normal((37, cols)).astype(dtype)
+    z[z > 1.8] = np.nan
+    bias = rng.standard_normal(cols).astype(dtype)
+    bias[0] = -0.0
+    z[3, 0] = -0.0
+    v = z + bias
+    expected = np.where(v < 0, dtype(0), v).astype(dtype)
+    got = z.copy()
+    K.activation_forward(K.Activation.RELU, got, bias)
+    np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), expected.view(f"u{got.itemsize}"))
+    z = rng.standard_normal((37, cols)).astype(dtype) * 3
+    shifted = np.empty_like(z)
+    for i in range(z.shape[0]):
+        row = z[i] + bias
+        vmax = row[0]
+        for x in row[1:]:
+            vmax = x if x > vmax else vmax
+        shifted[i] = row - vmax
+    e = shifted.copy()
+    K.activation_forward(K.Activation.EXP, e, None)
+    expected = np.empty_like(z)
+    for i in range(z.shape[0]):
+        total = dtype(0)
+        for x in e[i]:
+            total = dtype(total + x)
+        expected[i] = e[i] / total
+    got = z.copy()
+    K.activation_forward(K.Activation.SOFTMAX, got, bias)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_activation_backward_colsum_length_mismatch():
+    with pytest.raises(ValueError, match="colsum length does not match the columns of delta"):
+        K.activation_backward(K.Activation.RELU, np.zeros((2, 3)), np.zeros((2, 3)),
+                              colsum=np.zeros(2))
+
+
 def test_activation_backward_shape_mismatch():
     with pytest.raises(ValueError, match="a and delta must have the same shape"):
         K.activation_backward(K.Activation.TANH, np.zeros((2, 3)), np.zeros((3, 2)))

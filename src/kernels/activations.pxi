@@ -66,11 +66,23 @@ def activation_forward(int code, floating[:, ::1] z, bias=None,
 
 
 def activation_backward(int code, const floating[:, ::1] a, floating[:, ::1] delta,
-                        double leaky_slope=0.01, double elu_alpha=1.0, z=None):
+                        double leaky_slope=0.01, double elu_alpha=1.0, z=None,
+                        colsum=None, bint accumulate=False):
     """delta *= f'(z) in place, from the activation output ``a`` (and, for
-    GELU, SiLU, softplus and SELU, from its input ``z``, the same shape)."""
+    GELU, SiLU, softplus and SELU, from its input ``z``, the same shape).
+    With ``colsum`` (a vector of delta's columns), also ``colsum (+)=
+    delta.sum(axis=0)`` of the result, row after row (the bias gradient)."""
     cdef const floating[:, ::1] zz
     cdef const floating* zp = NULL
+    cdef floating[::1] cs
+    cdef floating* csp = NULL
+    cdef Py_ssize_t i
+    if colsum is not None:
+        cs = colsum
+        if cs.shape[0] != delta.shape[1]:
+            raise ValueError("colsum length does not match the columns of delta")
+        if cs.shape[0] > 0:
+            csp = &cs[0]
     if a.shape[0] != delta.shape[0] or a.shape[1] != delta.shape[1]:
         raise ValueError("a and delta must have the same shape")
     if bp_act_needs_z(code):
@@ -79,10 +91,15 @@ def activation_backward(int code, const floating[:, ::1] a, floating[:, ::1] del
         zz = z
         if zz.shape[0] != a.shape[0] or zz.shape[1] != a.shape[1]:
             raise ValueError("z must have the shape of a")
-    if a.shape[0] == 0 or a.shape[1] == 0:
+    if a.shape[1] == 0:
+        return
+    if a.shape[0] == 0:
+        if csp != NULL and not accumulate:
+            for i in range(cs.shape[0]):
+                cs[i] = 0
         return
     if bp_act_needs_z(code):
         zp = &zz[0, 0]
     with nogil:
         _activation_backward(code, &a[0, 0], &delta[0, 0], a.shape[0], a.shape[1],
-                             leaky_slope, elu_alpha, NULL, False, -1, zp)
+                             leaky_slope, elu_alpha, csp, accumulate, -1, zp)
