@@ -31,6 +31,7 @@ SERIES = {"sklearn f64": "#1f77b4", "sklearn f32": "#9ecae1",
           "torch f64": "#d62728", "torch f32": "#fc9272",
           "jax f64": "#2ca02c", "jax f32": "#a1d99b"}
 BUSY = 0.10              # flag a workload during which others used 10% of the CPUs
+SLOW_BARRIER_S = 100e-9  # flag a barrier round slower than this (28 ns when the vCPUs share an L3)
 
 
 # --------------------------------------------------------------------------
@@ -137,6 +138,19 @@ def markdown_table(rows, threads):
                "inflated" + (" and multithreaded timings unreliable, ratios included"
                              if threads > 1 else "; the in-run ratios still hold")
                if busy else "."),
+        ]
+    barriers = {r["workload"]: r["barrier_s"] for r in rows if r.get("barrier_s")}
+    if threads > 1 and barriers:
+        slow = [w for w, (a, b) in barriers.items() if max(a, b) > SLOW_BARRIER_S]
+        lines += [
+            "",
+            f"One round of the {threads}-thread barrier, before / after each workload "
+            "(`_kernels.barrier_latency`; where the host put the vCPUs): "
+            + ", ".join(f"{w} {a * 1e9:.0f} / {b * 1e9:.0f} ns" for w, (a, b) in barriers.items())
+            + (f". **Slow cross-CPU synchronization during {', '.join(slow)}** "
+               f"(over {SLOW_BARRIER_S * 1e9:.0f} ns): the synchronized small-workload "
+               "epochs lose much of their 2-thread speedup in such phases"
+               if slow else "."),
         ]
     return "\n".join(lines) + "\n"
 

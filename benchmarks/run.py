@@ -136,6 +136,17 @@ def cpu_counters():
     return (time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), own.user + own.system)
 
 
+def barrier_round(threads, probes=5):
+    """Median seconds per round of bpcore's per-batch barrier among
+    ``threads`` threads doing nothing else (None for one thread): on a VM,
+    how far apart the host put the vCPUs (see report.SLOW_BARRIER_S)."""
+    if threads < 2:
+        return None
+    from bpcore import _kernels
+    times = sorted(_kernels.barrier_latency(20_000, threads) for _ in range(probes))
+    return times[len(times) // 2]
+
+
 def background_share(before, after):
     """Share of all CPUs used by other processes (and the hypervisor) in between."""
     if before is None or after is None or after[0] <= before[0]:
@@ -236,16 +247,21 @@ def main(argv=None):
                 if key not in datasets:
                     datasets[key] = make_dataset(wl, quick=args.quick)
                 data_info[name] = datasets[key].info
+                barrier_before = barrier_round(threads)
                 t0, before = time.perf_counter(), cpu_counters()
                 got = run_workload(wl, datasets[key], libs, threads, args)
                 share = background_share(before, cpu_counters())
+                barrier = (barrier_before, barrier_round(threads)) if threads > 1 else None
                 for r in got:
                     r["background_cpu"] = share
+                    r["barrier_s"] = barrier
                 rows.extend(got)
                 summary = ", ".join(
                     f"{r['label']} {r['median']:.3g}s" if r["median"] is not None
                     else f"{r['label']} FAILED" for r in got)
                 busy = "" if share is None else f", others' CPU {share:.0%}"
+                if barrier:
+                    busy += f", barrier {barrier[0] * 1e9:.0f}/{barrier[1] * 1e9:.0f} ns"
                 log(f"[{threads}T] {name} ({time.perf_counter() - t0:.1f}s{busy}): "
                     f"{summary}")
 

@@ -38,3 +38,15 @@ def test_floor_needs_dense_x(rng):
     net = Network([8, 16, 3], random_state=0)
     with pytest.raises(TypeError, match="dense X"):
         FloorRunner(net, Adam(), sp.csr_matrix(X), Y, 32)
+
+
+def test_barrier_latency_probe():
+    # The benchmarks' probe of the per-batch barrier: 0.0 for one thread, a
+    # finite time for a team (at most the usable CPUs: a request for 64
+    # threads on a small machine returns), and a clear error for no rounds.
+    from bpcore import _kernels
+    assert _kernels.barrier_latency(100, 1) == 0.0
+    t = _kernels.barrier_latency(2000, 64)
+    assert t >= 0.0 and np.isfinite(t)
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        _kernels.barrier_latency(0)
