@@ -56,16 +56,20 @@ def floor_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
     opt.c = oc
 
 
-cdef void _barrier_rounds(bp_barrier_t* bar, Py_ssize_t rounds) noexcept nogil:
+cdef void _barrier_rounds(bp_barrier_t* bar, Py_ssize_t rounds, int* team_seen) noexcept nogil:
     cdef int sense = 0, team = bp_team_size()   # OpenMP may give fewer threads
     cdef Py_ssize_t r
+    if bp_thread_id() == 0:
+        team_seen[0] = team
     for r in range(rounds):
         bp_barrier_wait(bar, &sense, team)
 
 
 def barrier_latency(Py_ssize_t rounds=20000, int n_threads=2):
     """Seconds per round of the per-batch barrier with ``n_threads`` threads
-    (at most the usable CPUs) doing nothing else; 0.0 with one thread.
+    (at most the CPUs this process may use) doing nothing else; 0.0 when
+    that is one thread (one CPU, a build without OpenMP, a child forked
+    after bpcore ran threads).
 
     What every synchronized batch of a multi-threaded epoch pays at least;
     on a VM it tells where the host put the vCPUs: 28 ns with both on one
@@ -73,20 +77,26 @@ def barrier_latency(Py_ssize_t rounds=20000, int n_threads=2):
     epochs of the small workloads followed (W1 1.6x vs 1.15x of 1 thread).
     The benchmarks record it beside every 2-thread run.
     """
-    import os, time
+    import time
+    from bpcore import _threads
     cdef bp_barrier_t bar
-    cdef int team
-    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1)
-    team = max(1, min(n_threads, MAX_THREADS, cpus))
+    cdef int team, team_seen = 1
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
-    if team == 1:
+    team = max(1, min(n_threads, MAX_THREADS, _threads.available_cpus()))
+    if team == 1 or _threads._forked_after_team:
         return 0.0
+    _threads._team_started = True   # a child forked from here on runs one thread
     bp_barrier_init(&bar)
     with nogil, parallel(num_threads=team):   # start the threads (untimed)
-        _barrier_rounds(&bar, min(rounds, 1000))
+        _barrier_rounds(&bar, min(rounds, 1000), &team_seen)
+    if team_seen < 2:
+        return 0.0
+    # Afresh: every thread starts a region with its local sense at 0, so an
+    # odd number of warm-up rounds left the shared sense out of phase and the
+    # timed rounds waited forever.
+    bp_barrier_init(&bar)
     t0 = time.perf_counter()
     with nogil, parallel(num_threads=team):
-        _barrier_rounds(&bar, rounds)
+        _barrier_rounds(&bar, rounds, &team_seen)
     return (time.perf_counter() - t0) / rounds
