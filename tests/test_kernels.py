@@ -221,9 +221,12 @@ def test_activation_backward_column_sums_are_exact(code, dtype):
     # both sides of every vector step (16/8/4/1 float32, 8/4/2/1 float64),
     # of the 512-byte switch between column blocks and rows, and batches
     # spanning several of the column walk's L1 chunks; NaN, -0.0 and zeros
-    # in a (ReLU keeps d where a != 0, NaN included), -0.0 in delta.
+    # in a (ReLU keeps d where a != 0, NaN included), -0.0 in delta; and a
+    # column block of wider arrays (a thread's share of a shared buffer:
+    # row stride larger than the width, the columns beyond left alone).
     rng = np.random.default_rng(7)
-    for cols in (1, 3, 5, 10, 17, 50, 64, 100, 128, 129, 257, 513):
+    for cols, pad in [(c, 0) for c in (1, 3, 5, 10, 17, 50, 64, 100, 128, 129, 257, 513)] + [
+            (c, p) for c in (3, 10, 50, 100, 129) for p in (1, 7, 50)]:
         for rows in (0, 1, 7, 41, 200):
             a = rng.standard_normal((rows, cols)).astype(dtype)
             a[a < -0.5] = 0
@@ -241,11 +244,17 @@ def test_activation_backward_column_sums_are_exact(code, dtype):
                     total = expected[i].copy() if total is None else total + expected[i]
                 if total is None:
                     total = np.zeros(cols, dtype=dtype)
-                out, colsum = delta.copy(), start.copy()
-                K.activation_backward(code, a, out, colsum=colsum, accumulate=accumulate)
-                where = f"cols {cols}, rows {rows}, accumulate {accumulate}"
+                colsum = start.copy()
+                extra = rng.standard_normal((rows, pad)).astype(dtype)
+                wide_a = np.ascontiguousarray(np.hstack([a, extra]))
+                wide_d = np.ascontiguousarray(np.hstack([delta, extra]))
+                K.activation_backward(code, wide_a, wide_d, colsum=colsum, accumulate=accumulate,
+                                      n_cols=cols if pad else -1)
+                out = wide_d[:, :cols]
+                where = f"cols {cols}, pad {pad}, rows {rows}, accumulate {accumulate}"
                 np.testing.assert_array_equal(out.view(f"u{out.itemsize}"),
                                               expected.view(f"u{out.itemsize}"), err_msg=where)
+                np.testing.assert_array_equal(wide_d[:, cols:], extra, err_msg=where)
                 np.testing.assert_array_equal(colsum.view(f"u{out.itemsize}"),
                                               total.view(f"u{out.itemsize}"), err_msg=where)
 

@@ -67,19 +67,26 @@ def activation_forward(int code, floating[:, ::1] z, bias=None,
 
 def activation_backward(int code, const floating[:, ::1] a, floating[:, ::1] delta,
                         double leaky_slope=0.01, double elu_alpha=1.0, z=None,
-                        colsum=None, bint accumulate=False):
+                        colsum=None, bint accumulate=False, Py_ssize_t n_cols=-1):
     """delta *= f'(z) in place, from the activation output ``a`` (and, for
     GELU, SiLU, softplus and SELU, from its input ``z``, the same shape).
     With ``colsum`` (a vector of delta's columns), also ``colsum (+)=
-    delta.sum(axis=0)`` of the result, row after row (the bias gradient)."""
+    delta.sum(axis=0)`` of the result, row after row (the bias gradient).
+    With ``n_cols``, only the first ``n_cols`` columns, at the arrays' row
+    stride (a thread's column block of a shared buffer; not for the
+    activations that read z)."""
     cdef const floating[:, ::1] zz
     cdef const floating* zp = NULL
     cdef floating[::1] cs
     cdef floating* csp = NULL
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, cols = a.shape[1] if n_cols < 0 else n_cols
+    if cols > a.shape[1]:
+        raise ValueError("n_cols is larger than the columns of a")
+    if n_cols >= 0 and bp_act_needs_z(code):
+        raise ValueError("n_cols is not for the activations that read z")
     if colsum is not None:
         cs = colsum
-        if cs.shape[0] != delta.shape[1]:
+        if cs.shape[0] != cols:
             raise ValueError("colsum length does not match the columns of delta")
         if cs.shape[0] > 0:
             csp = &cs[0]
@@ -91,7 +98,7 @@ def activation_backward(int code, const floating[:, ::1] a, floating[:, ::1] del
         zz = z
         if zz.shape[0] != a.shape[0] or zz.shape[1] != a.shape[1]:
             raise ValueError("z must have the shape of a")
-    if a.shape[1] == 0:
+    if cols == 0:
         return
     if a.shape[0] == 0:
         if csp != NULL and not accumulate:
@@ -101,5 +108,5 @@ def activation_backward(int code, const floating[:, ::1] a, floating[:, ::1] del
     if bp_act_needs_z(code):
         zp = &zz[0, 0]
     with nogil:
-        _activation_backward(code, &a[0, 0], &delta[0, 0], a.shape[0], a.shape[1],
-                             leaky_slope, elu_alpha, csp, accumulate, -1, zp)
+        _activation_backward(code, &a[0, 0], &delta[0, 0], a.shape[0], cols,
+                             leaky_slope, elu_alpha, csp, accumulate, a.shape[1], zp)
