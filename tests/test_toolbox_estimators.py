@@ -97,7 +97,8 @@ def test_every_sklearn_parameter_with_its_default(ours, theirs):
     extra = set(mine) - set(inspect.signature(theirs).parameters)
     expected = {"init", "dropout", "batch_norm", "residual", "l1", "max_norm", "clip_norm",
                 "clip_value", "weight_decay", "restore_best_weights", "scoring"}
-    expected |= {"class_weight"} if ours is NeuralNetClassifier else {"huber_delta"}
+    expected |= {"class_weight"} if ours is NeuralNetClassifier else {"huber_delta",
+                                                                      "target_scaling"}
     assert extra == expected
     assert "NeuralNetClassifier" in bpcore.__all__ and "NeuralNetRegressor" in bpcore.__all__
 

@@ -410,6 +410,15 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         """Whether early stopping ends on the best epoch's weights."""
         return True
 
+    def _target_for_training(self, y, sample_weight, first_pass):
+        """The network's targets for the estimator's 2-D ``y`` (the toolbox
+        regressor scales them, fitting its scaling on a first pass)."""
+        return y
+
+    def _target_from_network(self, Y):
+        """The estimator's targets for network outputs (its inverse)."""
+        return Y
+
     # -- scikit-learn's callback protocol -------------------------------------
 
     def _has_skl_callbacks(self):
@@ -452,6 +461,9 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
+        # Target scaling (NeuralNetRegressor, issue 28): from here on y is the
+        # network's target; the drop-ins leave it as it is.
+        y = self._target_for_training(y, sample_weight, first_pass)
         layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
 
         # A fresh (or the caller's) RandomState at every fit and partial_fit.
@@ -560,6 +572,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
             Y_val = y_val
             if is_classifier(self):
                 y_val = self._label_binarizer.inverse_transform(y_val)
+            else:
+                y_val = self._target_from_network(y_val)    # scored in y's units
         else:
             X_train, y_train, sw_train = X, y, sample_weight
             X_val = y_val = Y_val = sw_val = None
@@ -1074,7 +1088,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        y_pred = self._target_from_network(self._forward_pass_fast(X, check_input=check_input))
         if y_pred.shape[1] == 1:
             return y_pred.ravel()
         return y_pred
