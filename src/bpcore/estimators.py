@@ -215,7 +215,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
     """Shared fit/predict machinery of MLPClassifier and MLPRegressor, and of
     the toolbox estimators (``bpcore.toolbox``), which extend it through the
     hooks ``_network_options``, ``_make_optimizer``, ``_runner_options``,
-    ``_batch_size_for``, ``_validation`` and ``_restore_best``.
+    ``_batch_size_for``, ``_validation``, ``_restore_best`` and the target's
+    ``_target_for_training``/``_target_from_network``.
     """
 
     # scikit-learn's own constraint table: the same checks and, to the

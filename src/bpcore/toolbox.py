@@ -648,12 +648,14 @@ default='squared_error'
     >>> import numpy as np
     >>> from bpcore import NeuralNetRegressor
     >>> from sklearn.datasets import load_diabetes
-    >>> X, y = load_diabetes(return_X_y=True)
-    >>> reg = NeuralNetRegressor(hidden_layer_sizes=(64, 64), loss="huber", huber_delta=20.0, residual=True,
+    >>> X, y = load_diabetes(return_X_y=True)      # y: mean 152, sd 77, not scaled
+    >>> reg = NeuralNetRegressor(hidden_layer_sizes=(64, 64), loss="huber", residual=True,
     ...                          clip_norm=5.0, learning_rate_init=0.01, max_iter=30,
     ...                          random_state=0).fit(X, y)
     >>> reg.predict(X[:2]).shape
     (2,)
+    >>> reg.target_offset_.round(1), reg.target_scale_.round(1)   # y is scaled itself
+    (array([152.1]), array([77.]))
     """
 
     _parameter_constraints: dict = {
