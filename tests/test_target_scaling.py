@@ -348,3 +348,26 @@ def test_toolbox_recipe_learns_a_far_target():
         sklearn = sk.MLPRegressor(random_state=0).fit(Xt, yt)
     assert scaled.score(Xv, yv) > 0.9
     assert raw.score(Xv, yv) < 0 and sklearn.score(Xv, yv) < 0
+
+
+def test_scorers_see_y_in_its_units():
+    X, y = _far_data(n=400)
+    Xv, yv = X[300:], y[300:]
+    est = NeuralNetRegressor(solver="adamw", hidden_layer_sizes=(8,), max_iter=5,
+                             scoring="neg_mean_absolute_error", random_state=0)
+    est.fit(X[:300], y[:300], validation_data=(Xv, yv))
+    mae = np.mean(np.abs(est.predict(Xv) - yv))
+    assert mae > 1.0        # y's units (sd 10), not the scaled ones
+    assert est.history_.val_score[-1] == pytest.approx(-mae, rel=1e-12)
+
+
+def test_float32_predictions_stay_float32():
+    X, y = _far_data(n=200)
+    est = NeuralNetRegressor(solver="adamw", hidden_layer_sizes=(8,), max_iter=5,
+                             random_state=0).fit(X.astype(np.float32), y)
+    pred = est.predict(X.astype(np.float32))
+    assert pred.dtype == np.float32
+    out = est.network_.forward(X.astype(np.float32)).ravel()
+    np.testing.assert_array_equal(
+        pred, out * np.float32(est.target_scale_[0]) + np.float32(est.target_offset_[0]))
+    assert est.target_scale_.dtype == np.float64

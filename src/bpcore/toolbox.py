@@ -329,7 +329,6 @@ class _ToolboxMixin:
             Y = y.reshape(-1, 1) if y.ndim == 1 else y
             # Target scaling (issue 28): the moments in one pass over the
             # blocks, Y scaled lazily on the workers.
-            self.n_outputs_ = Y.shape[1]
             self._set_target_scaling(*bpdask.compute_target_moments(Y, sample_weight))
             Y = _target.scale_target(Y, self.target_offset_, self.target_scale_)
         self.n_features_in_ = X.shape[1]
@@ -608,11 +607,10 @@ default='squared_error'
           MLPRegressor lacks; ``weight_decay`` counts with 'adamw' only,
           ``huber_delta`` with 'huber' only), else None: at the defaults
           the numbers stay scikit-learn's, and the toolbox recipes work on
-          raw targets. Left
-          unscaled by 'auto', a target far from the output's starting
-          range (``|mean| > 3 * max(sd, 1)`` or ``sd > 10`` in a column;
-          identity-output losses) gets a UserWarning that says to set
-          'standard'; None silences it.
+          raw targets. Left unscaled by 'auto', a target far from the
+          output's starting range (``|mean| > 3 * max(sd, 1)`` or ``sd >
+          10`` in a column; identity-output losses) gets a UserWarning that
+          says to set 'standard'; None silences it.
 
         The scaling is fitted by the first ``fit`` (or ``partial_fit``: on
         its first chunk) and kept by ``warm_start`` and later
