@@ -77,6 +77,9 @@ HUBER = dict(hidden_layer_sizes=(16, 16), loss="huber", residual=True, clip_norm
                         solver="nadam", learning_rate="onecycle",
                         max_iter=100),
     NeuralNetRegressor(hidden_layer_sizes=(16, 16), activation=["gelu", "selu"], max_iter=100),
+    # scikit-learn's parameters with the target scaled (the toolbox ones
+    # above scale it too: target_scaling='auto').
+    NeuralNetRegressor(target_scaling="standard", max_iter=100),
 ])
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
