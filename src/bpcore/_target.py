@@ -103,22 +103,27 @@ def unscale_output(out, offset, scale):
     return out * scale.astype(out.dtype) + offset.astype(out.dtype)
 
 
+def _far_columns(mean, var):
+    mean = np.abs(np.asarray(mean, dtype=np.float64))
+    sd = np.sqrt(np.asarray(var, dtype=np.float64))
+    return (mean > FAR_MEAN * np.maximum(sd, 1.0)) | (sd > FAR_SD)
+
+
 def far_from_output_range(mean, var):
     """True when some column's mean or spread is far from an identity output's
     starting range (``FAR_MEAN``, ``FAR_SD``)."""
-    sd = np.sqrt(np.asarray(var, dtype=np.float64))
-    mean = np.abs(np.asarray(mean, dtype=np.float64))
-    return bool(np.any((mean > FAR_MEAN * np.maximum(sd, 1.0)) | (sd > FAR_SD)))
+    return bool(np.any(_far_columns(mean, var)))
 
 
 def far_target_message(mean, var):
     """The warning for a far target that is not scaled: what, and what to do."""
+    mean = np.asarray(mean, dtype=np.float64)
     sd = np.sqrt(np.asarray(var, dtype=np.float64))
-    col = int(np.argmax(np.abs(mean) / np.maximum(sd, 1.0) + sd))
-    where = f" (column {col})" if np.size(mean) > 1 else ""
+    col = int(np.flatnonzero(_far_columns(mean, var))[0])
+    where = f" (column {col})" if mean.size > 1 else ""
     return (
-        f"The target{where} has mean {float(mean[col]):.4g} and standard deviation "
-        f"{float(sd[col]):.4g}, far from the network output's starting range (about 0 "
+        f"The target{where} has mean {mean[col]:.4g} and standard deviation "
+        f"{sd[col]:.4g}, far from the network output's starting range (about 0 "
         "+/- 1), so training is slow to reach it and can end far from it. Set "
         "target_scaling='standard' to standardize y for training (predictions are "
         "mapped back), or target_scaling=None to keep y as it is and silence this "
