@@ -26,7 +26,12 @@ The functions are stateless: the estimator keeps ``target_offset_`` and
 ``target_scale_`` (float64 arrays of shape ``(n_outputs,)``, or None when
 the target is not scaled), which persistence and ONNX export read.
 """
+from typing import Any, Optional
+
 import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
 
 #: The values of ``NeuralNetRegressor(target_scaling=...)``.
 TARGET_SCALINGS = ("auto", "standard", None)
@@ -42,7 +47,7 @@ FAR_MEAN = 3.0          # |mean| > FAR_MEAN * max(sd, 1)
 FAR_SD = 10.0           # or sd > FAR_SD
 
 
-def target_moments(Y, sample_weight=None):
+def target_moments(Y: Any, sample_weight: Any = None) -> tuple[Any, Any]:
     """Weighted mean and (biased) variance of each column of the 2-D ``Y``.
 
     Written with array methods only, so that a dask array gives lazy
@@ -60,7 +65,7 @@ def target_moments(Y, sample_weight=None):
     return mean, var
 
 
-def scaling_from_moments(mean, var, loss):
+def scaling_from_moments(mean: Any, var: Any, loss: str) -> tuple[Array, Array]:
     """``(offset, scale)`` for a loss, from the columns' weighted moments."""
     mean = np.asarray(mean, dtype=np.float64).ravel()
     var = np.asarray(var, dtype=np.float64).ravel()
@@ -75,7 +80,7 @@ def scaling_from_moments(mean, var, loss):
     return offset, scale
 
 
-def numpy_moments(Y, sample_weight=None):
+def numpy_moments(Y: Any, sample_weight: Any = None) -> tuple[Array, Array]:
     """``target_moments`` of an in-memory target, in float64."""
     Y = np.asarray(Y, dtype=np.float64)
     sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -84,38 +89,39 @@ def numpy_moments(Y, sample_weight=None):
     return target_moments(Y, sw)
 
 
-def scale_target(Y, offset, scale):
+def scale_target(Y: Any, offset: Optional[Array], scale: Optional[Array]) -> Any:
     """The network's target ``(Y - offset) / scale`` (float64); ``Y`` when
     unscaled. A dask array stays lazy."""
-    if scale is None:
+    if scale is None or offset is None:
         return Y
     if not hasattr(Y, "chunks"):
         Y = np.asarray(Y, dtype=np.float64)
     return (Y - offset) / scale
 
 
-def unscale_output(out, offset, scale):
+def unscale_output(out: Any, offset: Optional[Array], scale: Optional[Array]) -> Any:
     """The estimator's prediction ``out * scale + offset``, in ``out``'s dtype;
     ``out`` itself when unscaled. Broadcasts over a 1-D single-output ``out``."""
-    if scale is None:
+    if scale is None or offset is None:
         return out
     out = np.asarray(out)
     return out * scale.astype(out.dtype) + offset.astype(out.dtype)
 
 
-def _far_columns(mean, var):
-    mean = np.abs(np.asarray(mean, dtype=np.float64))
-    sd = np.sqrt(np.asarray(var, dtype=np.float64))
-    return (mean > FAR_MEAN * np.maximum(sd, 1.0)) | (sd > FAR_SD)
+def _far_columns(mean: Any, var: Any) -> NDArray[np.bool_]:
+    distance: Array = np.abs(np.asarray(mean, dtype=np.float64))
+    sd: Array = np.sqrt(np.asarray(var, dtype=np.float64))
+    far: NDArray[np.bool_] = (distance > FAR_MEAN * np.maximum(sd, 1.0)) | (sd > FAR_SD)
+    return far
 
 
-def far_from_output_range(mean, var):
+def far_from_output_range(mean: Any, var: Any) -> bool:
     """True when some column's mean or spread is far from an identity output's
     starting range (``FAR_MEAN``, ``FAR_SD``)."""
     return bool(np.any(_far_columns(mean, var)))
 
 
-def far_target_message(mean, var):
+def far_target_message(mean: Any, var: Any) -> str:
     """The warning for a far target that is not scaled: what, and what to do."""
     mean = np.asarray(mean, dtype=np.float64)
     sd = np.sqrt(np.asarray(var, dtype=np.float64))
@@ -130,7 +136,7 @@ def far_target_message(mean, var):
         "warning.")
 
 
-def check_fitted_scaling(est):
+def check_fitted_scaling(est: Any) -> None:
     """Refuse a target scaling that a regressor cannot predict with (a loaded
     model): both None, or finite float64 arrays of shape ``(n_outputs_,)``
     with positive scales. A no-op for estimators without the attributes."""
@@ -154,7 +160,7 @@ def check_fitted_scaling(est):
                          "the file is damaged or was altered; save the model again")
 
 
-def _describe(a):
+def _describe(a: Any) -> str:
     if isinstance(a, np.ndarray):
         return f"an array of dtype {a.dtype} and shape {a.shape}"
     return repr(a) if a is None else type(a).__name__
