@@ -7,6 +7,8 @@ The engine-level pieces the estimators call when they get dask arrays:
   partition computes its share of the loss and gradient, a tree aggregate
   sums them, the optimizer runs on the driver).
 * ``compute_classes`` / ``binarize``: label handling on the cluster.
+* ``compute_target_moments``: the regressor's target scaling (weighted mean
+  and variance per column) in one pass on the cluster.
 * ``predict`` / ``predict_proba``: blockwise inference returning dask arrays,
   as dask-ml's ``ParallelPostFit`` does.
 
