@@ -229,6 +229,15 @@ def reshuffle(order: NDArray[np.intp], random_state: np.random.RandomState) -> N
     return order[idx]
 
 
+def unit_split_applies(layout: _Plan, dense: bool = True, n_state: int = 0,
+                       rules: _kernels.StepRules | None = None) -> bool:
+    """True if the hidden-unit split can run an epoch of ``layout`` on dense
+    (or sparse) X with an optimizer of ``n_state`` state buffers and these
+    step rules (None: every rule off). The kernels decide it, in one place
+    (``_kernels.unit_split_refusal``, which also says why not)."""
+    return _kernels.unit_split_refusal(layout, dense, n_state, rules) is None
+
+
 def choose_threads(layout: _Plan, batch_size: int, dense: bool = True,
                    unit_split_ok: bool = True) -> tuple[int, bool]:
     """How the epoch kernel uses threads: ``(n_threads, by_units)``.
@@ -244,7 +253,7 @@ def choose_threads(layout: _Plan, batch_size: int, dense: bool = True,
     """
     limit = _threads.thread_limit()
     macs = 3 * batch_size * layout.macs_per_row
-    if (dense and unit_split_ok and layout.plain and len(layout.sizes) == 3
+    if (unit_split_ok and unit_split_applies(layout, dense)
             and batch_size <= _UNIT_SPLIT_MAX_BATCH):
         n = min(limit, macs // _MIN_MACS_PER_THREAD_UNITS, layout.sizes[1])
         return int(max(1, n)), n > 1
@@ -334,6 +343,24 @@ def forget_scratch(net: Network | None = None) -> None:
             _scratch_pool.pop(net, None)
 
 
+class _StepRules(Protocol):
+    """What Python reads and writes of a ``_kernels.StepRules`` (no stub)."""
+
+    alpha: float
+    l1: float
+    max_norm: float
+    clip_norm: float
+    clip_value: float
+    lr_steps: NDArray[np.float64] | None
+
+
+class _Workspace(Protocol):
+    """What Python reads and writes of a ``_kernels.Workspace`` (no stub)."""
+
+    work: NDArray[np.floating[Any]]
+    stats: NDArray[np.float64] | None
+
+
 class _Minibatches(Protocol):
     """What Python reads and writes of a ``_kernels.Minibatches`` (which has
     no stub): its public fields, as declared in src/kernels/data.pxi."""
@@ -342,20 +369,14 @@ class _Minibatches(Protocol):
     Y: NDArray[np.floating[Any]]
     sample_weight: NDArray[np.floating[Any]] | None
     perm: NDArray[np.intp] | None
-    work: NDArray[np.floating[Any]]
-    batch_loss: NDArray[np.float64]
-    buffers: NDArray[np.floating[Any]]
-    stats: NDArray[np.float64]
-    lr_steps: NDArray[np.float64] | None
     keys: NDArray[Any] | None
+    batch_loss: NDArray[np.float64]
     batch_size: int
     n_done: int
-    l1: float
-    max_norm: float
-    clip_norm: float
-    clip_value: float
     seed: int
     epoch: int
+    rules: _StepRules
+    workspace: _Workspace
 
 
 class EpochRunner:
@@ -399,10 +420,12 @@ class EpochRunner:
                 f"{min(batch_size, n - batch_size * (n_batches - 1))}; choose a batch_size "
                 "that leaves no batch of one sample"
             )
-        self.unit_split_ok = (optimizer._config.n_state <= 2 and not l1 and not max_norm
-                              and not clip_norm and not clip_value)
+        rules = _kernels.StepRules(float(alpha), float(l1 or 0.0), float(max_norm or 0.0),
+                                   float(clip_norm or 0.0), float(clip_value or 0.0))
+        self.unit_split_ok = unit_split_applies(layout, self.dense,
+                                                optimizer._config.n_state, rules)
         work = layout.workspace_size(batch_size)
-        if self.dense and self.unit_split_ok and layout.plain and len(layout.sizes) == 3:
+        if self.unit_split_ok:
             work = max(work, layout.units_workspace_size(batch_size, self.n_threads_max))
         # Everything below that depends only on these is scratch: a previous
         # fit of this network released it (see release) or it is new.
@@ -420,12 +443,8 @@ class EpochRunner:
             scratch.work, scratch.batch_loss,
         )
         b = self.batches
-        b.buffers = self.buffers
-        b.stats = scratch.stats
-        b.l1 = float(l1 or 0.0)
-        b.max_norm = float(max_norm or 0.0)
-        b.clip_norm = float(clip_norm or 0.0)
-        b.clip_value = float(clip_value or 0.0)
+        b.rules = rules
+        b.workspace.stats = scratch.stats
         b.seed = int(seed) & 0xFFFFFFFFFFFFFFFF
         # Dropout masks follow each row's content (copies of a row share
         # them, as a weighted row does): one hash pass over X per fit.
@@ -491,7 +510,7 @@ class EpochRunner:
             raise RuntimeError("this EpochRunner was released; make a new one")
         b.perm = perm
         b.epoch = self.epoch
-        b.lr_steps = self.lr_steps
+        b.rules.lr_steps = self.lr_steps
         if self._runs == 1:
             np.copyto(self._fit_start[0], self._snapshot)
             np.copyto(self._fit_start[1], self._snapshot_buffers)
@@ -502,7 +521,7 @@ class EpochRunner:
         with self._blas_context(n_threads):
             status = _kernels.train_epoch(self.layout, self.optimizer._config,
                                           b, self.params, self.grad,
-                                          self.state, n_threads, by_units)
+                                          self.state, n_threads, by_units, self.buffers)
         n_done = b.n_done
         done_loss = float(np.dot(b.batch_loss[:n_done], self.batch_rows[:n_done]))
         if status != _kernels.Status.OK:
@@ -574,7 +593,7 @@ class EpochRunner:
             return False
         with np.errstate(all="ignore"):
             loss = _kernels.loss_value(self.layout, self.params, b.X, b.Y, b.sample_weight,
-                                       b.work, b.batch_size, self.buffers)
+                                       b.workspace.work, b.batch_size, self.buffers)
         return bool(np.isfinite(loss))
 
     @property

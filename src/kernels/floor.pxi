@@ -14,7 +14,7 @@ def floor_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
     """
     cdef const Layout* L = &layout.c
     cdef const floating[:, ::1] X = data.X
-    cdef floating[::1] work = data.work
+    cdef floating[::1] work = data.workspace.work
     cdef Py_ssize_t n = X.shape[0], bs = min(data.batch_size, X.shape[0])
     cdef Py_ssize_t n_batches, b
     cdef floating* xbuf
@@ -51,7 +51,7 @@ def floor_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
             T.batch_rows = R.n
             _walk(L, th, NULL, gr, &A, &R, &T, &M, False)
             _optimizer_step(&oc, th, gr, st, L.n_weights, theta.shape[0],
-                            data.alpha, 1.0 / R.n)
+                            data.rules.alpha, 1.0 / R.n)
         bp_fp_exit(fp)
     opt.c = oc
 
