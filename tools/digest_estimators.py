@@ -99,13 +99,20 @@ def _data():
 
 
 def cases():
-    """(name, estimator factory, data key, fit kind, fit kwargs)."""
+    """(name, class, estimator kwargs, data key, fit kind, fit kwargs) of every case."""
     base = dict(hidden_layer_sizes=(24, 12), max_iter=12, random_state=0)
     out = []
 
     def add(name, cls, data, fit="fit", est_kw=None, **fit_kw):
         out.append((name, cls, {**base, **(est_kw or {})}, data, fit, fit_kw))
 
+    _dropin_cases(add)
+    _toolbox_cases(add)
+    return out
+
+
+def _dropin_cases(add):
+    """Every class on scikit-learn's options."""
     dropins = [(MLPClassifier, "clf"), (MLPRegressor, "reg"),
                (NeuralNetClassifier, "clf"), (NeuralNetRegressor, "reg")]
     solvers = [
@@ -157,6 +164,9 @@ def cases():
     add("NeuralNetClassifier/multilabel", NeuralNetClassifier, "multilabel")
     add("NeuralNetRegressor/multioutput", NeuralNetRegressor, "multi")
 
+
+def _toolbox_cases(add):
+    """The toolbox estimators on their own options."""
     toolbox = [
         ("adamw", dict(solver="adamw", learning_rate_init=0.01, weight_decay=0.1)),
         ("nadam", dict(solver="nadam", learning_rate_init=0.01)),
@@ -226,7 +236,6 @@ def cases():
         est_kw=dict(loss="absolute_error", solver="sgd", learning_rate_init=0.01))
     add("NeuralNetRegressor/poisson", NeuralNetRegressor, "reg",
         est_kw=dict(loss="poisson"), target="abs")
-    return out
 
 
 def run_case(cls, est_kw, X, y, fit, dtype=None, sample_weight=False, sparse=False,

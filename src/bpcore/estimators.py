@@ -19,7 +19,6 @@ weights before a ``warm_start`` fit) are copied into the buffer at the next
 import copy
 import time
 import warnings
-from abc import ABC, abstractmethod
 
 import numpy as np
 import scipy.sparse as sp
@@ -75,6 +74,26 @@ def _as_engine_input(X, dtype):
     if sp.issparse(X):
         return csr_input(X, dtype)
     return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _store_parameters(est, arguments):
+    """scikit-learn's ``__init__``: store every argument as given, under its
+    own name. ``arguments`` is the ``__init__``'s ``locals()`` (no validation
+    here: it happens in ``fit``)."""
+    for name, value in arguments.items():
+        if name != "self":
+            setattr(est, name, value)
+
+
+def _class_doc(summary, *, parameters, attributes, notes, examples):
+    """An estimator's docstring from its summary and the bodies of its
+    numpydoc sections (indented by four spaces, as in the class body)."""
+    sections = {"Parameters": parameters, "Attributes": attributes, "Notes": notes,
+                "Examples": examples}
+    doc = summary.rstrip() + "\n"
+    for title, body in sections.items():
+        doc += f"\n    {title}\n    {'-' * len(title)}\n{body.strip(chr(10))}\n"
+    return doc + "    "
 
 
 class _SklearnRules(Callback):
@@ -393,7 +412,7 @@ _SOLVER_ARGUMENTS = {
 }
 
 
-class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
+class _BaseMLP(CallbackSupportMixin, BaseEstimator):
     """Shared fit/predict machinery of MLPClassifier and MLPRegressor, and of
     the toolbox estimators (``bpcore.toolbox``), which differ only in the
     plan of their fit (``_Plan``, a ``_FitPlan`` class).
@@ -407,37 +426,6 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
     # the iteration order of its set, which a copy of the literal would not
     # reproduce reliably.)
     _parameter_constraints: dict = dict(MLPCLASSIFIER_PARAMETER_CONSTRAINTS)
-
-    @abstractmethod
-    def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size,
-                 learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
-                 random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
-                 early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-                 n_iter_no_change, max_fun):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.loss = loss
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
 
     # -- the network and its public views ---------------------------------
 
@@ -924,37 +912,24 @@ _NOTES_DOC = """
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    __doc__ = (
+    __doc__ = _class_doc(
         """Multi-layer perceptron classifier trained by backpropagation in bpcore.
 
     A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`
     minimizing the log-loss: softmax outputs for multiclass targets, logistic
-    outputs for binary and multilabel targets.
-
-    Parameters
-    ----------"""
-        + _PARAMS_DOC
-        + """
-    Attributes
-    ----------
+    outputs for binary and multilabel targets.""",
+        parameters=_PARAMS_DOC,
+        attributes="""
     classes_ : ndarray or list of ndarray
-        Class labels for each output."""
-        + _ATTRIBUTES_DOC
-        + """
-    Notes
-    -----"""
-        + _NOTES_DOC
-        + """
-    Examples
-    --------
+        Class labels for each output.""" + _ATTRIBUTES_DOC,
+        notes=_NOTES_DOC,
+        examples="""
     >>> from bpcore import MLPClassifier
     >>> from sklearn.datasets import make_classification
     >>> X, y = make_classification(n_samples=100, random_state=1)
     >>> clf = MLPClassifier(random_state=1, max_iter=300).fit(X, y)
     >>> clf.predict(X[:3]).shape
-    (3,)
-    """
-    )
+    (3,)""")
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -963,16 +938,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            loss="log_loss", shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-        )
+        _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
@@ -1095,37 +1061,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    __doc__ = (
+    __doc__ = _class_doc(
         """Multi-layer perceptron regressor trained by backpropagation in bpcore.
 
-    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`.
-
-    Parameters
-    ----------
+    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`.""",
+        parameters="""
     loss : {'squared_error', 'poisson'}, default='squared_error'
         'squared_error' is half the mean squared error with an identity
         output; 'poisson' is half the Poisson deviance with an exp output
-        (targets must be >= 0)."""
-        + _PARAMS_DOC
-        + """
-    Attributes
-    ----------"""
-        + _ATTRIBUTES_DOC
-        + """
-    Notes
-    -----"""
-        + _NOTES_DOC
-        + """
-    Examples
-    --------
+        (targets must be >= 0).""" + _PARAMS_DOC,
+        attributes=_ATTRIBUTES_DOC,
+        notes=_NOTES_DOC,
+        examples="""
     >>> from bpcore import MLPRegressor
     >>> from sklearn.datasets import make_regression
     >>> X, y = make_regression(n_samples=200, n_features=20, random_state=1)
     >>> reg = MLPRegressor(random_state=1, max_iter=2000, tol=0.1).fit(X, y)
     >>> reg.predict(X[:2]).shape
-    (2,)
-    """
-    )
+    (2,)""")
 
     _parameter_constraints: dict = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
 
@@ -1136,16 +1089,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            loss=loss, shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-        )
+        _store_parameters(self, locals())
 
     def predict(self, X):
         """Predict targets.

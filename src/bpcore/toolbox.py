@@ -31,7 +31,7 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
 
 from .activations import HIDDEN_ACTIVATIONS
 from .callbacks import History
-from .estimators import MLPClassifier, MLPRegressor, _FitPlan
+from .estimators import MLPClassifier, MLPRegressor, _class_doc, _FitPlan, _store_parameters
 from .initializers import INITIALIZERS
 from .schedules import SCHEDULE_NAMES, SKLEARN_RATES, named_schedule
 from .training import Validation
@@ -330,7 +330,8 @@ _TOOLBOX_NOTES = """
     dask arrays (``X``, ``y``, ``sample_weight``): bpcore.dask's
     data-parallel L-BFGS on the workers (extra ``bpcore[dask]``; no batch
     norm or dropout, no validation_data or class_weight, always a fresh fit;
-    scikit-learn's callbacks are not called). ``history_`` (a ``bpcore.History``) has the
+    scikit-learn's callbacks see the fit's task only). ``history_`` (a
+    ``bpcore.History``) has the
     per-epoch ``loss``, ``lr``, ``epoch_time`` and, with validation data,
     ``val_loss`` and ``val_score``; ``partial_fit`` appends to it.
 
@@ -339,42 +340,44 @@ _TOOLBOX_NOTES = """
     a callback returning True from ``on_fit_task_end`` stops training."""
 
 
-class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
-    __doc__ = """Neural-network classifier with bpcore's whole toolbox as parameters.
-
-    Every parameter of :class:`sklearn.neural_network.MLPClassifier`, same
-    names and defaults (see :class:`bpcore.MLPClassifier`): with the toolbox
-    options at their defaults the numbers are scikit-learn's. Plus:
-
-    Parameters
-    ----------
+_TOOLBOX_SOLVER_DOC = """
     solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'nadam', 'rmsprop', 'adagrad', \
 'rprop'}, default='adam'
     learning_rate : str or bpcore.schedules.Schedule, default='constant'
         scikit-learn's {'constant', 'invscaling', 'adaptive'}, a schedule
         name {'step', 'exponential', 'cosine', 'cosine_restarts', 'onecycle',
-        'plateau'} or a schedule object.""" + _TOOLBOX_PARAMS_DOC + """
-    class_weight : dict, 'balanced' or None, default=None
-        Weights of the classes (single-output targets): exactly the sample
-        weights ``compute_sample_weight(class_weight, y)``, multiplied by
-        ``sample_weight`` when both are given. 'balanced' is refused by
-        ``partial_fit``.
+        'plateau'} or a schedule object."""
 
-    Attributes
-    ----------
+
+def _toolbox_doc(kind, base, parameters, examples):
+    """The docstring of a toolbox estimator extending ``base`` (a drop-in)."""
+    name = base.__name__
+    return _class_doc(
+        f"""Neural-network {kind} with bpcore's whole toolbox as parameters.
+
+    Every parameter of :class:`sklearn.neural_network.{name}`, same
+    names and defaults (see :class:`bpcore.{name}`): with the toolbox
+    options at their defaults the numbers are scikit-learn's. Plus:""",
+        parameters=parameters,
+        attributes=f"""
     history_ : bpcore.History
         Per-epoch ``loss``, ``val_loss``, ``val_score``, ``lr``,
         ``epoch_time``.
     network_ : bpcore.Network
         The fitted network (batch norm's scales and running statistics
         included).
-    Also every attribute of :class:`bpcore.MLPClassifier`.
+    Also every attribute of :class:`bpcore.{name}`.""",
+        notes=_TOOLBOX_NOTES, examples=examples)
 
-    Notes
-    -----""" + _TOOLBOX_NOTES + """
 
-    Examples
-    --------
+class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
+    __doc__ = _toolbox_doc("classifier", MLPClassifier, _TOOLBOX_SOLVER_DOC
+                           + _TOOLBOX_PARAMS_DOC + """
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes (single-output targets): exactly the sample
+        weights ``compute_sample_weight(class_weight, y)``, multiplied by
+        ``sample_weight`` when both are given. 'balanced' is refused by
+        ``partial_fit``.""", examples="""
     >>> from bpcore import NeuralNetClassifier
     >>> from sklearn.datasets import load_iris
     >>> X, y = load_iris(return_X_y=True)
@@ -382,8 +385,7 @@ class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
     ...                           batch_norm=True, dropout=0.1, max_iter=50,
     ...                           random_state=0).fit(X, y)
     >>> len(clf.history_.loss) <= 50
-    True
-    """
+    True""")
 
     _parameter_constraints: dict = {
         **MLPClassifier._parameter_constraints, **_TOOLBOX_CONSTRAINTS,
@@ -400,65 +402,18 @@ class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
                  batch_norm=False, residual=False, l1=0.0, max_norm=None, clip_norm=None,
                  clip_value=None, weight_decay=0.01, class_weight=None,
                  restore_best_weights=True, scoring=None):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
-        self.init = init
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.residual = residual
-        self.l1 = l1
-        self.max_norm = max_norm
-        self.clip_norm = clip_norm
-        self.clip_value = clip_value
-        self.weight_decay = weight_decay
-        self.class_weight = class_weight
-        self.restore_best_weights = restore_best_weights
-        self.scoring = scoring
+        _store_parameters(self, locals())
 
 
 class NeuralNetRegressor(_ToolboxMixin, MLPRegressor):
-    __doc__ = """Neural-network regressor with bpcore's whole toolbox as parameters.
-
-    Every parameter of :class:`sklearn.neural_network.MLPRegressor`, same
-    names and defaults (see :class:`bpcore.MLPRegressor`): with the toolbox
-    options at their defaults the numbers are scikit-learn's. Plus:
-
-    Parameters
-    ----------
+    __doc__ = _toolbox_doc("regressor", MLPRegressor, """
     loss : {'squared_error', 'poisson', 'absolute_error', 'huber'}, \
 default='squared_error'
         'absolute_error' is the mean of ``|out - y|`` (``torch.nn.L1Loss``);
         'huber' is ``torch.nn.HuberLoss(delta=huber_delta)``; both with an
-        identity output.
-    solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'nadam', 'rmsprop', 'adagrad', \
-'rprop'}, default='adam'
-    learning_rate : str or bpcore.schedules.Schedule, default='constant'
-        As for :class:`NeuralNetClassifier`.""" + _TOOLBOX_PARAMS_DOC + """
+        identity output.""" + _TOOLBOX_SOLVER_DOC + _TOOLBOX_PARAMS_DOC + """
     huber_delta : float, default=1.0
-        Huber's delta (> 0), used by ``loss='huber'``.
-
-    Attributes
-    ----------
-    history_ : bpcore.History
-        Per-epoch ``loss``, ``val_loss``, ``val_score``, ``lr``,
-        ``epoch_time``.
-    network_ : bpcore.Network
-        The fitted network (batch norm's scales and running statistics
-        included).
-    Also every attribute of :class:`bpcore.MLPRegressor`.
-
-    Notes
-    -----""" + _TOOLBOX_NOTES + """
-
-    Examples
-    --------
+        Huber's delta (> 0), used by ``loss='huber'``.""", examples="""
     >>> import numpy as np
     >>> from bpcore import NeuralNetRegressor
     >>> from sklearn.datasets import load_diabetes
@@ -467,8 +422,7 @@ default='squared_error'
     ...                          clip_norm=5.0, learning_rate_init=0.01, max_iter=30,
     ...                          random_state=0).fit(X, y)
     >>> reg.predict(X[:2]).shape
-    (2,)
-    """
+    (2,)""")
 
     _parameter_constraints: dict = {
         **MLPRegressor._parameter_constraints, **_TOOLBOX_CONSTRAINTS,
@@ -486,25 +440,5 @@ default='squared_error'
                  batch_norm=False, residual=False, l1=0.0, max_norm=None, clip_norm=None,
                  clip_value=None, weight_decay=0.01, restore_best_weights=True,
                  scoring=None, huber_delta=1.0):
-        super().__init__(
-            loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            solver=solver, alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
-        self.init = init
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.residual = residual
-        self.l1 = l1
-        self.max_norm = max_norm
-        self.clip_norm = clip_norm
-        self.clip_value = clip_value
-        self.weight_decay = weight_decay
-        self.restore_best_weights = restore_best_weights
-        self.scoring = scoring
-        self.huber_delta = huber_delta
+        _store_parameters(self, locals())
 
