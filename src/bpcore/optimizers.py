@@ -136,11 +136,12 @@ class Optimizer:
             self._config.mu_product = mu_product
 
 
-def _set_moments(opt: Any, beta_1: float, beta_2: float, epsilon: float) -> None:
+def _check_moments(beta_1: float, beta_2: float,
+                   epsilon: float) -> tuple[float, float, float]:
     """The moment hyperparameters of Adam, AdamW and NAdam, checked."""
-    opt.beta_1 = check_real(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
-    opt.beta_2 = check_real(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
-    opt.epsilon = check_real(epsilon, "epsilon", low=0.0, low_open=True)
+    return (check_real(beta_1, "beta_1", low=0.0, high=1.0, high_open=True),
+            check_real(beta_2, "beta_2", low=0.0, high=1.0, high_open=True),
+            check_real(epsilon, "epsilon", low=0.0, low_open=True))
 
 
 def _moments_repr(opt: Any) -> str:
@@ -237,7 +238,7 @@ class Adam(Optimizer):
                  beta_2: float = 0.999, epsilon: float = 1e-8,
                  variant: Literal["sklearn", "paper"] = "sklearn",
                  amsgrad: bool = False) -> None:
-        _set_moments(self, beta_1, beta_2, epsilon)
+        self.beta_1, self.beta_2, self.epsilon = _check_moments(beta_1, beta_2, epsilon)
         if variant not in self._VARIANTS:
             raise ValueError(f"variant must be one of {self._VARIANTS}, got {variant!r}")
         if not isinstance(amsgrad, (bool, np.bool_)):
@@ -413,7 +414,7 @@ class NAdam(Optimizer):
     def __init__(self, learning_rate: float = 0.002, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8,
                  momentum_decay: float = 4e-3) -> None:
-        _set_moments(self, beta_1, beta_2, epsilon)
+        self.beta_1, self.beta_2, self.epsilon = _check_moments(beta_1, beta_2, epsilon)
         self.momentum_decay = check_real(momentum_decay, "momentum_decay", low=0.0)
         super().__init__(learning_rate)
 
