@@ -13,8 +13,9 @@ import pytest
 import scipy.sparse as sp
 
 from bpcore import SGD, Adam, AdaGrad, DivergenceError, Network, RMSProp, train
-from bpcore import _kernels
+from bpcore import _engine, _kernels
 from bpcore._engine import choose_threads
+from bpcore.network import BN_MOMENTUM
 from bpcore._validation import csr_input
 from conftest import DTYPES, make_targets
 
@@ -175,6 +176,133 @@ def test_choose_threads(monkeypatch):
     assert choose_threads(Network([4, 8, 2]).layout, 32) == (1, False)   # too small to split
     monkeypatch.setattr(_kernels, "max_threads", lambda: 1)
     assert choose_threads(w1, 32) == (1, False)
+
+
+def test_choose_threads_counts_batch_norms_synchronization_points(monkeypatch):
+    """The row split needs 500 k multiply-adds per thread for each of its
+    synchronization points: 2 per batch, 2 more per batch-normalized layer.
+    Dropout and the residual skip add none."""
+    monkeypatch.setattr(_kernels, "max_threads", lambda: 2)
+    sizes = [64, 128, 128, 10]          # W6: 2.48 M multiply-adds per batch of 32
+
+    def threads(batch, **layers):
+        return choose_threads(Network(sizes, **layers).layout, batch)
+    assert threads(32) == (2, False)                            # 1.24 M per thread, 2 points
+    assert threads(32, dropout=0.1, residual=[False, True]) == (2, False)
+    w6 = dict(batch_norm=True, dropout=0.1, residual=[False, True])
+    assert threads(32, **w6) == (1, False)                      # 6 points: 207 k each
+    assert threads(32, batch_norm=[False, True]) == (1, False)  # 4 points: 310 k each
+    assert threads(64, batch_norm=[False, True]) == (2, False)  # 620 k each
+    assert threads(64, **w6) == (1, False)                      # 414 k each
+    assert threads(128, **w6) == (2, False)                     # 827 k each
+    # Deterministic: shapes decide, so asking again gives the same answer.
+    assert [threads(32, **w6) for _ in range(3)] == [(1, False)] * 3
+
+
+# ---------------------------------------------------------------------------
+# Batch norm's team statistics: one barrier, the threads' shares combined
+# ---------------------------------------------------------------------------
+
+
+def _bn_first_batch(threads, X, sw, dtype, monkeypatch):
+    """The batch variance batch norm's first layer used on the first batch of
+    a fit, backed out of the running variance (momentum 0.1 from 1)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(_engine, "_MIN_MACS_PER_SYNC", 1)
+    net = Network([X.shape[1], 6, 2], batch_norm=True, activation="tanh", dtype=dtype,
+                  random_state=0)
+    W0 = net.coefs[0].astype(np.float64)
+    Y = np.zeros((X.shape[0], 2), dtype)
+    with threadpoolctl.threadpool_limits(threads):
+        assert choose_threads(net.layout, X.shape[0], True, False)[0] == threads
+        train(net, X.astype(dtype), Y, optimizer=SGD(1e-9), epochs=1,
+              batch_size=X.shape[0], shuffle=False, sample_weight=sw)
+    mom = BN_MOMENTUM
+    return ((net.bn_vars[0].astype(np.float64) - (1 - mom)) / mom,
+            net.bn_means[0].astype(np.float64) / mom, W0)
+
+
+@pytest.mark.skipif(_kernels.max_threads() < 2 or not _kernels.has_openmp(),
+                    reason="needs two OpenMP threads")
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bn_team_statistics_match_numpy(weighted, monkeypatch):
+    """The threads' (sum, squared deviations about their own mean, count)
+    combined in one barrier (Chan et al.) give NumPy's two-pass mean and
+    unbiased variance of the whole batch, on 1 and 2 threads: an odd
+    batch (2 and 3 rows), inputs far from 0 (where a sum of squares would
+    cancel), and with weights one thread whose rows weigh nothing."""
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((5, 4)) * 0.5 + 1e3
+    sw = np.array([0.0, 0.0, 1.5, 0.5, 2.0]) if weighted else None
+    for threads in (1, 2):
+        var, mean, W0 = _bn_first_batch(threads, X, sw, np.float64, monkeypatch)
+        Z = X @ W0
+        w = np.ones(5) if sw is None else sw
+        ref_mean = (w[:, None] * Z).sum(0) / w.sum()
+        ref_var = (w[:, None] * (Z - ref_mean) ** 2).sum(0) / (w.sum() - 1)
+        np.testing.assert_allclose(mean, ref_mean, rtol=1e-9)
+        # (the running variance 0.9 + 0.1 var loses ~1e-15 / (0.1 var) to rounding)
+        np.testing.assert_allclose(var, ref_var, rtol=1e-9)
+
+
+@pytest.mark.skipif(_kernels.max_threads() < 2 or not _kernels.has_openmp(),
+                    reason="needs two OpenMP threads")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_toolbox_network_on_two_threads_is_bitwise_reproducible(dtype, monkeypatch):
+    """Batch norm, dropout and the skip on the row split: the same fit twice
+    on 2 threads gives the same bits; and 1 thread agrees to rounding."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(_engine, "_MIN_MACS_PER_SYNC", 1)
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((203, 9)).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 203)]
+
+    def fit(threads):
+        net = Network([9, 16, 16, 3], output="softmax", loss="log_loss", batch_norm=True,
+                      dropout=0.1, residual=[False, True], dtype=dtype, random_state=0)
+        with threadpoolctl.threadpool_limits(threads):
+            assert choose_threads(net.layout, 32, True, False) == (threads, False)
+            h = train(net, X, Y, optimizer=Adam(1e-2), epochs=3, batch_size=32,
+                      random_state=0, alpha=1e-4)
+        return net.params.copy(), net.buffers.copy(), np.asarray(h.loss)
+
+    a, b, one = fit(2), fit(2), fit(1)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-12)
+    for u, v in zip(a, one):
+        np.testing.assert_allclose(u, v, **tol)
+
+
+@pytest.mark.skipif(_kernels.max_threads() < 2 or not _kernels.has_openmp()
+                    or sys.platform != "linux", reason="needs two OpenMP threads on Linux")
+def test_barrier_survives_an_oversubscribed_machine(monkeypatch):
+    """With more runnable processes than CPUs our threads are descheduled
+    in turn: the barrier's waiter then sleeps (futex) and the last thread
+    in wakes it. Same bits as without the load, no hang."""
+    import subprocess
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(_engine, "_MIN_MACS_PER_SYNC", 1)
+    rng = np.random.default_rng(5)
+    X, Y = rng.standard_normal((256, 8)), rng.standard_normal((256, 2))
+
+    def fit():
+        net = Network([8, 12, 12, 2], batch_norm=True, random_state=0)
+        with threadpoolctl.threadpool_limits(2):
+            train(net, X, Y, optimizer=Adam(1e-2), epochs=4, batch_size=16, random_state=0)
+        return net.params.copy()
+
+    quiet = fit()
+    hogs = [subprocess.Popen([sys.executable, "-c",
+                              "import time\nt = time.time() + 20\nwhile time.time() < t: pass"])
+            for _ in range(3)]
+    try:
+        loaded = fit()
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    np.testing.assert_array_equal(loaded, quiet)
 
 
 # ---------------------------------------------------------------------------
