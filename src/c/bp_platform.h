@@ -51,12 +51,20 @@ static inline int bp_thread_id(void) { return omp_get_thread_num(); }
       the partner is a few microseconds behind and a sleep's wake-up (an
       IPI to a halted vCPU: tens of microseconds on a VM) would cost more
       than the whole wait;
-   2. sched_yield() BP_BARRIER_YIELDS times: lets another runnable thread
-      of this CPU (possibly the partner) run;
+   2. sched_yield() for up to BP_BARRIER_YIELD_NS (200 ms, the default
+      KMP_BLOCKTIME of LLVM's OpenMP): the partner was descheduled by
+      another process. The waiter stays runnable and gets the CPU back as
+      soon as the scheduler lets it. Sleeping sooner was measured worse
+      under load: with the other users' builds and tests on the 2 vCPUs
+      (load average 14), W1 on 2 threads ran at 0.17-0.20x of one thread
+      when waiters slept after 100 yields or after 2 ms of yielding,
+      against 0.28-0.79x with yields only (four alternating pairs of 20 s
+      runs; noisy, but every pair pointed the same way): a sleeper's
+      wake-up queues behind every other runnable task;
    3. sleep on the sense word (Linux futex) until the last thread arrives:
-      the partner is off-CPU for a scheduler slice (milliseconds); the CPU
-      is left to whoever runs (the partner may migrate to it) instead of
-      being burnt by a spinning or yield-looping waiter.
+      the partner is not coming soon (a stopped or swapped-out process, a
+      debugger); the CPU is left to whoever needs it instead of being
+      burnt by a yield-looping waiter.
    The last thread to arrive wakes the sleepers (a syscall only when there
    are some). The acq_rel increment and release/acquire on `sense` make
    every write before the barrier visible to every thread after it; the
@@ -83,12 +91,19 @@ static inline void bp_futex_wait(int* addr, int expected) {
 static inline void bp_futex_wake_all(int* addr) {
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
+#include <time.h>
+static inline long long bp_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 #define BP_BARRIER_CAN_SLEEP 1
 #else
+static inline long long bp_now_ns(void) { return 0; }   /* (never sleeps) */
 #define BP_BARRIER_CAN_SLEEP 0
 #endif
 #define BP_BARRIER_SPINS 2000u
-#define BP_BARRIER_YIELDS 100u
+#define BP_BARRIER_YIELD_NS 200000000LL
 typedef struct { int count; int sense; int sleepers; } bp_barrier_t;
 static inline void bp_barrier_init(bp_barrier_t* b) {
     b->count = 0; b->sense = 0; b->sleepers = 0;
@@ -96,6 +111,7 @@ static inline void bp_barrier_init(bp_barrier_t* b) {
 static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) {
     int s;
     unsigned spins = 0;
+    long long yield_until = 0;
     if (team <= 1) return;
     s = !*local_sense;
     *local_sense = s;
@@ -111,7 +127,9 @@ static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) 
     while (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s) {
         if (spins < BP_BARRIER_SPINS) {
             bp_cpu_relax();
-        } else if (!BP_BARRIER_CAN_SLEEP || spins < BP_BARRIER_SPINS + BP_BARRIER_YIELDS) {
+            spins++;
+        } else if (!BP_BARRIER_CAN_SLEEP || yield_until == 0 || bp_now_ns() < yield_until) {
+            if (yield_until == 0) yield_until = bp_now_ns() + BP_BARRIER_YIELD_NS;
             sched_yield();
         } else {
 #if BP_BARRIER_CAN_SLEEP
@@ -121,7 +139,6 @@ static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) 
             __atomic_sub_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
 #endif
         }
-        spins++;
     }
 }
 #else
