@@ -12,8 +12,11 @@ by epoch in one process, three ways of running the same workload:
 
 each on its own copy of the network (same start, same data order), and
 reads the barrier round and the load average beside every round of the
-three. Rounds are sorted into phases by their barrier round (fast: below
-``--slow-ns``, 100 ns by default) and each phase is reported apart: the
+three. Rounds are sorted into phases by their barrier round, the worse of
+the probes before and after: fast (below ``--slow-ns``, 100 ns), slow (the
+host put the vCPUs apart: up to ``--busy-ns``, 2 us) and busy (another
+process held the other CPU, so a round waited for a reschedule; on a
+shared machine the common case). Each phase is reported apart: the
 speed of ``default`` and of ``2`` as a multiple of ``1`` (per-round ratio
 ``t_1 / t``; median and 10-90% range), with the phase's share of rounds.
 
@@ -114,7 +117,7 @@ class Contender:
             return time.perf_counter() - t0
 
 
-def measure(name, dtype, seconds, slow_ns):
+def measure(name, dtype, seconds, slow_ns, busy_ns):
     sizes, X, Y, bs, toolbox = problem(name, dtype)
     cs = [Contender(m, sizes, X, Y, bs, toolbox, dtype) for m in MODES]
     chosen = {c.mode: c.threads() for c in cs}
@@ -137,18 +140,26 @@ def measure(name, dtype, seconds, slow_ns):
         i += 1
     return {"workload": name, "dtype": dtype, "batch_size": bs, "sizes": sizes,
             "toolbox": toolbox, "chosen": {m: list(v) for m, v in chosen.items()},
-            "rounds": rounds, "slow_ns": slow_ns}
+            "rounds": rounds, "slow_ns": slow_ns, "busy_ns": busy_ns}
+
+
+def phase_of(barrier_ns, slow_ns, busy_ns):
+    """fast (both vCPUs close), slow (the host put them apart) or busy
+    (another process held the other CPU: a round waited for a reschedule)."""
+    if barrier_ns >= busy_ns:
+        return "busy"
+    return "slow" if barrier_ns >= slow_ns else "fast"
 
 
 def phase_rows(res):
-    """One table row per phase of ``res``'s rounds."""
+    """One table row per phase of ``res``'s rounds (and one for all)."""
     rounds = res["rounds"]
     rows = []
-    # A round is slow if the probe before or after it was.
-    slow = np.array([max(r["barrier_ns"], r["barrier_after_ns"]) >= res["slow_ns"]
-                     for r in rounds])
-    for label, mask in (("fast", ~slow), ("slow", slow), ("all", np.ones_like(slow))):
-        sel = [r for r, m in zip(rounds, mask) if m]
+    # A round belongs to the worse of the phases probed before and after it.
+    phase = [phase_of(max(r["barrier_ns"], r["barrier_after_ns"]), res["slow_ns"],
+                      res["busy_ns"]) for r in rounds]
+    for label in ("fast", "slow", "busy", "all"):
+        sel = [r for r, p in zip(rounds, phase) if label in (p, "all")]
         if not sel:
             continue
         t = {m: np.array([r[f"t_{m}"] for r in sel]) for m in MODES}
@@ -195,6 +206,8 @@ def main():
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     ap.add_argument("--slow-ns", type=float, default=100.0,
                     help="barrier round (ns) from which a round counts as slow")
+    ap.add_argument("--busy-ns", type=float, default=2000.0,
+                    help="barrier round (ns) from which a round counts as busy")
     ap.add_argument("--out", default=None, help="write <out>.md and <out>.json")
     args = ap.parse_args()
     if _threads.thread_limit() < 2:
@@ -204,12 +217,12 @@ def main():
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     for name in args.workloads:
         for dtype in args.dtypes:
-            res = measure(name, dtype, args.seconds, args.slow_ns)
+            res = measure(name, dtype, args.seconds, args.slow_ns, args.busy_ns)
             results.append(res)
             print(table([res]).split("\n", 2)[2], flush=True)
     head = (f"Run {started}, {platform.node()}, {os.cpu_count()} CPUs, bpcore "
             f"{bpcore.__version__}, {args.seconds:.0f} s per workload and dtype, "
-            f"slow phase from {args.slow_ns:.0f} ns; load1 = 1-minute load average "
+            f"slow phase from {args.slow_ns:.0f} ns, busy from {args.busy_ns:.0f} ns; load1 = 1-minute load average "
             "during the rounds (other processes on the machine).")
     md = head + "\n\n" + table(results) + "\n"
     print("\n" + md)
