@@ -46,9 +46,9 @@ from bpcore._engine import EpochRunner, choose_threads, reshuffle
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import ALPHA, LEARNING_RATE, WORKLOADS, make_dataset  # noqa: E402
 
-try:                                     # branch kern moves the probe
-    from bpcore.benchmark import barrier_latency
-except ImportError:
+try:                                     # since the kernels' housekeeping
+    from bpcore.benchmark.floor import barrier_latency
+except ImportError:                      # before it (e.g. /work/baseline)
     from bpcore._kernels import barrier_latency
 
 MODES = ("1", "default", "2")
