@@ -348,9 +348,12 @@ class Network:
         started meanwhile ran 2-8x slower. Every row's output is the same
         for any thread count.
         """
-        out = self._infer(X, _HEAD_OUTPUT, check_finite=True)
-        if out is not None:
-            return out
+        # The common input (an array of this dtype and width) by the short
+        # path; anything else is validated and converted first.
+        short: NDArray[np.floating[Any]] | None = self._infer(X, _HEAD_OUTPUT,
+                                                              check_finite=True)
+        if short is not None:
+            return short
         X = as_input(X, "X", self.dtype, self.n_features)
         n = X.shape[0]
         out = np.empty((n, self.n_outputs), dtype=self.dtype)

@@ -45,6 +45,7 @@ cdef struct Inference:
     bint check_finite            # refuse non-finite X (sets ``nonfinite``)
     int nonfinite                # set by any thread whose chunk of X has NaN/inf
     int interrupted              # set by thread 0, read by all between chunks
+    long long next_chunk         # the next unclaimed chunk (bp_claim)
 
 
 cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -148,11 +149,15 @@ cdef void _forward_chunk(const Inference* F, const floating* theta, floating* pi
 
 
 cdef void _forward_thread(Inference* F, const floating* theta) noexcept nogil:
-    """Chunks tid, tid + team, ... of X (each checked for NaN/inf first when
-    asked); thread 0 polls Ctrl-C between its chunks and the others stop at
-    the next chunk when it raised or a chunk was not finite."""
+    """Chunks of X as this thread claims them, each checked for NaN/inf first
+    when asked. Which thread computes a chunk changes none of its bits (each
+    thread runs the same single-threaded products on its own scratch); claiming
+    instead of a fixed share keeps a descheduled thread from holding up the
+    call (100,000 digits rows, 2 threads, load ~14 on 2 CPUs: see
+    docs/DESIGN.md). Thread 0 polls Ctrl-C between its chunks; the others
+    stop at their next chunk when it raised or a chunk was not finite."""
     cdef const Layout* L = F.L
-    cdef int tid = bp_thread_id(), team = bp_team_size()
+    cdef int tid = bp_thread_id()
     cdef Py_ssize_t c, n_chunks = (F.n + F.chunk - 1) // F.chunk, since_poll = 0
     cdef Py_ssize_t n0 = L.sizes[0], rows
     cdef floating* ping = <floating*> F.work + tid * F.per_thread
@@ -160,7 +165,7 @@ cdef void _forward_thread(Inference* F, const floating* theta) noexcept nogil:
     cdef floating* head_rows = ping + 2 * F.chunk * L.max_width + 2 * L.max_width
     cdef SparseRows sp = F.sp
     cdef bp_fpstate fp = bp_fp_enter()      # the floating-point mode is per thread
-    c = tid
+    c = <Py_ssize_t> bp_claim(&F.next_chunk)
     while c < n_chunks and not F.interrupted and not F.nonfinite:
         rows = min(F.chunk, F.n - c * F.chunk)
         if F.check_finite and not _all_finite(<const floating*> F.x + c * F.chunk * n0,
@@ -169,7 +174,7 @@ cdef void _forward_thread(Inference* F, const floating* theta) noexcept nogil:
             break
         _forward_chunk(F, theta, ping, pong, head_rows, F.stats + tid * L.stats_per_thread,
                        c * F.chunk, &sp)
-        c += team
+        c = <Py_ssize_t> bp_claim(&F.next_chunk)
         if tid == 0 and c < n_chunks and _signal_raised(&since_poll, 1):
             F.interrupted = 1
     bp_fp_exit(fp)
