@@ -142,6 +142,7 @@ def _inputs(dtype):
         "int": np.rint(X * 16).astype(np.int64),
         "list": X.tolist(),
         "subclass": X.view(_Sub),
+        "byte-swapped": X.astype(X.dtype.newbyteorder(">")),
         "unaligned": _unaligned(X),
         "csr": sp.csr_matrix(X),
         "csc": sp.csc_matrix(X),
