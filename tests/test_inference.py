@@ -259,6 +259,9 @@ def test_infer_declines_what_is_not_the_common_case():
         assert _kernels.infer(*args, X, _HEAD_OUTPUT, True, 3, 1) is None
     with pytest.raises(ValueError, match="params must be"):
         _kernels.infer(net.layout, net.params[:-1], net.buffers, ok, _HEAD_OUTPUT, True, 3, 1)
+    # parameters the general path takes (unaligned, e.g. from a dask worker)
+    assert _kernels.infer(net.layout, _unaligned(net.params), net.buffers, ok, _HEAD_OUTPUT,
+                          True, 3, 1) is None
     with pytest.raises(ValueError, match="head"):
         _kernels.infer(*args, ok, _HEAD_BINARY_PROBA, True, 3, 1)
 

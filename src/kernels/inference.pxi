@@ -308,14 +308,17 @@ def infer(Plan layout, cnp.ndarray theta not None, cnp.ndarray buffers not None,
     cdef Py_ssize_t n
     cdef int typenum = cnp.PyArray_TYPE(theta)
     if (typenum != cnp.NPY_DOUBLE and typenum != cnp.NPY_FLOAT) or cnp.PyArray_NDIM(theta) != 1 \
-            or not cnp.PyArray_ISCARRAY_RO(theta) or cnp.PyArray_DIMS(theta)[0] != L.n_params:
-        raise ValueError("params must be a C-contiguous float32 or float64 array of %d "
-                         "entries" % L.n_params)
+            or cnp.PyArray_DIMS(theta)[0] != L.n_params:
+        raise ValueError("params must be a float32 or float64 array of %d entries"
+                         % L.n_params)
     if (cnp.PyArray_TYPE(buffers) != typenum or cnp.PyArray_NDIM(buffers) != 1
-            or not cnp.PyArray_ISCARRAY_RO(buffers)
             or cnp.PyArray_DIMS(buffers)[0] != L.n_buffers):
-        raise ValueError("buffers must be a C-contiguous array of %d entries of the "
-                         "params' dtype" % L.n_buffers)
+        raise ValueError("buffers must be an array of %d entries of the params' dtype"
+                         % L.n_buffers)
+    if not cnp.PyArray_ISCARRAY_RO(theta) or not cnp.PyArray_ISCARRAY_RO(buffers):
+        # e.g. unpickled from a dask worker's frames unaligned: ``forward``
+        # (typed memoryviews) takes them
+        return None
     if head < HEAD_OUTPUT or head > HEAD_THRESHOLD or (
             head == HEAD_BINARY_PROBA and L.sizes[L.n_layers] != 1):
         raise ValueError("head %d does not apply to a network with %d outputs"
