@@ -27,6 +27,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import bpcore
 from bpcore import NeuralNetClassifier, NeuralNetRegressor
+from bpcore._sklearn_compat import HAS_CALLBACKS
 from bpcore.schedules import CosineAnnealingLR, StepLR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -510,6 +511,13 @@ def test_invalid_regressor_parameters(diabetes):
 # scikit-learn's callback protocol
 # ---------------------------------------------------------------------------
 
+# Before 1.9 it does not exist and set_callbacks is refused (tested in
+# test_sklearn_compat.py).
+needs_sklearn_callbacks = pytest.mark.skipif(
+    not HAS_CALLBACKS,
+    reason="scikit-learn's callback protocol (sklearn.callback) is new in 1.9")
+
+
 class _Recorder:
     """A sklearn.callback FitCallback recording the task tree; stops after
     ``stop_after`` epoch subtasks."""
@@ -538,6 +546,7 @@ class _Recorder:
         return self.stop_after is not None and ends >= self.stop_after
 
 
+@needs_sklearn_callbacks
 @pytest.mark.parametrize("Est", [bpcore.MLPClassifier, NeuralNetClassifier])
 def test_sklearn_callbacks_one_task_per_fit_one_subtask_per_epoch(iris, Est):
     X, y = iris
@@ -553,6 +562,7 @@ def test_sklearn_callbacks_one_task_per_fit_one_subtask_per_epoch(iris, Est):
     assert est.score(X, y) == rec.scores[-1]
 
 
+@needs_sklearn_callbacks
 @pytest.mark.parametrize("Est", [bpcore.MLPRegressor, NeuralNetRegressor])
 def test_sklearn_callback_stops_training(diabetes, Est):
     X, y = diabetes
@@ -564,6 +574,7 @@ def test_sklearn_callback_stops_training(diabetes, Est):
     np.testing.assert_array_equal(est.predict(X), ref.predict(X))
 
 
+@needs_sklearn_callbacks
 def test_sklearn_callbacks_on_lbfgs_and_partial_fit(iris):
     X, y = iris
     rec = _Recorder(stop_after=2)
@@ -579,6 +590,7 @@ def test_sklearn_callbacks_on_lbfgs_and_partial_fit(iris):
                                                           ("end", "epoch", 0)]
 
 
+@needs_sklearn_callbacks
 def test_sklearn_progress_bar_and_scoring_monitor(iris):
     pytest.importorskip("rich", reason="sklearn.callback.ProgressBar draws with rich")
     from sklearn.callback import ProgressBar, ScoringMonitor
@@ -595,6 +607,7 @@ def test_sklearn_progress_bar_and_scoring_monitor(iris):
     assert [r["accuracy"] for r in rows] == ref
 
 
+@needs_sklearn_callbacks
 def test_callbacks_do_not_change_the_numbers(iris):
     X, y = iris
     a = bpcore.MLPClassifier((8,), max_iter=5, random_state=0).fit(X, y)

@@ -44,6 +44,8 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
     _fit_context,
     _get_additional_lbfgs_options_dict,
     available_if,
+    classifier_partial_fit_signature,
+    regressor_init_signature,
     validate_data,
 )
 from ._kernels import CSRInput
@@ -944,6 +946,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
+    @classifier_partial_fit_signature
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch over (X, y), keeping the optimizer's state.
 
@@ -1041,6 +1044,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _parameter_constraints: dict = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
 
+    @regressor_init_signature
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
