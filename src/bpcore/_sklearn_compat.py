@@ -310,7 +310,7 @@ try:
             is unavailable (with the reason as the ``AttributeError``'s cause)
             and the fit's callback context does nothing."""
 
-            @available_if(_refuse_callbacks)
+            @available_if(_refuse_callbacks)  # type: ignore[untyped-decorator]
             def set_callbacks(self, *callbacks: Any) -> Any:  # pragma: no cover - refused
                 raise AssertionError("unreachable: available_if refuses it")
 

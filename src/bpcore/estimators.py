@@ -1,8 +1,9 @@
 """Drop-in replacements for scikit-learn's MLPClassifier and MLPRegressor.
 
 Same constructor, validation and error messages, fitted attributes, warnings
-and random draws as scikit-learn 1.9, so that for the same data, parameters
-and ``random_state`` the results agree up to floating-point rounding; the
+and random draws as the installed scikit-learn (1.6 to 1.9; what differs
+between releases is in ``_sklearn_compat``), so that for the same data,
+parameters and ``random_state`` the results agree up to floating-point rounding; the
 training itself runs in bpcore's kernels.
 
 This module is the thin layer of that contract: input validation, labels and
@@ -806,10 +807,11 @@ _ATTRIBUTES_DOC = """
 """
 
 _NOTES_DOC = """
-    Numbers follow scikit-learn 1.9 exactly: the same initial weights, the
-    same validation split and shuffling for the same ``random_state``, the
-    same loss scaling and updates, so results agree up to floating-point
-    rounding. Deliberate details:
+    Numbers follow the installed scikit-learn (1.6 to 1.9; on 1.6 with
+    1.7's ``sample_weight`` and ``loss='poisson'`` kept) exactly: the same
+    initial weights, the same validation split and shuffling for the same
+    ``random_state``, the same loss scaling and updates, so results agree up
+    to floating-point rounding. Deliberate details:
 
     - With several regression outputs, the reported squared error is
       ``0.5 * mean`` over samples and outputs while its gradient is taken of
