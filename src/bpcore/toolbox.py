@@ -544,7 +544,7 @@ default='squared_error'
         return _target.scale_target(Y, getattr(self, "target_offset_", None),
                                     getattr(self, "target_scale_", None))
 
-    def _target_from_network(self, Y):
-        return _target.unscale_output(Y, getattr(self, "target_offset_", None),
+    def _targets_from_outputs(self, y_pred):
+        return _target.unscale_output(y_pred, getattr(self, "target_offset_", None),
                                       getattr(self, "target_scale_", None))
 
