@@ -77,13 +77,14 @@ def _as_engine_input(X, dtype):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
-def _say(verbose, msg, level=logging.DEBUG):
-    """A message of the fit: printed with ``verbose`` (scikit-learn's output,
-    to the letter) and logged to the ``bpcore`` logger either way (per-epoch
-    lines at DEBUG, decisions at INFO)."""
+def _say(verbose, level, msg, *args):
+    """A message of the fit, ``msg % args``: printed with ``verbose``
+    (scikit-learn's output, to the letter) and logged to the ``bpcore``
+    logger either way (per-epoch lines at DEBUG, decisions at INFO);
+    formatted only when someone reads it."""
     if verbose:
-        print(msg)
-    logger.log(level, msg)
+        print(msg % args)
+    logger.log(level, msg, *args)
 
 
 def _warn(msg, category=UserWarning):
@@ -132,7 +133,7 @@ class _SklearnRules(Callback):
         est.loss_ = logs["loss"]
         est.t_ += self.n_samples
         est.loss_curve_.append(est.loss_)
-        _say(est.verbose, "Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+        _say(est.verbose, logging.DEBUG, "Iteration %d, loss = %.8f", est.n_iter_, est.loss_)
         early_stopping = self.validation is not None
         est._update_no_improvement_count(early_stopping, *(self.validation or (None,) * 3),
                                          diverged=np.isnan(logs["loss"]),
@@ -153,10 +154,10 @@ class _SklearnRules(Callback):
             lowered = est._schedule.on_stall() if sklearn_schedule else None
             if lowered is None:
                 too_small = sklearn_schedule and est._schedule.kind == "adaptive"
-                _say(est.verbose, msg + (" Learning rate too small." if too_small else "")
-                     + " Stopping.", logging.INFO)
+                _say(est.verbose, logging.INFO, "%s%s Stopping.", msg,
+                     " Learning rate too small." if too_small else "")
                 return True
-            _say(est.verbose, msg + lowered, logging.INFO)
+            _say(est.verbose, logging.INFO, "%s%s", msg, lowered)
             est._optimizer.learning_rate = est._schedule.lr
             est._no_improvement_count = 0
         if self.incremental:
@@ -788,7 +789,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             elif score is None:
                 score = self._score(X_val, y_val, sample_weight=sw_val)
             self.validation_scores_.append(score)
-            _say(self.verbose, "Validation score: %f" % self.validation_scores_[-1])
+            _say(self.verbose, logging.DEBUG, "Validation score: %f", self.validation_scores_[-1])
             last = self.validation_scores_[-1]
             if last < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1

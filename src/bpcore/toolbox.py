@@ -33,7 +33,8 @@ from .activations import HIDDEN_ACTIVATIONS
 from .callbacks import History
 from .estimators import MLPClassifier, MLPRegressor, _class_doc, _FitPlan, _store_parameters
 from .initializers import INITIALIZERS
-from .schedules import SCHEDULE_NAMES, SKLEARN_RATES, named_schedule
+from .schedules import SCHEDULE_NAMES, SKLEARN_RATES
+from .schedules import named_schedule  # noqa: F401  (documented as bpcore.toolbox.named_schedule)
 from .training import Validation
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
