@@ -314,6 +314,12 @@ class _FitPlan:
         """The network's targets for the estimator's validated ``y``."""
         return y.reshape((-1, 1)) if y.ndim == 1 else y
 
+    def estimator_targets(self, Y):
+        """The estimator's ``y`` for network targets ``Y`` (what ``score``
+        compares predictions with): the labels of a classifier."""
+        est = self.est
+        return est._label_binarizer.inverse_transform(Y) if is_classifier(est) else Y
+
     def split(self, X, Y, sample_weight, random_state):
         """``(X, Y, sample_weight)`` to train on and ``(X_val, y_val, Y_val,
         sw_val)`` to validate on (Nones without validation): the given
@@ -337,8 +343,8 @@ class _FitPlan:
                 "The validation set is too small. Increase 'validation_fraction' "
                 "or the size of your dataset."
             )
-        y_val = est._label_binarizer.inverse_transform(Y_val) if is_classifier(est) else Y_val
-        return (X_train, Y_train, sw_train), (X_val, y_val, Y_val, sw_val)
+        return (X_train, Y_train, sw_train), (X_val, self.estimator_targets(Y_val), Y_val,
+                                              sw_val)
 
     def check_validation_data(self, validation_data):
         """``(X_val, y_val, Y_val, sw_val)`` from a ``validation_data`` argument."""
