@@ -49,19 +49,15 @@ static inline double bp_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
 #define BP_SQ_BEFORE_d 0.0
 #define BP_SQ_BEFORE_f bp_sumsq_f(th, s, e)
 
-/* What every update does first at parameter i: theta read (its square
-   summed, for float64) and the gradient finished (L2 term, batch scale):
-       t = theta;  gi = (g + l2 * t) * inv */
-#define BP_GRAD(T, SUF)                                                          \
+/* What every update loop starts with: theta's entry t (its square summed
+   for the L2 term) and the gradient finished on the fly, gi. */
+#define BP_FINISHED_GRAD(T, SUF)                                                 \
         T t = th[i];                                                             \
         BP_SQ_IN_LOOP_##SUF(t)                                                   \
         T gi = (g[i] + l2 * t) * inv;
-
-/* And what Adam, AdamW and NAdam share after it, both moments updated:
-       m = b1 * m + c1 * gi;  v = b2 * v + c2 * gi**2
-   (c1 = 1 - b1, c2 = 1 - b2); each update then uses t, gi, mi and vi. */
+/* And in every Adam-family loop (Adam, AdamW, NAdam), the two moments. */
 #define BP_MOMENTS(T, SUF)                                                       \
-        BP_GRAD(T, SUF)                                                          \
+        BP_FINISHED_GRAD(T, SUF)                                                 \
         T mi = b1 * m[i] + c1 * gi;                                              \
         T vi = b2 * v[i] + c2 * (gi * gi);                                       \
         m[i] = mi;                                                               \
@@ -92,7 +88,7 @@ BP_CLONES double bp_rmsprop_##SUF(T* th, const T* g, T* v, ptrdiff_t s,  \
     double sq = BP_SQ_BEFORE_##SUF;                                              \
     ptrdiff_t i;                                                                 \
     for (i = s; i < e; i++) {                                                    \
-        BP_GRAD(T, SUF)                                                          \
+        BP_FINISHED_GRAD(T, SUF)                                                 \
         T vi = rho * v[i] + c * (gi * gi);                                       \
         v[i] = vi;                                                               \
         th[i] = t - lr * gi / (SQRT(vi) + eps);                                  \
@@ -172,7 +168,7 @@ BP_CLONES double bp_rprop_##SUF(T* th, const T* g, T* prev, T* size,            
     double sq = BP_SQ_BEFORE_##SUF;                                           \
     ptrdiff_t i;                                                                 \
     for (i = s; i < e; i++) {                                                    \
-        BP_GRAD(T, SUF)                                                          \
+        BP_FINISHED_GRAD(T, SUF)                                                 \
         T p = gi * prev[i];                                                      \
         T z = (first ? lr0 : size[i])                                            \
               * (p > 0 ? eta_plus : (p < 0 ? eta_minus : (T)1));                 \
