@@ -385,7 +385,9 @@ class _Encoder:
         net = state.get("_net")
         attributes = {}
         for key, v in state.items():
-            if key in params:
+            # Callbacks (set_callbacks) are hooks of the fits to come, not
+            # model state: not saved, as a file stores no code to run.
+            if key in params or key == "_skl_callbacks":
                 continue
             if net is not None and key in ("coefs_", "intercepts_") and _are_views(
                     v, getattr(net, key[:-1])):

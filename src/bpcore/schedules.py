@@ -982,21 +982,14 @@ class SklearnSchedule(Schedule):
         if self.kind == "invscaling":
             self.lr = self.learning_rate_init / (time_step + 1) ** self.power_t
 
-    def on_stall(self, msg: str, verbose: bool) -> bool:
-        """The stopping rule fired: True to stop; ``adaptive`` lowers the rate
-        instead while it is above 1e-6."""
-        if self.kind != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
-        if self.lr <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
+    def on_stall(self) -> str | None:
+        """The stopping rule fired: ``adaptive`` divides the rate by 5 instead
+        of stopping while it is above 1e-6. Returns what it did (scikit-learn's
+        words, to follow the rule's message), or None: training stops."""
+        if self.kind != "adaptive" or self.lr <= 1e-6:
+            return None
         self.lr = self.lr / 5.0
-        if verbose:
-            print(msg + " Setting learning rate to %f" % self.lr)
-        return False
+        return " Setting learning rate to %f" % self.lr
 
 
 #: scikit-learn's ``learning_rate`` names (``SklearnSchedule``).

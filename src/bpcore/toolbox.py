@@ -35,7 +35,8 @@ from .activations import HIDDEN_ACTIVATIONS
 from .callbacks import History
 from .estimators import MLPClassifier, MLPRegressor, _class_doc, _FitPlan, _store_parameters
 from .initializers import INITIALIZERS
-from .schedules import SCHEDULE_NAMES, SKLEARN_RATES, named_schedule
+from .schedules import SCHEDULE_NAMES, SKLEARN_RATES
+from .schedules import named_schedule  # noqa: F401  (documented as bpcore.toolbox.named_schedule)
 from .training import Validation
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
@@ -77,8 +78,8 @@ class _ToolboxPlan(_FitPlan):
 
     STOCHASTIC_SOLVERS = tuple(s for s in SOLVERS if s != "lbfgs")
 
-    def __init__(self, est, X, incremental, validation_data=None):
-        super().__init__(est, X, incremental, validation_data)
+    def __init__(self, est, X, incremental, validation_data=None, callbacks=None):
+        super().__init__(est, X, incremental, validation_data, callbacks)
         self.dask = _is_dask_array(X)
         if self.dask:
             self._check_dask(est, incremental, validation_data)
@@ -247,7 +248,7 @@ class _ToolboxMixin:
         return self._net
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None, callbacks=None):
         """Fit the network to (X, y).
 
         Parameters
@@ -261,13 +262,16 @@ class _ToolboxMixin:
             ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``:
             validated on after every epoch (``history_``) and, with
             ``early_stopping=True``, used for stopping instead of a hold-out.
+        callbacks : list of bpcore.callbacks.Callback, default=None
+            Run after every epoch of this fit, after those given to
+            ``set_callbacks`` (see the user guide, "Callbacks").
 
         Returns
         -------
         self : object
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False,
-                         validation_data=validation_data)
+                         validation_data=validation_data, callbacks=callbacks)
 
 
 _TOOLBOX_PARAMS_DOC = """
@@ -348,9 +352,13 @@ _TOOLBOX_NOTES = """
     per-epoch ``loss``, ``lr``, ``epoch_time`` and, with validation data,
     ``val_loss`` and ``val_score``; ``partial_fit`` appends to it.
 
-    scikit-learn's callbacks (``est.set_callbacks(...)``, ``sklearn.callback``)
-    see one task per fit and one subtask per epoch (L-BFGS: per iteration);
-    a callback returning True from ``on_fit_task_end`` stops training."""
+    Callbacks: bpcore's (``bpcore.callbacks``: ``EarlyStopping``,
+    ``ProgressBar``, ``CSVLogger``, ``ModelCheckpoint``, your ``Callback``
+    subclasses) through ``est.set_callbacks(...)`` or
+    ``fit(..., callbacks=[...])``, run after every epoch; scikit-learn's
+    (``est.set_callbacks(...)``, ``sklearn.callback``) see one task per fit
+    and one subtask per epoch (L-BFGS: per iteration), and one returning
+    True from ``on_fit_task_end`` stops training."""
 
 
 _TOOLBOX_SOLVER_DOC = """

@@ -24,7 +24,7 @@ from sklearn.utils import check_random_state
 from ._engine import DivergenceError, EpochRunner, blas_for, reshuffle
 from ._lbfgs import LBFGS, minimize_lbfgs
 from ._validation import check_positive_int, check_real
-from .callbacks import Callback, History
+from .callbacks import Callback, History, check_callbacks
 from .network import Network
 from .optimizers import Optimizer
 from .schedules import Schedule
@@ -250,7 +250,9 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
     validation_data : tuple, optional
         ``(X_val, Y_val)`` or ``(X_val, Y_val, sample_weight_val)``: its
         data loss after every epoch is ``history.val_loss``.
-    callbacks : sequence of bpcore.callbacks.Callback
+    callbacks : list of bpcore.callbacks.Callback, default=()
+        Run after every epoch (``bpcore.callbacks``; each one's ``model`` is
+        ``net``).
 
     Returns
     -------
@@ -299,10 +301,9 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
         clip_value = check_real(clip_value, "clip_value", low=0.0, low_open=True)
     if schedule is not None and not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a bpcore.schedules.Schedule, got {schedule!r}")
-    callbacks = list(callbacks)
+    callbacks = check_callbacks(callbacks)
     for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be bpcore.callbacks.Callback instances, got {cb!r}")
+        cb.model = net
     X, Y, sample_weight = net.check_xy(X, Y, sample_weight)
     validate = None
     if validation_data is not None:
