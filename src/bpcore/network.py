@@ -364,7 +364,11 @@ class Network:
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        Y : array-like of shape (n_samples, n_outputs)
+            Inputs.
+        Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            Targets. For log loss with a softmax output, one-hot rows or 1-D
+            integer class labels in ``[0, n_outputs)`` (the same numbers, bit
+            for bit); with a single output unit, a 1-D array is its column.
         alpha : float, default=0.0
             L2 strength: ``0.5 * alpha * sum(||W||^2) / sum(sample_weight)``.
         sample_weight : array-like of shape (n_samples,), optional
@@ -441,7 +445,8 @@ class Network:
                 and _kernels.all_in_range(Y, *_TARGET_RANGE.get(self.loss, _ANY))):
             return X, Y, None
         X = as_input(X, "X", self.dtype, self.n_features)
-        Y = as_matrix(Y, "Y", self.dtype, self.n_outputs, allow_1d=self.n_outputs == 1)
+        Y = as_matrix(self._one_hot(Y), "Y", self.dtype, self.n_outputs,
+                      allow_1d=self.n_outputs == 1)
         if Y.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
         check_targets(self.loss, Y)
@@ -449,6 +454,34 @@ class Network:
         return X, Y, sample_weight
 
     _check_xy = check_xy
+
+    def _one_hot(self, Y: ArrayLike) -> ArrayLike:
+        """1-D integer class labels as one-hot rows for a softmax output.
+
+        PyTorch's and Keras' users pass class indices; the rows built here
+        hold exact 0s and 1s, so training on them is the one-hot training bit
+        for bit. A single-unit logistic output takes 0/1 labels as its column
+        already (``as_matrix``'s 1-D case); anything else passes unchanged.
+        """
+        if self.output != "softmax" or self.n_outputs < 2:
+            return Y
+        labels = np.asarray(Y)
+        if labels.ndim != 1:
+            return Y
+        if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
+            raise ValueError(
+                f"Y is 1-D with dtype {labels.dtype}, but a softmax output takes integer "
+                f"class labels in [0, {self.n_outputs}) or one-hot rows of shape "
+                f"(n_samples, {self.n_outputs}); cast labels with y.astype(int)")
+        if labels.size and (labels.min() < 0 or labels.max() >= self.n_outputs):
+            bad = labels[(labels < 0) | (labels >= self.n_outputs)][0]
+            raise ValueError(
+                f"Y holds class label {bad}, outside [0, {self.n_outputs}) for a softmax "
+                f"output of {self.n_outputs} units; number the classes 0..{self.n_outputs - 1} "
+                "(sklearn.preprocessing.LabelEncoder does)")
+        one_hot = np.zeros((labels.size, self.n_outputs), dtype=self.dtype)
+        one_hot[np.arange(labels.size), labels.astype(np.intp)] = 1
+        return one_hot
 
     def _use_sklearn_gradient(self) -> Network:
         """Make the squared-error gradient sum over outputs, as scikit-learn's does.
