@@ -27,6 +27,9 @@ from .plotting import LossCurveDisplay
 from .toolbox import NeuralNetClassifier, NeuralNetRegressor
 from .training import train
 from ._version import __version__
+from . import _skl2onnx_hook
+
+_skl2onnx_hook.install()  # skl2onnx.to_onnx(est) works once skl2onnx is imported
 
 
 def __getattr__(name: str) -> Any:  # bpcore.to_onnx imports onnx only when asked for

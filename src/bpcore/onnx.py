@@ -25,9 +25,11 @@
 The graph computes in the input's dtype (``X_sample``'s: float32 or
 float64; float32 when no sample is given), with the weights cast to it.
 
-Importing this module also registers bpcore's estimators with skl2onnx
-(when it is installed), so that ``skl2onnx.to_onnx(est, X[:1])`` works as
-for scikit-learn's MLPs, ZipMap and its options included.
+bpcore's estimators are registered with skl2onnx as soon as both are
+imported, in either order (``import bpcore`` arranges it without importing
+skl2onnx; importing this module registers too), so that
+``skl2onnx.to_onnx(est, X[:1])`` works as for scikit-learn's MLPs, ZipMap
+and its options included, for the estimators and pipelines holding them.
 
 Needs the ``onnx`` extra: ``pip install "bpcore[onnx]"``.
 """
@@ -378,7 +380,7 @@ def _is_float(t):
 
 
 def register_skl2onnx():
-    """Register bpcore's estimators with skl2onnx (done on ``import bpcore.onnx``).
+    """Register bpcore's estimators with skl2onnx (done when skl2onnx is imported).
 
     After it, ``skl2onnx.to_onnx(est, X[:1])`` converts a fitted bpcore
     estimator as it converts scikit-learn's, with the same output names and
