@@ -1,7 +1,8 @@
 """bpcore.to_onnx and the skl2onnx registration, checked with onnxruntime.
 
 Oracle: bpcore's own ``forward``, ``predict`` and ``predict_proba``. The
-largest deviation per model kind is printed in the run (``-s`` not needed).
+largest deviation per model kind goes to the session's deviation table
+(pytest's terminal summary; ``-v`` shows it whole).
 Skipped with a reason when the ``onnx`` extra is not installed.
 """
 import warnings
@@ -38,12 +39,13 @@ def _check(kind, actual, desired, dtype, tol=None):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report_deviations(request):
+def report_deviations(deviation_record):
+    """The largest deviation per model kind joins the session's deviation
+    table (tests/conftest.py), printed in pytest's terminal summary."""
     yield
-    lines = [f"  {k}: {v:.3g}" for k, v in sorted(_DEVIATIONS.items())]
-    capman = request.config.pluginmanager.getplugin("capturemanager")
-    with capman.global_and_fixture_disabled():
-        print("\nONNX max |onnxruntime - bpcore| per model kind:\n" + "\n".join(lines))
+    for key, dev in _DEVIATIONS.items():
+        kind, dtype = key.rsplit(" ", 1)
+        deviation_record.add(f"ONNX {kind}", dtype, dev)
 
 
 def _net(activation, dtype, output="identity", loss="squared_error"):
