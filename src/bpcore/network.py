@@ -510,6 +510,72 @@ class Network:
             "dtype": self.dtype.name,
         }
 
+    def summary(self) -> str:
+        """A table of the layers and their parameter counts, as text.
+
+        One row per layer: its kind (input, dense hidden, output), width,
+        activation, batch norm, dropout rate, identity skip, and its counts
+        (weights, bias or batch norm's shift, batch norm's scale; running
+        statistics are buffers). The totals are ``n_params`` (every
+        trainable value, the length of ``params``) and the buffer count
+        (``buffers.size``).
+
+        Returns
+        -------
+        table : str
+            ``print(net.summary())`` shows it.
+
+        Examples
+        --------
+        >>> import bpcore
+        >>> net = bpcore.Network([64, 128, 128, 10], output="softmax", loss="log_loss",
+        ...                      batch_norm=[True, False], dropout=0.1, residual=True)
+        >>> print(net.summary())
+        Network: 64 -> 128 -> 128 -> 10, float64, log_loss loss
+        layer  kind    width  activation  batch norm  dropout  skip  params  buffers
+        0      input      64
+        1      dense     128  relu        yes             0.1         8,448      256
+        2      dense     128  relu        no              0.1  yes   16,512        0
+        3      output     10  softmax                                 1,290        0
+        Trainable parameters: 26,250 (net.n_params = 26250)
+        Buffers (batch-norm running statistics, not trained): 256
+        Total: 26,506 values
+        """
+        sizes = self.layer_sizes
+        header = ("layer", "kind", "width", "activation", "batch norm", "dropout", "skip",
+                  "params", "buffers")
+        rows: list[tuple[str, ...]] = [("0", "input", str(sizes[0]), "", "", "", "", "", "")]
+        n_hidden = len(sizes) - 2
+        for i in range(1, len(sizes)):
+            fan_in, fan_out = sizes[i - 1], sizes[i]
+            hidden = i <= n_hidden
+            bn = hidden and self._batch_norm[i - 1]
+            params = fan_in * fan_out + fan_out + (fan_out if bn else 0)
+            buffers = 2 * fan_out if bn else 0
+            rows.append((
+                str(i), "dense" if hidden else "output", str(fan_out),
+                self._hidden[i - 1] if hidden else self.output,
+                ("yes" if bn else "no") if hidden else "",
+                f"{self._dropout[i - 1]:g}" if hidden and self._dropout[i - 1] else "",
+                "yes" if hidden and self._residual[i - 1] else "",
+                f"{params:,}", f"{buffers:,}"))
+        numeric = {"width", "dropout", "params", "buffers"}
+        widths = [max(len(r[c]) for r in (header, *rows)) for c in range(len(header))]
+
+        def line(cells: tuple[str, ...]) -> str:
+            return "  ".join(cell.rjust(w) if name in numeric else cell.ljust(w)
+                             for cell, w, name in zip(cells, widths, header)).rstrip()
+
+        n_buffers = int(self.buffers.size)
+        title = (f"Network: {' -> '.join(map(str, sizes))}, {self.dtype.name}, "
+                 f"{self.loss} loss")
+        return "\n".join([
+            title, line(header), *(line(r) for r in rows),
+            f"Trainable parameters: {self.n_params:,} (net.n_params = {self.n_params})",
+            f"Buffers (batch-norm running statistics, not trained): {n_buffers:,}",
+            f"Total: {self.n_params + n_buffers:,} values",
+        ])
+
     def __repr__(self) -> str:
         extra = ""
         for name, default in (("init", "sklearn"), ("dropout", 0.0), ("batch_norm", False),
@@ -517,6 +583,8 @@ class Network:
             value = getattr(self, name)
             if not (isinstance(value, type(default)) and value == default):
                 extra += f", {name}={value!r}"
+        if self.huber_delta != 1.0:
+            extra += f", huber_delta={self.huber_delta!r}"
         return (f"Network({list(self.layer_sizes)}, activation={self.activation!r}, "
                 f"output={self.output!r}, loss={self.loss!r}{extra}, "
                 f"dtype={self.dtype.name!r})")
