@@ -15,6 +15,7 @@ from typing import Any
 from . import _kernels as _kernels  # noqa: F401  (fail here, clearly, if the build is missing)
 from . import _threads  # noqa: F401  (its fork hook: forked children run single-threaded)
 from . import callbacks, schedules  # noqa: F401
+from ._config import show_config
 from ._engine import DivergenceError
 from ._lbfgs import LBFGS
 from .callbacks import History
@@ -60,6 +61,7 @@ __all__ = [
     "check_gradients",
     "load",
     "save",
+    "show_config",
     "to_onnx",
     "train",
 ]
