@@ -34,7 +34,8 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
 
 from .activations import HIDDEN_ACTIVATIONS
 from .callbacks import History
-from .estimators import MLPClassifier, MLPRegressor
+from ._docstrings import complete_parameters
+from .estimators import _PARAMS_DOC, MLPClassifier, MLPRegressor
 from .initializers import INITIALIZERS
 from .optimizers import RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, RMSProp
 from .schedules import (
@@ -673,3 +674,8 @@ default='squared_error'
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False,
                          validation_data=validation_data)
+
+
+# Every inherited parameter documented too, in the signature's order.
+complete_parameters(NeuralNetClassifier, _PARAMS_DOC)
+complete_parameters(NeuralNetRegressor, _PARAMS_DOC)
