@@ -33,10 +33,13 @@ CHECKS = {
     "PR02",  # no documented parameter that the signature lacks
     "PR03",  # parameters in the signature's order
     "PR04",  # every parameter has a type
-    "PR07",  # every documented parameter has a description
     "PR10",  # "name : type" with a space before the colon
     "RT01",  # a Returns section where the function returns something
 }
+#: Reported with a count but not (yet) failing: a parameter whose type says
+#: it all ("X : array-like of shape (n_samples, n_features)") has no
+#: description line in many places.
+REPORTED = {"PR07"}
 # Not enforced: RT02 (numpydoc wants a lone return unnamed; bpcore names them,
 # "self : object", as scikit-learn does), and the wording checks (PR08/PR09,
 # ES01, SA01), which are taste.
@@ -78,17 +81,36 @@ def _targets() -> list[tuple[str, bool]]:
     return list(out.items())
 
 
+def _inherits_doc(path: str) -> bool:
+    """True for a method without a docstring of its own that overrides a
+    documented one (a callback's ``on_epoch_end``): the reference shows the
+    inherited docstring (autodoc), so it is documented."""
+    modname, _, rest = path.partition(".")
+    obj: object = importlib.import_module(modname)
+    for part in rest.split("."):
+        obj = getattr(obj, part)
+    if isinstance(obj, property):
+        obj = obj.fget
+    return not getattr(obj, "__doc__", None) and bool(inspect.getdoc(obj))
+
+
 def main() -> int:
-    errors = 0
+    errors = reported = 0
     targets = _targets()
     for path, top_level in targets:
         checks = CHECKS | (TOP_LEVEL_CHECKS if top_level else set())
         result = validate(path)
         for code, message in result["errors"]:
+            if code == "GL08" and _inherits_doc(path):
+                continue
             if code in checks:
                 errors += 1
                 print(f"{path}: {code} {message}")
-    print(f"numpydoc validation: {len(targets)} public objects, {errors} error(s)")
+            elif code in REPORTED:
+                reported += 1
+    print(f"numpydoc validation: {len(targets)} public objects, {errors} error(s) "
+          f"in the enforced checks ({', '.join(sorted(CHECKS | TOP_LEVEL_CHECKS))}); "
+          f"{reported} parameter(s) without a description line (PR07, reported only)")
     return 1 if errors else 0
 
 

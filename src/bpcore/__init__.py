@@ -1,4 +1,4 @@
-"""bpcore: fast backpropagation for dense neural networks on the CPU.
+"""Fast backpropagation for dense neural networks on the CPU.
 
 Core API: ``Network`` (layers with batch norm, dropout, residual skips, a
 choice of activations, losses and initializations), the optimizers ``SGD``,

@@ -405,6 +405,17 @@ class BlockwiseObjective:
         one float64 vector of ``n_params + 2`` per block and per reduction
         task (an upper bound: parts summed where they were computed do not
         move), the last one to the client.
+
+        Parameters
+        ----------
+        n_workers : int or None, default=None
+            Workers the parameters go to (``broadcast="scatter"``); None
+            counts the cluster's.
+
+        Returns
+        -------
+        n_bytes : int
+            Bytes moved per evaluation of the loss and gradient.
         """
         if n_workers is None:
             n_workers = len(set(self._where))

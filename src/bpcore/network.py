@@ -246,18 +246,22 @@ class Network:
 
     @property
     def n_params(self) -> int:
+        """Number of trainable values: the length of ``params``."""
         return self.layout.n_params
 
     @property
     def n_features(self) -> int:
+        """Width of the input layer."""
         return self.layer_sizes[0]
 
     @property
     def n_outputs(self) -> int:
+        """Width of the output layer."""
         return self.layer_sizes[-1]
 
     @property
     def has_batch_norm(self) -> bool:
+        """True if any hidden layer is batch-normalized."""
         return any(self._batch_norm)
 
     def _make_views(self) -> None:
@@ -302,6 +306,16 @@ class Network:
         draw ``W`` only (``bpcore.initializers``) and zero the bias. Drawn in
         float64, then cast. Batch norm: gamma 1, shift 0, running mean 0,
         running variance 1.
+
+        Parameters
+        ----------
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draw (scikit-learn's ``check_random_state``).
+
+        Returns
+        -------
+        self : Network
+            This network, re-initialized in place.
         """
         rs = check_random_state(random_state)
         s = self.layer_sizes
@@ -343,6 +357,16 @@ class Network:
         they keep spinning for ~0.1 s after a call, and a training epoch
         started meanwhile ran 2-8x slower. Every row's output is the same
         for any thread count.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        out : ndarray of shape (n_samples, n_outputs)
+            The output layer's activations, of the network's dtype.
         """
         X = as_input(X, "X", self.dtype, self.n_features)
         n = X.shape[0]
@@ -434,6 +458,21 @@ class Network:
         (``_kernels.all_in_range``: finite, and in the loss's target range);
         anything else, and any array that fails the scan, goes through the
         full validation, which converts and names the problem.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            Targets (1-D integer class labels for a softmax output become
+            one-hot rows).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        X, Y, sample_weight : tuple
+            As the kernels take them.
         """
         if (sample_weight is None and type(X) is np.ndarray and type(Y) is np.ndarray
                 and X.dtype == self.dtype and Y.dtype == self.dtype
@@ -495,7 +534,14 @@ class Network:
         return self
 
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments (JSON-able), as ``Network(**config)`` takes them."""
+        """The constructor arguments (JSON-able), as ``Network(**config)`` takes them.
+
+        Returns
+        -------
+        config : dict
+            ``layer_sizes``, ``activation``, ``output``, ``loss``, ``init``,
+            ``dropout``, ``batch_norm``, ``residual``, ``huber_delta``, ``dtype``.
+        """
         def plain(v: object) -> object:
             if isinstance(v, (list, tuple)):
                 return [plain(x) for x in v]

@@ -146,6 +146,11 @@ class Schedule:
         """The constructor arguments, as plain JSON-able values.
 
         ``schedule_from_config`` rebuilds an unbound copy from them.
+
+        Returns
+        -------
+        config : dict
+            Argument name to value.
         """
         return {k: _to_json(getattr(self, k)) for k in self._PARAMS}
 
@@ -912,6 +917,11 @@ def schedule_from_config(name: str, config: Mapping[str, Any]) -> Schedule:
         A key of ``SCHEDULES``.
     config : dict
         The output of ``get_config()``.
+
+    Returns
+    -------
+    schedule : Schedule
+        A new, unbound schedule.
 
     Examples
     --------

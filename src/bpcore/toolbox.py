@@ -79,6 +79,30 @@ def named_schedule(name, *, max_iter, learning_rate_init, n_iter_no_change, step
                    1e-4) on the validation loss when there is validation
                    data, else the training loss
     ============== =========================================================
+
+    Parameters
+    ----------
+    name : {'step', 'exponential', 'cosine', 'cosine_restarts', 'onecycle', 'plateau'}
+        The ``learning_rate`` name.
+    max_iter : int
+        The estimator's ``max_iter`` (epochs, ``E`` above).
+    learning_rate_init : float
+        The estimator's initial rate (``OneCycleLR``'s peak).
+    n_iter_no_change : int
+        The estimator's patience (``ReduceLROnPlateau``'s is half of it).
+    steps_per_epoch : int, default=1
+        Batches per epoch (``OneCycleLR`` counts steps).
+
+    Returns
+    -------
+    schedule : bpcore.schedules.Schedule
+        A new schedule, unbound.
+
+    Examples
+    --------
+    >>> from bpcore.toolbox import named_schedule
+    >>> named_schedule("cosine", max_iter=50, learning_rate_init=1e-3, n_iter_no_change=10)
+    CosineAnnealingLR(T_max=50, eta_min=0.0)
     """
     E = int(max_iter)
     if name == "step":

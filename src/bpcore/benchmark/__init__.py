@@ -55,6 +55,23 @@ class ComparisonResult:
         unit on two classes; batch size, dtype, epochs, rounds, threads, rows).
     notes : list of str
         Contenders skipped and why, thread settings that could not be honoured.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The ``rows`` attribute.
+    config : dict
+        The ``config`` attribute.
+    notes : list of str, default=[]
+        The ``notes`` attribute.
+
+    Examples
+    --------
+    >>> from bpcore.benchmark import compare
+    >>> result = compare(hidden_layer_sizes=(8,), n_samples=200, n_features=4, n_classes=2,
+    ...                  epochs=1, rounds=1, contenders=("bpcore",), progress=False)
+    >>> result.config["layers"], result.row("bpcore")["library"]
+    ([4, 8, 2], 'bpcore')
     """
 
     rows: list
@@ -62,7 +79,18 @@ class ComparisonResult:
     notes: list = field(default_factory=list)
 
     def row(self, library):
-        """The row of ``library`` (KeyError if it did not run)."""
+        """The row of ``library`` (KeyError if it did not run).
+
+        Parameters
+        ----------
+        library : str
+            ``"bpcore"``, ``"sklearn"``, ``"torch"`` or ``"jax"``.
+
+        Returns
+        -------
+        row : dict
+            See ``rows``.
+        """
         for r in self.rows:
             if r["library"] == library:
                 return r
@@ -70,7 +98,13 @@ class ComparisonResult:
                        f"{[r['library'] for r in self.rows]}")
 
     def as_dict(self):
-        """Plain Python data (JSON-ready): ``{"config", "rows", "notes"}``."""
+        """Plain Python data (JSON-ready): ``{"config", "rows", "notes"}``.
+
+        Returns
+        -------
+        data : dict
+            Copies of ``config``, ``rows`` and ``notes``.
+        """
         return {"config": dict(self.config), "rows": [dict(r) for r in self.rows],
                 "notes": list(self.notes)}
 
@@ -163,7 +197,7 @@ def synthetic_data(n_samples, n_features, n_classes, random_state=0):
     Examples
     --------
     >>> X, y = synthetic_data(100, 8, 3)
-    >>> X.shape, sorted(set(y))
+    >>> X.shape, sorted(set(y.tolist()))
     ((100, 8), [0, 1, 2])
     """
     rng = np.random.default_rng(random_state)
@@ -439,6 +473,17 @@ def _parser():
 
 def main(argv=None):
     """Entry point of ``python -m bpcore.benchmark``; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The command-line arguments (``sys.argv[1:]`` if None); no arguments
+        time the default shape, ``DEFAULT_LAYERS``.
+
+    Returns
+    -------
+    status : int
+        0 on success (argparse exits with 2 on bad arguments).
 
     Examples
     --------
