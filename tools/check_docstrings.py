@@ -24,7 +24,7 @@ from numpydoc.validate import validate
 PUBLIC_MODULES = ("bpcore", "bpcore.callbacks", "bpcore.schedules", "bpcore.dask",
                   "bpcore.benchmark", "bpcore.toolbox", "bpcore.onnx", "bpcore.plotting")
 #: Public names outside any ``__all__`` that users are pointed to.
-EXTRA_NAMES = ("bpcore.toolbox.named_schedule",)
+EXTRA_NAMES: tuple[str, ...] = ()
 
 CHECKS = {
     "GL08",  # the object has no docstring

@@ -48,6 +48,8 @@ except ImportError as exc:
 from .network import BN_EPS, Network
 from .activations import ELU_ALPHA, LEAKY_RELU_SLOPE
 
+__all__ = ["to_onnx", "register_skl2onnx", "TARGET_OPSET"]
+
 #: The opset of the graphs ``to_onnx`` writes (every operator used exists there).
 TARGET_OPSET = 17
 _IR_VERSION = 8                 # the IR version of opset 17 (onnx's table)

@@ -49,7 +49,7 @@ from .schedules import (
 )
 from .training import Validation
 
-__all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
+__all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "named_schedule"]
 
 
 def _is_dask_array(X):
@@ -64,21 +64,21 @@ SCHEDULE_NAMES = ("step", "exponential", "cosine", "cosine_restarts", "onecycle"
 def named_schedule(name, *, max_iter, learning_rate_init, n_iter_no_change, steps_per_epoch=1):
     """The schedule a ``learning_rate`` name stands for, with its defaults.
 
-    ============== =========================================================
-    name           schedule (``E = max_iter`` epochs)
-    ============== =========================================================
-    step           ``StepLR(step_size=max(1, E // 3), gamma=0.1)``
-    exponential    ``ExponentialLR(gamma=0.01 ** (1 / E))``: 1% at the end
-    cosine         ``CosineAnnealingLR(T_max=E, eta_min=0)``
+    =============== ========================================================
+    name            schedule (``E = max_iter`` epochs)
+    =============== ========================================================
+    step            ``StepLR(step_size=max(1, E // 3), gamma=0.1)``
+    exponential     ``ExponentialLR(gamma=0.01 ** (1 / E))``: 1% at the end
+    cosine          ``CosineAnnealingLR(T_max=E, eta_min=0)``
     cosine_restarts ``CosineAnnealingWarmRestarts(T_0=max(1, E // 4))``:
-                   four cycles
-    onecycle       ``OneCycleLR(max_lr=learning_rate_init, total_steps=E *
-                   batches per epoch)``; past the cycle the final rate holds
-    plateau        ``ReduceLROnPlateau(factor=0.1, patience=max(1,
-                   n_iter_no_change // 2))`` (torch's relative threshold
-                   1e-4) on the validation loss when there is validation
-                   data, else the training loss
-    ============== =========================================================
+                    four cycles
+    onecycle        ``OneCycleLR(max_lr=learning_rate_init, total_steps=E *
+                    batches per epoch)``; past the cycle the final rate holds
+    plateau         ``ReduceLROnPlateau(factor=0.1, patience=max(1,
+                    n_iter_no_change // 2))`` (torch's relative threshold
+                    1e-4) on the validation loss when there is validation
+                    data, else the training loss
+    =============== ========================================================
 
     Parameters
     ----------
