@@ -10,7 +10,7 @@ from ``bpcore.schedules`` and callbacks from ``bpcore.callbacks``) and
 ``NeuralNetClassifier``, ``NeuralNetRegressor``. The compiled kernels live in ``bpcore._kernels``; importing
 bpcore fails loudly if they were not built.
 """
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _kernels as _kernels  # noqa: F401  (fail here, clearly, if the build is missing)
 from . import _threads  # noqa: F401  (its fork hook: forked children run single-threaded)
@@ -31,6 +31,10 @@ from ._version import __version__
 from . import _skl2onnx_hook
 
 _skl2onnx_hook.install()  # skl2onnx.to_onnx(est) works once skl2onnx is imported
+
+
+if TYPE_CHECKING:  # typed for checkers; at run time __getattr__ imports it when asked for
+    from .onnx import to_onnx
 
 
 def __getattr__(name: str) -> Any:  # bpcore.to_onnx imports onnx only when asked for

@@ -43,8 +43,8 @@ def complete_parameters(cls: type, shared: str) -> None:
             for name in names.split(", "):
                 by_name[name] = (names, text)
     ordered, seen = [], set()
-    for name in inspect.signature(cls.__init__).parameters:
-        if name == "self" or name not in by_name:
+    for name in inspect.signature(cls).parameters:
+        if name not in by_name:
             continue
         names, text = by_name[name]
         if names not in seen:

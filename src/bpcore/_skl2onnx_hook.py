@@ -57,7 +57,8 @@ class _Finder(importlib.abc.MetaPathFinder):
         _uninstall()  # one shot; also keeps the search below from finding us again
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None)
-            spec = None if find is None else find(fullname, path, target)
+            spec: importlib.machinery.ModuleSpec | None = (
+                None if find is None else find(fullname, path, target))
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
                     spec.loader = _Loader(spec.loader)

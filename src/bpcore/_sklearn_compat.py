@@ -20,7 +20,8 @@ supported range and the installed version.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sklearn
 
@@ -126,13 +127,13 @@ def unsupported_message(missing: list[str]) -> str:
 
 
 try:
-    from sklearn.base import _fit_context
+    from sklearn.base import _fit_context as _sk_fit_context
     from sklearn.callback import CallbackSupportMixin
     from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
     from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
     from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
     from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.metaestimators import available_if as _sk_available_if
     from sklearn.utils.multiclass import _check_partial_fit_first_call
     from sklearn.utils.optimize import _check_optimize_result
     from sklearn.utils.validation import _check_sample_weight, validate_data
@@ -147,6 +148,26 @@ try:
     )
 except (ImportError, AttributeError) as exc:  # pragma: no cover - needs another scikit-learn
     raise ImportError(unsupported_message(missing_names() or [str(exc)])) from exc
+
+_Fit = TypeVar("_Fit", bound=Callable[..., Any])
+
+
+def _fit_context(*, prefer_skip_nested_validation: bool) -> Callable[[_Fit], _Fit]:
+    """scikit-learn's ``_fit_context`` decorator, typed: a decorated ``fit``
+    keeps its signature for type checkers (scikit-learn ships no types, so
+    through the bare decorator every ``fit`` returned ``Any``)."""
+    decorator: Callable[[_Fit], _Fit] = _sk_fit_context(
+        prefer_skip_nested_validation=prefer_skip_nested_validation)
+    return decorator
+
+
+def available_if(check: Callable[[Any], bool]) -> Callable[[_Fit], _Fit]:
+    """scikit-learn's ``available_if``, typed like ``_fit_context``: to a type
+    checker the method keeps its signature (at run time, scikit-learn's
+    descriptor hides it where ``check`` is false)."""
+    decorator: Callable[[_Fit], _Fit] = _sk_available_if(check)
+    return decorator
+
 
 __all__ = [
     "CallbackSupportMixin",

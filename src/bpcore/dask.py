@@ -70,9 +70,12 @@ after starting it, as ``tests/test_dask.py`` does.
 """
 import numbers
 import pickle
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import scipy.optimize
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 try:
     import dask
@@ -294,8 +297,9 @@ class BlockwiseObjective:
     >>> loss, grad = obj(net.params)                                 # doctest: +SKIP
     """
 
-    def __init__(self, net, X, Y, sample_weight=None, *, alpha=0.0, l1=0.0, client=None,
-                 broadcast="scatter", split_every=_SPLIT_EVERY):
+    def __init__(self, net: Network, X: Any, Y: Any, sample_weight: Any = None, *,
+                 alpha: float = 0.0, l1: float = 0.0, client: Any = None,
+                 broadcast: str = "scatter", split_every: int = _SPLIT_EVERY) -> None:
         _check_net(net)
         if not isinstance(X, da.Array):
             raise TypeError(
@@ -379,7 +383,7 @@ class BlockwiseObjective:
                      for g in groups]
         return parts[0].result()
 
-    def __call__(self, theta):
+    def __call__(self, theta: ArrayLike) -> tuple[float, NDArray[np.float64]]:
         theta = np.ascontiguousarray(theta, dtype=self.dtype)
         if theta.shape != (self.n_params,):
             raise ValueError(f"theta must have shape ({self.n_params},), got {theta.shape}")
@@ -397,7 +401,7 @@ class BlockwiseObjective:
             grad[self._mask] += (self.alpha * W + self.l1 * np.sign(W)) / sw_total
         return float(loss), grad
 
-    def bytes_per_evaluation(self, n_workers=None):
+    def bytes_per_evaluation(self, n_workers: int | None = None) -> int:
         """Bytes the parameters and gradients move per evaluation.
 
         ``n_params`` values of the network's dtype to each worker
@@ -437,8 +441,9 @@ class BlockwiseObjective:
 
 # ------------------------------------------------------------------ L-BFGS
 
-def minimize_lbfgs(net, X, Y, sample_weight=None, *, alpha=0.0, l1=0.0, options=None,
-                   client=None):
+def minimize_lbfgs(net: Network, X: Any, Y: Any, sample_weight: Any = None, *,
+                   alpha: float = 0.0, l1: float = 0.0, options: Mapping[str, Any] | None = None,
+                   client: Any = None) -> Any:
     """Full-batch L-BFGS-B on dask arrays; ``net.params`` receives the result.
 
     The data-parallel counterpart of ``bpcore._lbfgs.minimize_lbfgs``: each
@@ -501,7 +506,7 @@ def minimize_lbfgs(net, X, Y, sample_weight=None, *, alpha=0.0, l1=0.0, options=
 
 # ------------------------------------------------------------------ labels
 
-def compute_classes(y):
+def compute_classes(y: Any) -> NDArray[Any]:
     """Sorted unique labels of a dask (or NumPy) label vector, computed on the cluster.
 
     Only the unique values come back to the client.
@@ -536,7 +541,7 @@ def _binarize_block(y, classes, dtype):
     return lb.transform(y).astype(dtype, copy=False)
 
 
-def binarize(y, classes, dtype="float64"):
+def binarize(y: Any, classes: ArrayLike, dtype: DTypeLike = "float64") -> Any:
     """One-hot targets (n, k) from dask labels, block by block on the workers.
 
     As scikit-learn's ``LabelBinarizer`` fitted on ``classes`` (and as
@@ -609,7 +614,7 @@ def _n_features(model):
     return getattr(model, "n_features_in_", None)
 
 
-def predict(model, X):
+def predict(model: Any, X: Any) -> Any:
     """Blockwise ``predict`` (estimators) or ``forward`` (Network) over a dask array.
 
     Parameters
@@ -635,7 +640,7 @@ def predict(model, X):
     return _blockwise(fn, X, _n_features(model))
 
 
-def predict_proba(model, X):
+def predict_proba(model: Any, X: Any) -> Any:
     """Blockwise ``predict_proba`` (classifiers) or the probabilities of a Network.
 
     For a Network, ``forward`` of a ``softmax`` or ``logistic`` output.

@@ -19,6 +19,9 @@ weights before a ``warm_start`` fit) are copied into the buffer at the next
 import copy
 import warnings
 from abc import ABC, abstractmethod
+from typing import Any
+
+from numpy.typing import ArrayLike, NDArray
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +37,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from ._engine import DivergenceError, EpochRunner
+from ._typing import MatrixLike, RandomStateLike, Self
 from ._sklearn_compat import (  # every version-sensitive scikit-learn name
     CallbackSupportMixin,
     MLPCLASSIFIER_PARAMETER_CONSTRAINTS,
@@ -658,7 +662,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
                 self.best_loss_ = self.loss_curve_[-1]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self: Self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            ) -> Self:
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -868,13 +873,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
     )
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000):
+    def __init__(self, hidden_layer_sizes: ArrayLike = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -918,7 +925,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict class labels.
 
         Parameters
@@ -944,7 +951,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self: Self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> Self:
         """Train for one epoch over (X, y), keeping the optimizer's state.
 
         Parameters
@@ -967,7 +976,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> NDArray[Any]:
         """Log of ``predict_proba(X)``.
 
         Parameters
@@ -981,7 +990,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> NDArray[Any]:
         """Class probabilities, columns in the order of ``classes_``.
 
         Parameters
@@ -1041,13 +1050,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _parameter_constraints: dict = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000):
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: ArrayLike = (100,),
+                 activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -1059,7 +1071,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
         )
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict targets.
 
         Parameters
@@ -1098,7 +1110,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self: Self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """Train for one epoch over (X, y), keeping the optimizer's state.
 
         Parameters

@@ -36,6 +36,7 @@ Needs the ``onnx`` extra: ``pip install "bpcore[onnx]"``.
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:
     import onnx
@@ -271,7 +272,7 @@ def _estimator_kind(obj):
                     f"{type(obj).__module__}.{type(obj).__qualname__}")
 
 
-def to_onnx(obj, X_sample=None):
+def to_onnx(obj: object, X_sample: ArrayLike | None = None) -> onnx.ModelProto:
     """Export a network or a fitted estimator to ONNX.
 
     Parameters
@@ -381,7 +382,7 @@ def _is_float(t):
     return isinstance(t, FloatTensorType)
 
 
-def register_skl2onnx():
+def register_skl2onnx() -> list[str]:
     """Register bpcore's estimators with skl2onnx (done when skl2onnx is imported).
 
     After it, ``skl2onnx.to_onnx(est, X[:1])`` converts a fitted bpcore

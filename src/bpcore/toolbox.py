@@ -12,7 +12,11 @@ toolbox option at its default they give scikit-learn's numbers.
 import copy
 import time
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
+from typing import Any, Union
+
+from numpy.typing import ArrayLike
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -35,6 +39,8 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
 from .activations import HIDDEN_ACTIVATIONS
 from .callbacks import History
 from ._docstrings import complete_parameters
+from ._typing import MatrixLike, RandomStateLike, Self
+from .schedules import Schedule
 from .estimators import _PARAMS_DOC, MLPClassifier, MLPRegressor
 from .initializers import INITIALIZERS
 from .optimizers import RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, RMSProp
@@ -51,6 +57,11 @@ from .training import Validation
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "named_schedule"]
 
+#: ``scoring=``: a scorer name, a callable ``scorer(est, X, y)``, or None.
+Scoring = Union[str, Callable[..., float], None]
+#: ``fit(validation_data=...)``: ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``.
+ValidationData = Union[tuple[Any, Any], tuple[Any, Any, Any]]
+
 
 def _is_dask_array(X):
     """True for a dask array, without importing dask."""
@@ -61,7 +72,8 @@ SKLEARN_RATES = ("constant", "invscaling", "adaptive")
 SCHEDULE_NAMES = ("step", "exponential", "cosine", "cosine_restarts", "onecycle", "plateau")
 
 
-def named_schedule(name, *, max_iter, learning_rate_init, n_iter_no_change, steps_per_epoch=1):
+def named_schedule(name: str, *, max_iter: int, learning_rate_init: float,
+                   n_iter_no_change: int, steps_per_epoch: int = 1) -> Schedule:
     """The schedule a ``learning_rate`` name stands for, with its defaults.
 
     =============== ========================================================
@@ -531,16 +543,23 @@ class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, init="sklearn", dropout=0.0,
-                 batch_norm=False, residual=False, l1=0.0, max_norm=None, clip_norm=None,
-                 clip_value=None, weight_decay=0.01, class_weight=None,
-                 restore_best_weights=True, scoring=None):
+    def __init__(self, hidden_layer_sizes: ArrayLike = (100,),
+                 activation: str | Sequence[str] = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str | Schedule = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 init: str | Sequence[str] = "sklearn",
+                 dropout: float | Sequence[float] = 0.0,
+                 batch_norm: bool | Sequence[bool] = False, residual: bool = False,
+                 l1: float = 0.0, max_norm: float | None = None, clip_norm: float | None = None,
+                 clip_value: float | None = None, weight_decay: float = 0.01,
+                 class_weight: Mapping[Any, float] | str | None = None,
+                 restore_best_weights: bool = True, scoring: Scoring = None) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -564,7 +583,8 @@ class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
         self.scoring = scoring
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self: Self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            validation_data: ValidationData | None = None) -> Self:
         """Fit the network to (X, y).
 
         Parameters
@@ -638,16 +658,23 @@ default='squared_error'
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, init="sklearn", dropout=0.0,
-                 batch_norm=False, residual=False, l1=0.0, max_norm=None, clip_norm=None,
-                 clip_value=None, weight_decay=0.01, restore_best_weights=True,
-                 scoring=None, huber_delta=1.0):
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: ArrayLike = (100,),
+                 activation: str | Sequence[str] = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str | Schedule = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 init: str | Sequence[str] = "sklearn",
+                 dropout: float | Sequence[float] = 0.0,
+                 batch_norm: bool | Sequence[bool] = False, residual: bool = False,
+                 l1: float = 0.0, max_norm: float | None = None, clip_norm: float | None = None,
+                 clip_value: float | None = None, weight_decay: float = 0.01,
+                 restore_best_weights: bool = True, scoring: Scoring = None,
+                 huber_delta: float = 1.0) -> None:
         super().__init__(
             loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             solver=solver, alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -679,7 +706,8 @@ default='squared_error'
         return super()._out_activation_and_loss()
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self: Self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            validation_data: ValidationData | None = None) -> Self:
         """Fit the network to (X, y).
 
         Parameters

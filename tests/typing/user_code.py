@@ -7,9 +7,12 @@ functions and ``show_config``. Never executed: only type-checked.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 import onnx
+from typing_extensions import assert_type
 
 import bpcore
 import bpcore.dask
@@ -22,6 +25,10 @@ def estimators(X: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> float:
     reg: bpcore.MLPRegressor = bpcore.MLPRegressor().fit(X, X[:, 0])
     nn: bpcore.NeuralNetClassifier = bpcore.NeuralNetClassifier(dropout=0.1).fit(X, y)
     nr: bpcore.NeuralNetRegressor = bpcore.NeuralNetRegressor(loss="huber").fit(X, X[:, 0])
+    # fit returns the estimator's own type, not Any.
+    assert_type(bpcore.MLPClassifier().fit(X, y), bpcore.MLPClassifier)
+    assert_type(bpcore.NeuralNetRegressor().fit(X, X[:, 0]), bpcore.NeuralNetRegressor)
+    assert_type(clf.partial_fit(X, y), bpcore.MLPClassifier)
     proba: npt.NDArray[np.float64] = clf.predict_proba(X)
     history: bpcore.History = nn.history_
     net: bpcore.Network = nn.network_
@@ -38,7 +45,7 @@ def saving(est: bpcore.NeuralNetClassifier, path: str) -> onnx.ModelProto:
 
 
 class PrintLoss(Callback):
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:  # type: ignore[override]
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool:
         print(epoch, logs["loss"])
         return False
 
@@ -54,7 +61,7 @@ def core(X: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> str:
     bpcore.train(net, X, y, optimizer=bpcore.SGD(0.1, momentum=0.9),
                  schedule=OneCycleLR(max_lr=0.1, total_steps=100))
     loss, grad = net.loss_and_grad(X, y)
-    out: npt.NDArray[np.floating[object]] = net.forward(X)  # type: ignore[type-var]
+    out = net.forward(X)
     err: float = bpcore.check_gradients(net, X[:5], y[:5])
     return net.summary() + str(loss + err + float(grad.sum()) + float(out.sum())
                                + history.loss[-1])
