@@ -503,6 +503,7 @@ class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
     ----------
     solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'nadam', 'rmsprop', 'adagrad', \
 'rprop'}, default='adam'
+        The optimizer: scikit-learn's three, and the toolbox's (see Notes).
     learning_rate : str or bpcore.schedules.Schedule, default='constant'
         scikit-learn's {'constant', 'invscaling', 'adaptive'}, a schedule
         name {'step', 'exponential', 'cosine', 'cosine_restarts', 'onecycle',
@@ -621,6 +622,7 @@ default='squared_error'
         identity output.
     solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'nadam', 'rmsprop', 'adagrad', \
 'rprop'}, default='adam'
+        The optimizer: scikit-learn's three, and the toolbox's (see Notes).
     learning_rate : str or bpcore.schedules.Schedule, default='constant'
         As for :class:`NeuralNetClassifier`.""" + _TOOLBOX_PARAMS_DOC + """
     huber_delta : float, default=1.0
