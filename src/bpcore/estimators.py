@@ -1,8 +1,9 @@
 """Drop-in replacements for scikit-learn's MLPClassifier and MLPRegressor.
 
 Same constructor, validation and error messages, fitted attributes, warnings
-and random draws as scikit-learn 1.9, so that for the same data, parameters
-and ``random_state`` the results agree up to floating-point rounding; the
+and random draws as the installed scikit-learn (1.6 to 1.9; what differs
+between releases is in ``_sklearn_compat``), so that for the same data,
+parameters and ``random_state`` the results agree up to floating-point rounding; the
 training itself runs in bpcore's kernels.
 
 This module is the thin layer of that contract: input validation, labels and
@@ -47,6 +48,8 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
     _fit_context,
     _get_additional_lbfgs_options_dict,
     available_if,
+    classifier_partial_fit_signature,
+    regressor_init_signature,
     validate_data,
 )
 from ._kernels import CSRInput
@@ -884,10 +887,11 @@ _ATTRIBUTES_DOC = """
 """
 
 _NOTES_DOC = """
-    Numbers follow scikit-learn 1.9 exactly: the same initial weights, the
-    same validation split and shuffling for the same ``random_state``, the
-    same loss scaling and updates, so results agree up to floating-point
-    rounding. Deliberate details:
+    Numbers follow the installed scikit-learn (1.6 to 1.9; on 1.6 with
+    1.7's ``sample_weight`` and ``loss='poisson'`` kept) exactly: the same
+    initial weights, the same validation split and shuffling for the same
+    ``random_state``, the same loss scaling and updates, so results agree up
+    to floating-point rounding. Deliberate details:
 
     - With several regression outputs, the reported squared error is
       ``0.5 * mean`` over samples and outputs while its gradient is taken of
@@ -1004,6 +1008,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
+    @classifier_partial_fit_signature
     def partial_fit(self: Self, X: MatrixLike, y: ArrayLike,
                     sample_weight: ArrayLike | None = None,
                     classes: ArrayLike | None = None) -> Self:
@@ -1090,6 +1095,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _parameter_constraints: dict = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
 
+    @regressor_init_signature
     def __init__(self, loss: str = "squared_error", hidden_layer_sizes: ArrayLike = (100,),
                  activation: str = "relu", *,
                  solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
