@@ -231,14 +231,33 @@ class CallbackList:
             cb.on_train_begin(net)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool:
-        """Run every callback's ``on_epoch_end``; True if any asked to stop."""
+        """Run every callback's ``on_epoch_end``; True if any asked to stop.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch that ended, counted from 0.
+        logs : dict of str to float
+            Its records (``loss``, ``lr``, ``val_loss``, ...).
+
+        Returns
+        -------
+        stop : bool
+            True if any callback returned True.
+        """
         stop = False
         for cb in self.callbacks:
             stop = bool(cb.on_epoch_end(epoch, logs)) or stop
         return stop
 
     def on_train_end(self, net: Network) -> None:
-        """Run every callback's ``on_train_end``."""
+        """Run every callback's ``on_train_end``.
+
+        Parameters
+        ----------
+        net : Network
+            The network that was trained.
+        """
         for cb in self.callbacks:
             cb.on_train_end(net)
 
@@ -727,7 +746,14 @@ class History(Callback):
         return len(self.loss)
 
     def as_dict(self) -> dict[str, list[float]]:
-        """Every record as ``{name: list of float}`` (copies), extra keys included."""
+        """Every record as ``{name: list of float}`` (copies), extra keys included.
+
+        Returns
+        -------
+        records : dict of str to list of float
+            ``loss``, ``val_loss``, ``val_score``, ``lr``, ``epoch_time`` and
+            any extra key, one value per epoch.
+        """
         out = {name: list(getattr(self, name)) for name in self.FIELDS}
         out.update((k, list(v)) for k, v in self.extra.items())
         return out

@@ -22,8 +22,10 @@ import logging
 import operator
 import time
 import warnings
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
@@ -38,6 +40,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from ._engine import DivergenceError, EpochRunner
+from ._typing import MatrixLike, RandomStateLike, Self
 from ._sklearn_compat import (  # every version-sensitive scikit-learn name
     CallbackSupportMixin,
     MLPCLASSIFIER_PARAMETER_CONSTRAINTS,
@@ -835,7 +838,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self: Self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            ) -> Self:
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -1081,13 +1085,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> clf.predict(X[:3]).shape
     (3,)""")
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000):
+    def __init__(self, hidden_layer_sizes: ArrayLike = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
@@ -1122,7 +1128,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict class labels.
 
         Parameters
@@ -1166,7 +1172,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     @classifier_partial_fit_signature
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self: Self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> Self:
         """Train for one epoch over (X, y), keeping the optimizer's state.
 
         Parameters
@@ -1189,7 +1197,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> NDArray[Any]:
         """Log of ``predict_proba(X)``.
 
         Parameters
@@ -1203,7 +1211,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> NDArray[Any]:
         """Class probabilities, columns in the order of ``classes_``.
 
         Parameters
@@ -1255,16 +1263,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _parameter_constraints: dict = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
 
     @regressor_init_signature
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000):
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: ArrayLike = (100,),
+                 activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         _store_parameters(self, locals())
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict targets.
 
         Parameters
@@ -1313,7 +1324,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self: Self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """Train for one epoch over (X, y), keeping the optimizer's state.
 
         Parameters

@@ -27,15 +27,18 @@
 The graph computes in the input's dtype (``X_sample``'s: float32 or
 float64; float32 when no sample is given), with the weights cast to it.
 
-Importing this module also registers bpcore's estimators with skl2onnx
-(when it is installed), so that ``skl2onnx.to_onnx(est, X[:1])`` works as
-for scikit-learn's MLPs, ZipMap and its options included.
+bpcore's estimators are registered with skl2onnx as soon as both are
+imported, in either order (``import bpcore`` arranges it without importing
+skl2onnx; importing this module registers too), so that
+``skl2onnx.to_onnx(est, X[:1])`` works as for scikit-learn's MLPs, ZipMap
+and its options included, for the estimators and pipelines holding them.
 
 Needs the ``onnx`` extra: ``pip install "bpcore[onnx]"``.
 """
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:
     import onnx
@@ -47,6 +50,8 @@ except ImportError as exc:
 
 from .network import BN_EPS, Network
 from .activations import ELU_ALPHA, LEAKY_RELU_SLOPE
+
+__all__ = ["to_onnx", "register_skl2onnx", "TARGET_OPSET"]
 
 #: The opset of the graphs ``to_onnx`` writes (every operator used exists there).
 TARGET_OPSET = 17
@@ -282,7 +287,7 @@ def _estimator_kind(obj):
                     f"{type(obj).__module__}.{type(obj).__qualname__}")
 
 
-def to_onnx(obj, X_sample=None):
+def to_onnx(obj: object, X_sample: ArrayLike | None = None) -> onnx.ModelProto:
     """Export a network or a fitted estimator to ONNX.
 
     Parameters
@@ -390,8 +395,8 @@ def _is_float(t):
     return isinstance(t, FloatTensorType)
 
 
-def register_skl2onnx():
-    """Register bpcore's estimators with skl2onnx (done on ``import bpcore.onnx``).
+def register_skl2onnx() -> list[str]:
+    """Register bpcore's estimators with skl2onnx (done when skl2onnx is imported).
 
     After it, ``skl2onnx.to_onnx(est, X[:1])`` converts a fitted bpcore
     estimator as it converts scikit-learn's, with the same output names and

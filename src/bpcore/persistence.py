@@ -24,6 +24,7 @@ import math
 import os
 import re
 import struct
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ def _safetensors():
 
 # -- the public functions ----------------------------------------------------
 
-def save(obj, path):
+def save(obj: object, path: str | os.PathLike[str]) -> None:
     """Save a network or an estimator to ``path`` in bpcore's safe format.
 
     Parameters
@@ -116,7 +117,7 @@ def save(obj, path):
             os.remove(tmp)
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Any:
     """Load a network or an estimator saved by :func:`save`.
 
     Parameters
@@ -152,7 +153,7 @@ def load(path):
     return loads(data)
 
 
-def loads(data):
+def loads(data: bytes) -> Any:
     """:func:`load` from the bytes of a file (see :func:`load`).
 
     Examples

@@ -39,6 +39,7 @@ __all__ = [
     "Schedule", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
     "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
     "ReduceLROnPlateau", "SequentialLR", "SCHEDULES", "schedule_from_config",
+    "named_schedule",
 ]
 
 
@@ -146,6 +147,11 @@ class Schedule:
         """The constructor arguments, as plain JSON-able values.
 
         ``schedule_from_config`` rebuilds an unbound copy from them.
+
+        Returns
+        -------
+        config : dict
+            Argument name to value.
         """
         return {k: _to_json(getattr(self, k)) for k in self._PARAMS}
 
@@ -913,6 +919,11 @@ def schedule_from_config(name: str, config: Mapping[str, Any]) -> Schedule:
     config : dict
         The output of ``get_config()``.
 
+    Returns
+    -------
+    schedule : Schedule
+        A new, unbound schedule.
+
     Examples
     --------
     >>> from bpcore.schedules import StepLR, schedule_from_config
@@ -1002,21 +1013,45 @@ def named_schedule(name: str, *, max_iter: int, learning_rate_init: float,
                    n_iter_no_change: int, steps_per_epoch: int = 1) -> Schedule:
     """The schedule a ``learning_rate`` name stands for, with its defaults.
 
-    ============== =========================================================
-    name           schedule (``E = max_iter`` epochs)
-    ============== =========================================================
-    step           ``StepLR(step_size=max(1, E // 3), gamma=0.1)``
-    exponential    ``ExponentialLR(gamma=0.01 ** (1 / E))``: 1% at the end
-    cosine         ``CosineAnnealingLR(T_max=E, eta_min=0)``
+    =============== ========================================================
+    name            schedule (``E = max_iter`` epochs)
+    =============== ========================================================
+    step            ``StepLR(step_size=max(1, E // 3), gamma=0.1)``
+    exponential     ``ExponentialLR(gamma=0.01 ** (1 / E))``: 1% at the end
+    cosine          ``CosineAnnealingLR(T_max=E, eta_min=0)``
     cosine_restarts ``CosineAnnealingWarmRestarts(T_0=max(1, E // 4))``:
-                   four cycles
-    onecycle       ``OneCycleLR(max_lr=learning_rate_init, total_steps=E *
-                   batches per epoch)``; past the cycle the final rate holds
-    plateau        ``ReduceLROnPlateau(factor=0.1, patience=max(1,
-                   n_iter_no_change // 2))`` (torch's relative threshold
-                   1e-4) on the validation loss when there is validation
-                   data, else the training loss
-    ============== =========================================================
+                    four cycles
+    onecycle        ``OneCycleLR(max_lr=learning_rate_init, total_steps=E *
+                    batches per epoch)``; past the cycle the final rate holds
+    plateau         ``ReduceLROnPlateau(factor=0.1, patience=max(1,
+                    n_iter_no_change // 2))`` (torch's relative threshold
+                    1e-4) on the validation loss when there is validation
+                    data, else the training loss
+    =============== ========================================================
+
+    Parameters
+    ----------
+    name : {'step', 'exponential', 'cosine', 'cosine_restarts', 'onecycle', 'plateau'}
+        The ``learning_rate`` name.
+    max_iter : int
+        The estimator's ``max_iter`` (epochs, ``E`` above).
+    learning_rate_init : float
+        The estimator's initial rate (``OneCycleLR``'s peak).
+    n_iter_no_change : int
+        The estimator's patience (``ReduceLROnPlateau``'s is half of it).
+    steps_per_epoch : int, default=1
+        Batches per epoch (``OneCycleLR`` counts steps).
+
+    Returns
+    -------
+    schedule : Schedule
+        A new schedule, unbound.
+
+    Examples
+    --------
+    >>> from bpcore.schedules import named_schedule
+    >>> named_schedule("cosine", max_iter=50, learning_rate_init=1e-3, n_iter_no_change=10)
+    CosineAnnealingLR(T_max=50, eta_min=0.0)
     """
     E = int(max_iter)
     if name == "step":

@@ -10,9 +10,12 @@ every toolbox option at its default they give scikit-learn's numbers.
 """
 import inspect
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
+from typing import Any, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.preprocessing import LabelBinarizer
@@ -32,14 +35,22 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
 )
 
 from .activations import HIDDEN_ACTIVATIONS
-from .callbacks import History
-from .estimators import MLPClassifier, MLPRegressor, _class_doc, _FitPlan, _store_parameters
+from .callbacks import Callback, History
+from ._docstrings import complete_parameters
+from ._typing import MatrixLike, RandomStateLike, Self
+from .estimators import (_PARAMS_DOC, MLPClassifier, MLPRegressor, _class_doc, _FitPlan,
+                         _store_parameters)
 from .initializers import INITIALIZERS
-from .schedules import SCHEDULE_NAMES, SKLEARN_RATES
+from .schedules import SCHEDULE_NAMES, SKLEARN_RATES, Schedule
 from .schedules import named_schedule  # noqa: F401  (documented as bpcore.toolbox.named_schedule)
 from .training import Validation
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
+
+#: ``scoring=``: a scorer name, a callable ``scorer(est, X, y)``, or None.
+Scoring = Union[str, Callable[..., float], None]
+#: ``fit(validation_data=...)``: ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``.
+ValidationData = Union[tuple[Any, Any], tuple[Any, Any, Any]]
 
 
 def _is_dask_array(X):
@@ -248,7 +259,9 @@ class _ToolboxMixin:
         return self._net
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, validation_data=None, callbacks=None):
+    def fit(self: Self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            validation_data: ValidationData | None = None,
+            callbacks: Sequence[Callback] | None = None) -> Self:
         """Fit the network to (X, y).
 
         Parameters
@@ -335,7 +348,7 @@ _TOOLBOX_NOTES = """
     its meaning; as in scikit-learn 'adam' ignores them), a schedule name
     ('step', 'exponential', 'cosine', 'cosine_restarts', 'onecycle',
     'plateau', defaults derived from ``max_iter`` in
-    ``bpcore.toolbox.named_schedule``) or a ``bpcore.schedules`` object (copied
+    ``bpcore.schedules.named_schedule``) or a ``bpcore.schedules`` object (copied
     at every fit), for every minibatch solver, starting from
     ``learning_rate_init``. With a schedule, scikit-learn's ``tol``/
     ``n_iter_no_change`` rule still stops training.
@@ -364,6 +377,7 @@ _TOOLBOX_NOTES = """
 _TOOLBOX_SOLVER_DOC = """
     solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'nadam', 'rmsprop', 'adagrad', \
 'rprop'}, default='adam'
+        The optimizer: scikit-learn's three, and the toolbox's (see Notes).
     learning_rate : str or bpcore.schedules.Schedule, default='constant'
         scikit-learn's {'constant', 'invscaling', 'adaptive'}, a schedule
         name {'step', 'exponential', 'cosine', 'cosine_restarts', 'onecycle',
@@ -414,16 +428,23 @@ class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, init="sklearn", dropout=0.0,
-                 batch_norm=False, residual=False, l1=0.0, max_norm=None, clip_norm=None,
-                 clip_value=None, weight_decay=0.01, class_weight=None,
-                 restore_best_weights=True, scoring=None):
+    def __init__(self, hidden_layer_sizes: ArrayLike = (100,),
+                 activation: str | Sequence[str] = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str | Schedule = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 init: str | Sequence[str] = "sklearn",
+                 dropout: float | Sequence[float] = 0.0,
+                 batch_norm: bool | Sequence[bool] = False, residual: bool = False,
+                 l1: float = 0.0, max_norm: float | None = None, clip_norm: float | None = None,
+                 clip_value: float | None = None, weight_decay: float = 0.01,
+                 class_weight: Mapping[Any, float] | str | None = None,
+                 restore_best_weights: bool = True, scoring: Scoring = None) -> None:
         _store_parameters(self, locals())
 
 
@@ -494,16 +515,23 @@ default='squared_error'
         "target_scaling": [StrOptions({"auto", "standard"}), None],
     }
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, init="sklearn", dropout=0.0,
-                 batch_norm=False, residual=False, l1=0.0, max_norm=None, clip_norm=None,
-                 clip_value=None, weight_decay=0.01, restore_best_weights=True,
-                 scoring=None, huber_delta=1.0, target_scaling="auto"):
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: ArrayLike = (100,),
+                 activation: str | Sequence[str] = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str | Schedule = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 init: str | Sequence[str] = "sklearn",
+                 dropout: float | Sequence[float] = 0.0,
+                 batch_norm: bool | Sequence[bool] = False, residual: bool = False,
+                 l1: float = 0.0, max_norm: float | None = None, clip_norm: float | None = None,
+                 clip_value: float | None = None, weight_decay: float = 0.01,
+                 restore_best_weights: bool = True, scoring: Scoring = None,
+                 huber_delta: float = 1.0, target_scaling: str | bool = "auto") -> None:
         _store_parameters(self, locals())
 
     # -- target scaling (issue 28; the maths in bpcore._target) -----------------
@@ -556,3 +584,7 @@ default='squared_error'
         return _target.unscale_output(y_pred, getattr(self, "target_offset_", None),
                                       getattr(self, "target_scale_", None))
 
+
+# Every inherited parameter documented too, in the signature's order.
+complete_parameters(NeuralNetClassifier, _PARAMS_DOC)
+complete_parameters(NeuralNetRegressor, _PARAMS_DOC)

@@ -213,8 +213,11 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
     ----------
     net : Network
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
-    Y : array-like of shape (n_samples, n_outputs)
-        Targets (one-hot rows for log loss with a softmax output).
+    Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+        Targets. For log loss with a softmax output, one-hot rows or 1-D
+        integer class labels in ``[0, n_outputs)`` (trained exactly as their
+        one-hot rows); with a single output unit (e.g. logistic for a binary
+        problem), a 1-D array is its column.
     optimizer : Optimizer or LBFGS
         ``SGD``, ``Adam``, ``AdamW``, ``NAdam``, ``RMSProp``, ``AdaGrad``,
         ``RPROP``: its state carries over between calls, so calling ``train``
