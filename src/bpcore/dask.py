@@ -7,6 +7,8 @@ The engine-level pieces the estimators call when they get dask arrays:
   partition computes its share of the loss and gradient, a tree aggregate
   sums them, the optimizer runs on the driver).
 * ``compute_classes`` / ``binarize``: label handling on the cluster.
+* ``compute_target_moments``: the regressor's target scaling (weighted mean
+  and variance per column) in one pass on the cluster.
 * ``predict`` / ``predict_proba``: blockwise inference returning dask arrays,
   as dask-ml's ``ParallelPostFit`` does.
 
@@ -494,6 +496,25 @@ def minimize_lbfgs(net, X, Y, sample_weight=None, *, alpha=0.0, l1=0.0, options=
 
 
 # ------------------------------------------------------------------ labels
+
+def compute_target_moments(Y, sample_weight=None):
+    """Weighted mean and (biased) variance of each column of a dask ``Y``, in
+    one ``dask.compute`` (the regressor's target scaling, ``bpcore._target``).
+
+    Returns
+    -------
+    mean, var : ndarray of shape (n_outputs,)
+    """
+    from ._target import target_moments
+    if isinstance(Y, da.Array):
+        _check_rows_known(Y, "y")
+    else:
+        Y = da.from_array(np.asarray(Y))
+    Y = Y.astype(np.float64)
+    sw = None if sample_weight is None else _as_dask(sample_weight, "sample_weight",
+                                                     Y.chunks[0]).astype(np.float64)
+    return dask.compute(*target_moments(Y, sw))
+
 
 def compute_classes(y):
     """Sorted unique labels of a dask (or NumPy) label vector, computed on the cluster.

@@ -337,7 +337,10 @@ class _FitPlan:
                 "The validation set is too small. Increase 'validation_fraction' "
                 "or the size of your dataset."
             )
-        y_val = est._label_binarizer.inverse_transform(Y_val) if is_classifier(est) else Y_val
+        # The hold-out is scored in the estimator's units: labels, or y's
+        # units when a regressor scales its target (NeuralNetRegressor).
+        y_val = (est._label_binarizer.inverse_transform(Y_val) if is_classifier(est)
+                 else est._targets_from_outputs(Y_val))
         return (X_train, Y_train, sw_train), (X_val, y_val, Y_val, sw_val)
 
     def check_validation_data(self, validation_data):

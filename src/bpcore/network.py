@@ -160,7 +160,7 @@ class Network:
     [False, False, True]
     """
 
-    layout: _Plan
+    layout: _Plan  # the compiled plan, a _kernels.Plan
     _params: NDArray[np.floating[Any]]
     buffers: NDArray[np.floating[Any]]
     coefs: list[NDArray[np.floating[Any]]]
@@ -231,11 +231,6 @@ class Network:
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             raise TypeError(f"params must be real numbers ({self.dtype.name}), got {arr.dtype}")
         self._params[...] = arr
-
-    @property
-    def plan(self) -> _Plan:
-        """The compiled plan the kernels walk (``bpcore._kernels.Plan``)."""
-        return self.layout
 
     @property
     def blocks(self) -> list[tuple[str, int, int, int]]:

@@ -17,6 +17,8 @@
   lacks), GELU as ``0.5 * x * (1 + Erf(x / sqrt(2)))`` (in float64 graphs
   the ``Erf`` runs in float32, so GELU agrees to about 1e-7), SiLU as
   ``x * Sigmoid(x)``, ``Softmax`` and Poisson's ``Exp``;
+- a regressor's target scaling (``target_scaling``) as ``Mul`` + ``Add``
+  after the network's output;
 - regressors and networks output ``(n, k)``; classifiers output the labels,
   then the probabilities as a plain ``(n, n_classes)`` tensor (no ZipMap):
   ``(n, 2)`` for binary targets as ``predict_proba``, and an ``(n, n_labels)``
@@ -187,6 +189,19 @@ def _network(g, net, x, dtype):
         a = g.op("Add", [h, a]) if net._residual[i] else h
 
 
+def _regressor(g, est, x, dtype):
+    """Nodes computing a regressor's ``predict`` (2-D): the network, then the
+    target scaling's ``out * target_scale_ + target_offset_`` when it has one
+    (``NeuralNetRegressor(target_scaling=...)``), in the graph's dtype as
+    ``predict`` maps it."""
+    out = _network(g, est._sync_params(), x, dtype)
+    scale = getattr(est, "target_scale_", None)
+    if scale is None:
+        return out
+    out = g.op("Mul", [out, g.const(scale.astype(dtype), "target_scale")])
+    return g.op("Add", [out, g.const(est.target_offset_.astype(dtype), "target_offset")])
+
+
 def _classifier(g, est, x, dtype, label_name, proba_name):
     """Labels and probabilities of a bpcore classifier, as predict/predict_proba."""
     net = est._sync_params()
@@ -311,9 +326,8 @@ def to_onnx(obj, X_sample=None):
         g.op("Identity", [out], "output")
         outputs = [helper.make_tensor_value_info("output", elem, [None, obj.n_outputs])]
     elif kind == "regressor":
-        net = obj._sync_params()
-        g.op("Identity", [_network(g, net, "X", dtype)], "variable")
-        outputs = [helper.make_tensor_value_info("variable", elem, [None, net.n_outputs])]
+        g.op("Identity", [_regressor(g, obj, "X", dtype)], "variable")
+        outputs = [helper.make_tensor_value_info("variable", elem, [None, obj._net.n_outputs])]
     else:
         _classifier(g, obj, "X", dtype, "label", "probabilities")
         label_elem, label_shape = _label_type(obj)
@@ -365,8 +379,7 @@ def _skl2onnx_converter(scope, operator, container):
     if dtype == np.float32 and not _is_float(operator.inputs[0].type):
         x = g.op("Cast", [x], to=TensorProto.FLOAT)
     if _estimator_kind(est) == "regressor":
-        g.op("Identity", [_network(g, est._sync_params(), x, dtype)],
-             operator.outputs[0].full_name)
+        g.op("Identity", [_regressor(g, est, x, dtype)], operator.outputs[0].full_name)
     else:
         _classifier(g, est, x, dtype, operator.outputs[0].full_name,
                     operator.outputs[1].full_name)

@@ -644,6 +644,8 @@ class _Decoder:
             else:
                 state[key] = self.value(v)
         est.__dict__.update(state)
+        from ._target import check_fitted_scaling
+        check_fitted_scaling(est)       # the regressor's target scaling (issue 28)
         return est
 
 

@@ -8,6 +8,7 @@ rules and the same random draws. What differs is the plan the fit reads
 (``_ToolboxPlan``, made once per fit from the parameters), so that with
 every toolbox option at its default they give scikit-learn's numbers.
 """
+import inspect
 import warnings
 from numbers import Real
 
@@ -20,6 +21,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_consistent_length
 
+from . import _target
 from ._sklearn_compat import (  # every version-sensitive scikit-learn name
     HasMethods,
     Interval,
@@ -45,6 +47,7 @@ def _is_dask_array(X):
 
 
 SOLVERS = ("lbfgs", "sgd", "adam", "adamw", "nadam", "rmsprop", "adagrad", "rprop")
+SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
 _TOOLBOX_CONSTRAINTS = {
     "activation": [StrOptions(set(HIDDEN_ACTIVATIONS)), list, tuple],
@@ -120,7 +123,13 @@ class _ToolboxPlan(_FitPlan):
             return self._dask_data(X, y, sample_weight)
         if getattr(self.est, "class_weight", None) is not None:
             sample_weight = self._class_sample_weight(y, sample_weight)
-        return super().data(X, y, sample_weight)
+        X, Y, sample_weight = super().data(X, y, sample_weight)
+        if not is_classifier(self.est):
+            # Target scaling (issue 28): fitted by a first pass, kept after.
+            if self.first_pass:
+                self.est._set_target_scaling(*_target.numpy_moments(Y, sample_weight))
+            Y = self.est._target_to_network(Y)
+        return X, Y, sample_weight
 
     def _dask_data(self, X, y, sample_weight):
         """The dask route's data: validated and encoded lazily, never
@@ -137,6 +146,10 @@ class _ToolboxPlan(_FitPlan):
                                 else np.float64)
         else:
             Y = y.reshape(-1, 1) if y.ndim == 1 else y
+            # Target scaling (issue 28): the moments in one pass over the
+            # blocks, Y scaled lazily on the workers.
+            est._set_target_scaling(*bpdask.compute_target_moments(Y, sample_weight))
+            Y = est._target_to_network(Y)
         est.n_features_in_ = X.shape[1]
         return X, Y, sample_weight
 
@@ -185,7 +198,7 @@ class _ToolboxPlan(_FitPlan):
             y_val = check_array(y_val, ensure_2d=False, dtype=(np.float64, np.float32))
             if y_val.ndim == 2 and y_val.shape[1] == 1:
                 y_val = column_or_1d(y_val)
-            Y_val = self.targets(y_val)
+            Y_val = est._target_to_network(self.targets(y_val))   # target scaling
         check_consistent_length(X_val, y_val)
         if sw_val is not None:
             sw_val = _check_sample_weight(sw_val, X_val)
@@ -349,8 +362,9 @@ _TOOLBOX_SOLVER_DOC = """
         'plateau'} or a schedule object."""
 
 
-def _toolbox_doc(kind, base, parameters, examples):
-    """The docstring of a toolbox estimator extending ``base`` (a drop-in)."""
+def _toolbox_doc(kind, base, parameters, examples, attributes="", notes=""):
+    """The docstring of a toolbox estimator extending ``base`` (a drop-in);
+    ``attributes`` and ``notes`` are added to the shared sections."""
     name = base.__name__
     return _class_doc(
         f"""Neural-network {kind} with bpcore's whole toolbox as parameters.
@@ -365,9 +379,9 @@ def _toolbox_doc(kind, base, parameters, examples):
         ``epoch_time``.
     network_ : bpcore.Network
         The fitted network (batch norm's scales and running statistics
-        included).
+        included).{attributes}
     Also every attribute of :class:`bpcore.{name}`.""",
-        notes=_TOOLBOX_NOTES, examples=examples)
+        notes=_TOOLBOX_NOTES + notes, examples=examples)
 
 
 class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
@@ -413,21 +427,63 @@ default='squared_error'
         'huber' is ``torch.nn.HuberLoss(delta=huber_delta)``; both with an
         identity output.""" + _TOOLBOX_SOLVER_DOC + _TOOLBOX_PARAMS_DOC + """
     huber_delta : float, default=1.0
-        Huber's delta (> 0), used by ``loss='huber'``.""", examples="""
+        Huber's delta (> 0), used by ``loss='huber'``. When the target is
+        scaled (``target_scaling``) delta is in scaled units, i.e. in
+        standard deviations of each column: the default 1.0 is then "one
+        standard deviation" whatever y's units; unscaled, it is in y's units.
+    target_scaling : {'auto', 'standard'} or None, default='auto'
+        Train on a scaled target and map the predictions back, so that y
+        needs no preprocessing (as ``TransformedTargetRegressor(...,
+        transformer=StandardScaler())`` would do, with sample weights):
+
+        - 'standard': each column of y is standardized with its
+          ``sample_weight``-weighted mean and standard deviation
+          (``loss='poisson'``: divided by its weighted mean, not centered,
+          so that y stays >= 0 and the log link keeps its meaning);
+        - None: y is used as it is (scikit-learn's behaviour);
+        - 'auto': 'standard' as soon as any toolbox option is in use (a
+          toolbox parameter away from its default, or a ``solver``,
+          ``learning_rate``, ``activation`` or ``loss`` that scikit-learn's
+          MLPRegressor lacks; ``weight_decay`` counts with 'adamw' only,
+          ``huber_delta`` with 'huber' only), else None: at the defaults
+          the numbers stay scikit-learn's, and the toolbox recipes work on
+          raw targets. Left unscaled by 'auto', a target far from the
+          output's starting range (``|mean| > 3 * max(sd, 1)`` or ``sd >
+          10`` in a column; identity-output losses) gets a UserWarning that
+          says to set 'standard'; None silences it.
+
+        The scaling is fitted by the first ``fit`` (or ``partial_fit``: on
+        its first chunk) and kept by ``warm_start`` and later
+        ``partial_fit`` calls. See Notes for the reported losses.""", examples="""
     >>> import numpy as np
     >>> from bpcore import NeuralNetRegressor
     >>> from sklearn.datasets import load_diabetes
-    >>> X, y = load_diabetes(return_X_y=True)
-    >>> reg = NeuralNetRegressor(hidden_layer_sizes=(64, 64), loss="huber", huber_delta=20.0, residual=True,
+    >>> X, y = load_diabetes(return_X_y=True)      # y: mean 152, sd 77, not scaled
+    >>> reg = NeuralNetRegressor(hidden_layer_sizes=(64, 64), loss="huber", residual=True,
     ...                          clip_norm=5.0, learning_rate_init=0.01, max_iter=30,
     ...                          random_state=0).fit(X, y)
     >>> reg.predict(X[:2]).shape
-    (2,)""")
+    (2,)
+    >>> reg.target_offset_.round(1), reg.target_scale_.round(1)   # y is scaled itself
+    (array([152.1]), array([77.]))""", attributes="""
+    target_offset_, target_scale_ : ndarray of shape (n_outputs,) or None
+        The target scaling: the network learns ``(y - target_offset_) /
+        target_scale_`` and ``predict`` returns ``output * target_scale_ +
+        target_offset_``. None when the target is not scaled.""", notes="""
+
+    With a scaled target, the losses (``loss_``, ``loss_curve_``,
+    ``best_loss_``, ``history_.loss`` and ``val_loss``) are those of the
+    scaled target, the ones the optimizer minimizes, so that ``tol`` keeps
+    one meaning whatever y's units (for one squared-error output, times
+    ``target_scale_ ** 2`` gives y's units); scores (``score``,
+    ``validation_scores_``, ``history_.val_score``, ``scoring``) compare
+    predictions with y in y's units (R^2 is the same in both).""")
 
     _parameter_constraints: dict = {
         **MLPRegressor._parameter_constraints, **_TOOLBOX_CONSTRAINTS,
         "loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
+        "target_scaling": [StrOptions({"auto", "standard"}), None],
     }
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
@@ -439,6 +495,56 @@ default='squared_error'
                  n_iter_no_change=10, max_fun=15000, init="sklearn", dropout=0.0,
                  batch_norm=False, residual=False, l1=0.0, max_norm=None, clip_norm=None,
                  clip_value=None, weight_decay=0.01, restore_best_weights=True,
-                 scoring=None, huber_delta=1.0):
+                 scoring=None, huber_delta=1.0, target_scaling="auto"):
         _store_parameters(self, locals())
+
+    # -- target scaling (issue 28; the maths in bpcore._target) -----------------
+
+    def _toolbox_in_use(self):
+        """True when a parameter leaves scikit-learn's MLPRegressor: a toolbox
+        parameter away from its default (a list of the default counts as the
+        default; ``weight_decay`` and ``huber_delta`` only where they apply),
+        or a solver, learning_rate, activation or loss it lacks."""
+        defaults = {name: p.default for name, p in
+                    inspect.signature(NeuralNetRegressor.__init__).parameters.items()}
+        toolbox = set(defaults) - set(MLPRegressor._get_param_names()) - {
+            "self", "target_scaling"}
+        if self.solver != "adamw":
+            toolbox.discard("weight_decay")     # ignored: it changes nothing
+        if self.loss != "huber":
+            toolbox.discard("huber_delta")
+        for name in toolbox:
+            value, default = getattr(self, name), defaults[name]
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if not all(v is default or (default is not None and v == default)
+                       for v in values):
+                return True
+        return not (self.solver in ("lbfgs", "sgd", "adam")
+                    and isinstance(self.learning_rate, str)
+                    and self.learning_rate in SKLEARN_RATES
+                    and isinstance(self.activation, str)
+                    and self.activation in SKLEARN_ACTIVATIONS
+                    and self.loss in ("squared_error", "poisson"))
+
+    def _set_target_scaling(self, mean, var):
+        """Fit ``target_offset_``/``target_scale_`` from y's weighted moments
+        (or set them to None), warning about a far target 'auto' leaves."""
+        scaled = self.target_scaling == "standard" or (
+            self.target_scaling == "auto" and self._toolbox_in_use())
+        if scaled:
+            self.target_offset_, self.target_scale_ = _target.scaling_from_moments(
+                mean, var, self.loss)
+            return
+        self.target_offset_ = self.target_scale_ = None
+        if (self.target_scaling == "auto" and self.loss != "poisson"
+                and _target.far_from_output_range(mean, var)):
+            warnings.warn(_target.far_target_message(mean, var), UserWarning)
+
+    def _target_to_network(self, Y):
+        return _target.scale_target(Y, getattr(self, "target_offset_", None),
+                                    getattr(self, "target_scale_", None))
+
+    def _targets_from_outputs(self, y_pred):
+        return _target.unscale_output(y_pred, getattr(self, "target_offset_", None),
+                                      getattr(self, "target_scale_", None))
 
