@@ -542,3 +542,35 @@ def test_sparse_input_goes_through_one_helper(monkeypatch):
                     sp.csr_matrix(X_CLF), Y_CLF)
     clf.predict(sp.csc_matrix(X_CLF))
     assert seen == [True, True]
+
+
+@pytest.mark.parametrize("continue_by", ["partial_fit", "warm_start"])
+def test_training_after_set_params_activation_uses_the_new_activation(continue_by):
+    # scikit-learn reads ``activation`` at every fit and partial_fit, as at
+    # every prediction; a predict between set_params and the training must
+    # change nothing (it once did: predict updated the network, training
+    # without it kept the old activation).
+    rng = np.random.RandomState(1)
+    X, y = rng.randn(150, 6), rng.randint(0, 3, 150)
+
+    def train(cls, predict_between):
+        est = cls(hidden_layer_sizes=(5,), max_iter=3, random_state=8,
+                  warm_start=continue_by == "warm_start")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+            est.set_params(activation="tanh")
+            if predict_between:
+                est.predict(X[:2])
+            est.partial_fit(X, y) if continue_by == "partial_fit" else est.fit(X, y)
+        return est
+
+    ours = bpcore.MLPClassifier
+    plain, predicted, theirs = (train(ours, False), train(ours, True),
+                                train(sk.MLPClassifier, False))
+    for a, b, c in zip(plain.coefs_ + plain.intercepts_,
+                       predicted.coefs_ + predicted.intercepts_,
+                       theirs.coefs_ + theirs.intercepts_):
+        assert_array_equal(a, b)
+        assert_allclose(a, c, rtol=1e-10, atol=1e-12)
+    assert_allclose(plain.loss_curve_, theirs.loss_curve_, rtol=1e-12)

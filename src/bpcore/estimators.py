@@ -543,10 +543,11 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         return net
 
     def _sync_params(self):
-        """Copy arrays the user assigned to coefs_/intercepts_ into the flat buffer.
+        """Copy arrays the user assigned to coefs_/intercepts_ into the flat
+        buffer, and give the network the current ``activation``.
 
         A no-op (identity checks only) while the attributes are the network's
-        own views.
+        own views and ``activation`` is the network's.
         """
         net = self._net if hasattr(self, "_net") else self._network_from_attributes()
         for name, views in (("coefs_", net.coefs), ("intercepts_", net.intercepts)):
@@ -564,6 +565,10 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             for view, a in zip(views, current):
                 view[...] = a
             setattr(self, name, list(views))
+        if net.activation is not self.activation:
+            # set_params(activation=...) after a fit: scikit-learn trains
+            # (partial_fit, warm start) and exports with the new one too.
+            net._set_activation(self.activation)
         return net
 
     def __getstate__(self):
