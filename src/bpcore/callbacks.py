@@ -489,7 +489,7 @@ class ModelCheckpoint(_Monitored, Callback):
             self.best, self.best_epoch = current, epoch
         from .persistence import save
         path = self.path.format(epoch=epoch + 1, **logs)
-        save(_snapshot(self.model), path)  # type: ignore[no-untyped-call]  # persistence is not annotated yet
+        save(_snapshot(self.model), path)
         self.saved.append(path)
         logger.debug("ModelCheckpoint: epoch %d saved to %s", epoch, path)
         return None
