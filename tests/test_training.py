@@ -562,6 +562,23 @@ def test_divergence_after_epochs_of_growing_loss_restores_usable_parameters():
                 assert "the start of that epoch had a training loss of" in str(info.value)
 
 
+@pytest.mark.parametrize("scale", [1e300, 1e200])
+def test_lbfgs_nonfinite_loss_raises_divergence_error(scale):
+    """Issue #27, defect 3: L-BFGS returned ``history.loss == [nan]`` without an
+    error; now it raises DivergenceError like the minibatch optimizers and
+    leaves the starting parameters."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3))
+    Y = rng.standard_normal((30, 1)) * scale
+    net = Network([3, 4, 1], random_state=0)
+    start = net.params.copy()
+    with pytest.raises(DivergenceError, match="became non-finite in L-BFGS .*restored to "
+                                              "their values at the start of this fit"):
+        train(net, X, Y, optimizer=bpcore.LBFGS())
+    np.testing.assert_array_equal(net.params, start)
+    assert np.isfinite(net.forward(X)).all()
+
+
 def test_divergence_keeps_the_epoch_start_when_training_had_improved():
     """Three good epochs, then a rate of 1e4: the start of the diverging
     epoch (better than the fit's start) is what comes back."""

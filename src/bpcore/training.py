@@ -263,8 +263,10 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
     ------
     DivergenceError
         If the loss or the parameters become non-finite; ``net`` is left
-        with its parameters from the start of that epoch and the optimizer's
-        state is reset.
+        with its parameters from the start of that epoch if they are no worse
+        than at the start of this call, else with those of the start of this
+        call (the message says which; L-BFGS: the start of this call), and
+        the optimizer's state is reset.
     KeyboardInterrupt
         On Ctrl-C, within a few milliseconds of work; ``net`` keeps the
         parameters reached so far and stays usable.
@@ -348,10 +350,21 @@ def _train_lbfgs(net: Network, X: NDArray[np.floating[Any]], Y: NDArray[np.float
         cb.set_params({"epochs": optimizer.max_iter})
         cb.on_train_begin(net)
     t0 = time.perf_counter()
+    start = net.params.copy()
     try:
         result = minimize_lbfgs(net, X, Y, sample_weight, alpha, l1=l1, options={
             "maxiter": optimizer.max_iter, "maxfun": optimizer.max_fun,
             "gtol": optimizer.tol})
+        if not (np.isfinite(result.fun) and np.isfinite(net.params).all()):
+            # As the minibatch optimizers: an error, and usable parameters.
+            what = ("the loss" if np.isfinite(net.params).all() else "the parameters")
+            net.params[...] = start
+            raise DivergenceError(
+                f"Training diverged: {what} became non-finite in L-BFGS (loss "
+                f"{float(result.fun)!r} after {result.nit} iterations); the parameters were "
+                "restored to their values at the start of this fit. Scale the inputs and "
+                "the targets (e.g. with sklearn.preprocessing.StandardScaler) or add L2 "
+                "regularization (alpha).", epoch_loss_so_far=float(result.fun))
         logs = {"loss": float(result.fun), "lr": np.nan,
                 "epoch_time": time.perf_counter() - t0}
         if validate is not None:
