@@ -160,10 +160,16 @@ class Schedule:
                 "bind(base_lr, steps_per_epoch) first")
 
     def _reset(self) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement _reset(), which a Schedule subclass "
+            "must: set the state the schedule has right after bind() (e.g. "
+            "self.last_epoch = -1; self.lr = self.base_lr); see bpcore.schedules.Schedule")
 
     def _epoch_rate(self, epoch: int) -> float:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement _epoch_rate(epoch), which a Schedule "
+            "subclass must (the learning rate of every step of that epoch), unless it "
+            "overrides epoch_rates(epoch); see bpcore.schedules.Schedule")
 
 
 def _to_json(value: object) -> object:

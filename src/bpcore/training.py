@@ -301,6 +301,11 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
         clip_value = check_real(clip_value, "clip_value", low=0.0, low_open=True)
     if schedule is not None and not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a bpcore.schedules.Schedule, got {schedule!r}")
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, Iterable):
+        hint = (f"; pass a single callback in a list: callbacks=[{type(callbacks).__name__}"
+                "(...)]" if isinstance(callbacks, Callback) else "")
+        raise TypeError("callbacks must be a list of bpcore.callbacks.Callback instances, "
+                        f"got {callbacks!r}{hint}")
     callbacks = list(callbacks)
     for cb in callbacks:
         if not isinstance(cb, Callback):
