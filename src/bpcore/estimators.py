@@ -16,7 +16,9 @@ parameter buffer. Arrays assigned to them by the user (e.g. custom initial
 weights before a ``warm_start`` fit) are copied into the buffer at the next
 ``fit``, ``partial_fit`` or prediction.
 """
+import contextlib
 import copy
+import threading
 import warnings
 from abc import ABC, abstractmethod
 
@@ -209,6 +211,36 @@ class _LbfgsCallbackBridge:
 
     def close(self):
         self.task.call_on_fit_task_end(estimator=self.est)
+
+
+_fits_guard = threading.Lock()
+_fits_running = {}  # id(estimator) -> the thread fitting it
+
+
+@contextlib.contextmanager
+def _one_fit_at_a_time(est):
+    """Refuse a second thread's fit/partial_fit of ``est`` while one runs.
+
+    Refused on entry, before it changes anything: a call refused later (by
+    the network's training lock) had already replaced the running fit's
+    state (its RandomState, n_iter_, the toolbox's scorer, whose cleanup
+    then failed the running fit with an AttributeError). Re-entrant for
+    the fitting thread (the toolbox's _fit calls this class's).
+    """
+    me = threading.get_ident()
+    with _fits_guard:
+        owner = _fits_running.get(id(est))
+        if owner is not None and owner != me:
+            raise RuntimeError(
+                f"this {type(est).__name__} is already being fitted by another thread; fit "
+                "one estimator from one thread at a time (or fit a sklearn.base.clone of it)")
+        _fits_running[id(est)] = me
+    try:
+        yield
+    finally:
+        if owner is None:
+            with _fits_guard:
+                del _fits_running[id(est)]
 
 
 class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
@@ -427,6 +459,10 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
     # -- fitting ------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+        with _one_fit_at_a_time(self):
+            return self._fit_unguarded(X, y, sample_weight, incremental, validation_data)
+
+    def _fit_unguarded(self, X, y, sample_weight, incremental, validation_data):
         y_given = y
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):

@@ -34,7 +34,7 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
 
 from .activations import HIDDEN_ACTIVATIONS
 from .callbacks import History
-from .estimators import MLPClassifier, MLPRegressor
+from .estimators import MLPClassifier, MLPRegressor, _one_fit_at_a_time
 from .initializers import INITIALIZERS
 from .optimizers import RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, RMSProp
 from .schedules import (
@@ -276,6 +276,11 @@ class _ToolboxMixin:
     # -- fitting --------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+        # A second thread is refused here, before it sets (and deletes) _scorer.
+        with _one_fit_at_a_time(self):
+            return self._fit_toolbox(X, y, sample_weight, incremental, validation_data)
+
+    def _fit_toolbox(self, X, y, sample_weight, incremental, validation_data):
         if _is_dask_array(X):
             return self._fit_dask(X, y, sample_weight, incremental, validation_data)
         if self.solver == "lbfgs" and (np.any(self.dropout) or np.any(self.batch_norm)):
