@@ -758,3 +758,26 @@ def test_a_refused_concurrent_partial_fit_leaves_the_running_one_untouched(name)
     assert est.n_iter_ == alone.n_iter_ and est.loss_curve_ == alone.loss_curve_
     assert id(est) not in getattr(estimators, "_fits_running", {})
     est.partial_fit(Xb[:100], yb[:100])       # and it can be fitted again
+
+
+def test_divergence_hidden_by_dropout_is_reported():
+    """Issue #27, defect 7: dropout masked the overflowing unit in every
+    training batch, so the fit succeeded and predicted inf. The fit now
+    reports it (the toolbox's docs promise divergence is reported); seeds
+    whose model predicts finite values still fit."""
+    outcomes = {}
+    for seed in range(10):
+        est = bpcore.NeuralNetRegressor(loss="poisson", hidden_layer_sizes=(1,), dropout=0.95,
+                                        max_iter=1, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            try:
+                est.fit([[20409.0]], [2.56])
+            except ValueError as exc:
+                assert "Training diverged: the fitted network predicts non-finite values" in \
+                    str(exc) and "dropout or batch norm hid" in str(exc)
+                outcomes[seed] = "refused"
+                continue
+        assert np.isfinite(est.predict([[20409.0]])).all(), seed
+        outcomes[seed] = "finite"
+    assert set(outcomes.values()) == {"refused", "finite"}, outcomes

@@ -294,10 +294,35 @@ class _ToolboxMixin:
         self._scorer = (None if self.scoring in (None, "loss")
                         else check_scoring(self, scoring=self.scoring))
         try:
-            return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental,
-                                validation_data=validation_data)
+            super()._fit(X, y, sample_weight=sample_weight, incremental=incremental,
+                         validation_data=validation_data)
         finally:
             del self._scorer
+        self._check_predictions_finite(X)
+        return self
+
+    def _check_predictions_finite(self, X):
+        """Report a divergence that dropout hid from training.
+
+        Training sees dropout's masks (and batch norm's batch statistics),
+        prediction does not: units that overflow at prediction can be masked
+        in every training batch, so every training loss is finite and the
+        fitted model predicts inf (issue #27: Poisson loss, dropout=0.95).
+        One forward pass over the training data (the inference path, about a
+        third of an epoch's work) catches it, only for such networks.
+        """
+        net = self._net
+        if not (any(net._dropout) or any(net._batch_norm)):
+            return
+        with np.errstate(all="ignore"):
+            out = self._forward_pass_fast(X)
+        if not np.isfinite(out).all():
+            raise ValueError(
+                "Training diverged: the fitted network predicts non-finite values (inf or "
+                "NaN) on its training data, although every training loss was finite: "
+                "dropout or batch norm hid the overflowing units during training. Lower the "
+                "learning rate or the dropout, or scale the inputs and targets (e.g. with "
+                "sklearn.preprocessing.StandardScaler).")
 
     def _fit_dask(self, X, y, sample_weight, incremental, validation_data):
         """``solver='lbfgs'`` on dask arrays: ``bpcore.dask.minimize_lbfgs``
