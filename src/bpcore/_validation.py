@@ -206,7 +206,9 @@ def _from_pandas(a: Any) -> Any:
     """
     if not type(a).__module__.startswith("pandas") or not hasattr(a, "to_numpy"):
         return a
-    from pandas.api.types import is_numeric_dtype
+    # (pandas ships no types without pandas-stubs)
+    from pandas.api.types import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        is_numeric_dtype)
     dtypes = list(a.dtypes) if hasattr(a, "columns") else [getattr(a, "dtype", None)]
     if (not dtypes or all(isinstance(d, np.dtype) for d in dtypes)
             or not all(is_numeric_dtype(d) for d in dtypes)):
