@@ -790,6 +790,38 @@ def test_concurrent_train_on_one_network_is_refused():
         worker.join()
 
 
+def test_lbfgs_refused_while_another_thread_trains_the_network():
+    """Issue #27, defect 6's pattern elsewhere: train(..., optimizer=LBFGS())
+    wrote the parameters of a network another thread was training (it took
+    no lock). It is refused now, and the running fit ends as it would alone."""
+    from bpcore import _engine
+    rng = np.random.default_rng(0)
+    Xc = rng.standard_normal((100000, 32))
+    Yc = rng.standard_normal((100000, 4))
+    alone = Network([32, 64, 4], random_state=0)
+    train(alone, Xc, Yc, optimizer=SGD(1e-4), epochs=1, batch_size=16, random_state=0)
+    n = Network([32, 64, 4], random_state=0)
+    errors = []
+
+    def background():
+        try:
+            train(n, Xc, Yc, optimizer=SGD(1e-4), epochs=1, batch_size=16, random_state=0)
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    lock = _engine._training_lock(n)
+    while not lock.locked() and worker.is_alive():
+        time.sleep(0.0005)
+    with pytest.raises(RuntimeError, match="already being trained by another thread"):
+        train(n, Xc[:100], Yc[:100], optimizer=LBFGS(max_iter=50))
+    worker.join()
+    assert errors == []
+    np.testing.assert_array_equal(n.params, alone.params)
+    train(n, Xc[:100], Yc[:100], optimizer=LBFGS(max_iter=5))    # and it can again
+
+
 # ---------------------------------------------------------------------------
 # Issue #27: input that must be accepted, and give the same numbers
 # ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_random_state
 
-from ._engine import DivergenceError, EpochRunner, blas_for, reshuffle
+from ._engine import DivergenceError, EpochRunner, _training_lock, blas_for, reshuffle
 from ._lbfgs import LBFGS, minimize_lbfgs
 from ._validation import check_positive_int, check_real
 from .callbacks import Callback, History
@@ -351,9 +351,20 @@ def _train_lbfgs(net: Network, X: NDArray[np.floating[Any]], Y: NDArray[np.float
                  sample_weight: NDArray[np.floating[Any]] | None, optimizer: LBFGS,
                  alpha: float, l1: float, validate: Validation | None,
                  callbacks: list[Callback], history: History) -> History:
-    for cb in callbacks:
-        cb.set_params({"epochs": optimizer.max_iter})
-        cb.on_train_begin(net)
+    # L-BFGS writes the parameters at every evaluation: the minibatch
+    # epochs' lock (EpochRunner.run) keeps another thread's training out.
+    lock = _training_lock(net)
+    if not lock.acquire(blocking=False):
+        raise RuntimeError(
+            "this network is already being trained by another thread; train "
+            "one network from one thread at a time (or copy it first)")
+    try:
+        for cb in callbacks:
+            cb.set_params({"epochs": optimizer.max_iter})
+            cb.on_train_begin(net)
+    except BaseException:
+        lock.release()
+        raise
     t0 = time.perf_counter()
     start = net.params.copy()
     try:
@@ -379,6 +390,7 @@ def _train_lbfgs(net: Network, X: NDArray[np.floating[Any]], Y: NDArray[np.float
         for cb in callbacks:
             cb.on_epoch_end(0, logs)
     finally:
+        lock.release()
         for cb in callbacks:
             cb.on_train_end(net)
     return history
