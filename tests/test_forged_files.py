@@ -310,6 +310,11 @@ CASES = [
     ("clf_rs", _tensor("state", lambda s: s[:, :-1].copy()),
      r"optimizer's state is for \d+ float64 parameters, the network has"),
     ("clf_rs", _tensor("state", lambda s: np.full_like(s, np.inf)), "state holds non-finite"),
+    ("nn_reg", lambda c, t: c["object"]["attributes"]["_schedule"]["schedule"][2]["dict"]
+     .__setitem__(3, ["lr", -5]), "the schedule state's 'lr' must be a finite number >= 0"),
+    ("clf_rs", lambda c, t: c["object"]["params"].__setitem__("hidden_layer_sizes",
+                                                             {"tuple": [0, 1]}),
+     "hidden_layer_sizes must be integers > 0"),
     ("clf_rs", _attr("n_outputs_", 2), "n_outputs_ is 2 but the network's is 3"),
     ("clf_rs", _attr("n_features_in_", 9), "n_features_in_ is 9 but the network's is 3"),
     ("clf_rs", _attr("n_iter_", -3), "n_iter_ must be an integer >= 0"),
