@@ -673,15 +673,16 @@ class _Decoder:
             else:
                 state[key] = self.value(v)
         _check_fitted_state(cls, state)
-        # The next fit (or partial_fit, warm_start) uses these parameters:
-        # refuse invalid ones now, with scikit-learn's message, rather than
-        # then (scikit-learn validates at fit; a file is not a constructor).
-        est._validate_params()
-        sizes = est.hidden_layer_sizes
-        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
-        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
-                   and n > 0 for n in sizes):
-            raise ValueError(f"hidden_layer_sizes must be integers > 0, got {sizes}")
+        if "_net" in state:
+            # A fitted estimator resumes training (partial_fit, warm_start)
+            # with these parameters: refuse invalid ones now, with
+            # scikit-learn's message, rather than at the next fit.
+            est._validate_params()
+            sizes = est.hidden_layer_sizes
+            sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+            if not all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
+                       and n > 0 for n in sizes):
+                raise ValueError(f"hidden_layer_sizes must be integers > 0, got {sizes}")
         est.__dict__.update(state)
         return est
 
