@@ -93,9 +93,9 @@ class Libraries:
             return None
 
     def _find_floor(self):
-        # The contract puts it in bpcore._engine; look in the compiled core too
-        # in case it lands there.
-        for name in ("_engine", "_kernels"):
+        # bpcore.benchmark.floor since the engine's split (issue 22); older
+        # trees keep it in bpcore._engine.
+        for name in ("benchmark.floor", "_engine"):
             try:
                 mod = importlib.import_module(f"bpcore.{name}")
             except ImportError:
@@ -219,7 +219,10 @@ class FloorEpoch(Contender):
 
     def __init__(self, workload, data, dtype, libs):
         super().__init__(workload, data, dtype)
-        from bpcore._engine import FloorRunner
+        try:
+            from bpcore.benchmark.floor import FloorRunner
+        except ImportError:  # a tree from before issue 22
+            from bpcore._engine import FloorRunner
         self.net = _bpcore_network(libs.bpcore, workload, dtype)
         self.opt = _bpcore_adam(libs.bpcore)
         self.X = data.X_train[dtype]

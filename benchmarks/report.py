@@ -145,7 +145,7 @@ def markdown_table(rows, threads):
         lines += [
             "",
             f"One round of the {threads}-thread barrier, before / after each workload "
-            "(`_kernels.barrier_latency`; where the host put the vCPUs): "
+            "(`bpcore.benchmark.floor.barrier_latency`; where the host put the vCPUs): "
             + ", ".join(f"{w} {a * 1e9:.0f} / {b * 1e9:.0f} ns" for w, (a, b) in barriers.items())
             + (f". **Slow cross-CPU synchronization during {', '.join(slow)}** "
                f"(over {SLOW_BARRIER_S * 1e9:.0f} ns): the synchronized small-workload "

@@ -16,7 +16,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import bpcore
-from bpcore._engine import EpochRunner, FloorRunner, reshuffle
+from bpcore._engine import EpochRunner, reshuffle
+
+try:
+    from bpcore.benchmark.floor import FloorRunner
+except ImportError:  # a tree from before issue 22
+    from bpcore._engine import FloorRunner
 
 N, D, K, H, BS, LR, ALPHA = 20000, 64, 10, 128, 32, 1e-3, 1e-4
 

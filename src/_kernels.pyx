@@ -18,10 +18,14 @@ the element-wise C under ``src/c/`` (every enum defined once, in
 6. ``regularizers.pxi``: the L2 term folded into the gradient.
 7. ``optimizers.pxi``: updates over the flat parameter buffer
    (``bp_updates.c``).
-8. Drivers: ``data.pxi`` (input binding, threads, signals, gather),
-   ``epoch_units.pxi`` and ``epoch_rows.pxi`` (the whole-epoch minibatch
-   loop, split by hidden units or by rows), ``full_batch.pxi`` (loss and
-   gradient), ``inference.pxi``, ``floor.pxi`` (the benchmark floor).
+8. Drivers: ``runtime.pxi`` (thread limit, signals), ``inputs.pxi`` (input
+   binding, the input scan of ``bp_scan.c``, dropout's row keys),
+   ``data.pxi`` (an epoch's settings by role: the batches, the step rules,
+   the workspace; the gather), ``batch_end.pxi`` (the end of a batch, for
+   both epoch drivers), ``epoch_units.pxi`` and ``epoch_rows.pxi`` (the
+   whole-epoch minibatch loop, split by hidden units or by rows),
+   ``full_batch.pxi`` (loss and gradient), ``inference.pxi``, ``floor.pxi``
+   (the benchmark floor).
 
 Conventions
 -----------
@@ -225,7 +229,10 @@ include "kernels/layout.pxi"
 include "kernels/walk.pxi"
 include "kernels/regularizers.pxi"
 include "kernels/optimizers.pxi"
+include "kernels/runtime.pxi"
+include "kernels/inputs.pxi"
 include "kernels/data.pxi"
+include "kernels/batch_end.pxi"
 include "kernels/epoch_units.pxi"
 include "kernels/epoch_rows.pxi"
 include "kernels/full_batch.pxi"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bpcore import Adam, Network
-from bpcore._engine import FloorRunner, floor_epoch
+from bpcore.benchmark.floor import FloorRunner, barrier_latency, floor_epoch
 
 
 def _problem(rng):
@@ -47,12 +47,11 @@ def test_barrier_latency_probe():
     # The benchmarks' probe of the per-batch barrier: 0.0 for one thread, a
     # finite time for a team (at most the usable CPUs: a request for 64
     # threads on a small machine returns), and a clear error for no rounds.
-    from bpcore import _kernels
-    assert _kernels.barrier_latency(100, 1) == 0.0
-    t = _kernels.barrier_latency(2000, 64)
+    assert barrier_latency(100, 1) == 0.0
+    t = barrier_latency(2000, 64)
     assert t >= 0.0 and np.isfinite(t)
     with pytest.raises(ValueError, match="rounds must be at least 1"):
-        _kernels.barrier_latency(0)
+        barrier_latency(0)
 
 
 @pytest.mark.parametrize("rounds", [1, 3, 999, 1000, 1001, 2500])
@@ -60,6 +59,6 @@ def test_barrier_latency_returns_for_any_round_count(rounds):
     # An odd warm-up once left the barrier's shared sense out of phase with
     # the threads' fresh local senses and the timed rounds waited forever
     # (without the GIL, past Ctrl-C): run it in a child with a deadline.
-    code = ("from bpcore import _kernels; import math; "
-            f"t = _kernels.barrier_latency({rounds}, 2); assert math.isfinite(t) and t >= 0")
+    code = ("from bpcore.benchmark.floor import barrier_latency; import math; "
+            f"t = barrier_latency({rounds}, 2); assert math.isfinite(t) and t >= 0")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

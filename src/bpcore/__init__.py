@@ -14,15 +14,14 @@ from typing import Any
 
 from . import _kernels as _kernels  # noqa: F401  (fail here, clearly, if the build is missing)
 from . import _threads  # noqa: F401  (its fork hook: forked children run single-threaded)
-from . import callbacks, schedules  # noqa: F401
-from ._engine import DivergenceError
-from ._lbfgs import LBFGS
+from . import callbacks, exceptions, schedules  # noqa: F401
+from .exceptions import DivergenceError
 from .callbacks import History
 from .estimators import MLPClassifier, MLPRegressor
 from .gradcheck import check_gradients
 from .network import Network
 from .persistence import load, save
-from .optimizers import RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, Optimizer, RMSProp
+from .optimizers import LBFGS, RPROP, SGD, AdaGrad, Adam, AdamW, NAdam, Optimizer, RMSProp
 from .plotting import LossCurveDisplay
 from .toolbox import NeuralNetClassifier, NeuralNetRegressor
 from .training import train

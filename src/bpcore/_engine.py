@@ -2,21 +2,33 @@
 
 ``EpochRunner`` allocates everything a fit needs once (workspace, gradient,
 per-batch losses), then each ``run`` is a single kernel call for a whole epoch
-and turns the kernel's status into an exception.
+and turns the kernel's status into an exception. Beside it, the thread
+choice (``choose_threads``, ``inference_plan``, when BLAS threads pay).
+By role elsewhere: BLAS detection and the single-threaded BLAS context
+(``_blas``), the training lock and the scratch pool (``_scratch``), the
+benchmark floor (``bpcore.benchmark.floor``), ``DivergenceError``
+(``bpcore.exceptions``).
 """
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
-import weakref
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from . import _kernels, _threads
+# The BLAS context and the scratch pool live in their own modules; their
+# names stay importable from here (tests and callers reach them as _engine.*).
+from ._blas import _SINGLE_BLAS as _SINGLE_BLAS
+from ._blas import _scipy_blas_info as _scipy_blas_info
+from ._blas import _single_threaded_blas as _single_threaded_blas
+from ._blas import _SingleThreadedBLAS as _SingleThreadedBLAS
+from ._blas import gemm_split_setting as gemm_split_setting
+from ._scratch import _Scratch, _give_scratch, _take_scratch, _training_lock
+from ._scratch import _scratch_pool as _scratch_pool
+from ._scratch import forget_scratch as forget_scratch
+from .exceptions import DivergenceError as DivergenceError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .network import Network, _Plan
@@ -40,134 +52,6 @@ _MAX_INFERENCE_CHUNKS = 16
 # 20-32-2; batch 32: 1.6-1.8x against 0.8-1.4x) and lost beyond.
 _UNIT_SPLIT_MAX_BATCH = 128
 _MIN_MACS_PER_THREAD_UNITS = 100_000
-
-# OpenBLAS cores whose kernels include the small-matrix GEMM path that
-# _kernels._gemm cuts products down to (KERNEL.SKYLAKEX; Cooper Lake and
-# Sapphire Rapids build on it).
-_SMALL_GEMM_CORES = ("skylakex", "cooperlake", "sapphirerapids")
-_MAX_GEMM_PIECES = 4
-
-
-def _scipy_blas_info(infos: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """threadpoolctl's entry for the BLAS scipy.linalg.cython_blas calls, or None.
-
-    SciPy's wheels bundle their own OpenBLAS (``scipy.libs``, LP64
-    ``libscipy_openblas``); NumPy's may be loaded beside it (ILP64,
-    ``libscipy_openblas64_``). Elsewhere (conda, distributions) a single
-    shared BLAS serves both.
-    """
-    blas = [i for i in infos if i.get("user_api") == "blas"]
-    for info in blas:
-        path = info.get("filepath") or ""
-        if os.path.basename(os.path.dirname(path)) == "scipy.libs":
-            return info
-    if len({i.get("filepath") for i in blas}) == 1:
-        return blas[0]
-    return None
-
-
-def gemm_split_setting(infos: Iterable[dict[str, Any]] | None = None,
-                       environ: Mapping[str, str] = os.environ) -> int:
-    """How many row blocks ``_kernels._gemm`` may cut a GEMM into (1: never).
-
-    ``BPCORE_GEMM_SPLIT=<n>`` overrides; otherwise 4 when SciPy's BLAS is
-    OpenBLAS running one of ``_SMALL_GEMM_CORES``, else 1 (with other
-    kernels the cut only adds calls: 4-11% slower, docs/DESIGN.md).
-    """
-    value = environ.get("BPCORE_GEMM_SPLIT", "").strip()
-    if value:
-        try:
-            pieces = int(value)
-        except ValueError:
-            raise ValueError("BPCORE_GEMM_SPLIT must be a whole number of row "
-                             "blocks (1 turns the cut off), got %r" % value) from None
-        if pieces < 0:
-            raise ValueError("BPCORE_GEMM_SPLIT must be >= 0, got %d" % pieces)
-        return pieces
-    if infos is None:
-        try:
-            from threadpoolctl import threadpool_info
-            infos = threadpool_info()
-        except Exception:  # a speed heuristic must never stop the import
-            return 1
-    info = _scipy_blas_info(infos)
-    if (info is not None and info.get("internal_api") == "openblas"
-            and str(info.get("architecture", "")).lower() in _SMALL_GEMM_CORES):
-        return _MAX_GEMM_PIECES
-    return 1
-
-
-_kernels.set_gemm_split(gemm_split_setting())
-
-# threadpoolctl's library controllers are Any to mypy (it ships no types).
-_blas_controller: tuple[Any, ...] | None = None
-_blas_lock = threading.Lock()
-_blas_users = 0          # open _single_threaded_blas contexts, all threads
-_blas_restore: tuple[tuple[Any, int], ...] = ()  # (library controller, its thread count) to restore
-
-
-def _kernel_blas_libs() -> tuple[Any, ...]:
-    """threadpoolctl's controllers of the BLAS the kernels call: SciPy's own
-    OpenBLAS when it is identified (``_scipy_blas_info``; NumPy's beside it
-    runs none of our products), else every BLAS. Each one limited costs
-    ~2.5 us per context (two ctypes calls there, two back)."""
-    from threadpoolctl import ThreadpoolController
-    libs = ThreadpoolController().select(user_api="blas").lib_controllers
-    scipy_libs = [lib for lib in libs
-                  if os.path.basename(os.path.dirname(lib.filepath or "")) == "scipy.libs"]
-    return tuple(scipy_libs or libs)
-
-
-class _SingleThreadedBLAS:
-    """BLAS on one thread while at least one of these contexts is open.
-
-    threadpoolctl's limit is process-wide and restores, on exit, the count it
-    found on entry: two overlapping limits in two threads (``predict`` is
-    re-entrant) could leave BLAS on one thread for good (the second saw the
-    first's 1 and restored it last). Here the first context to open sets the
-    limit, the last to close restores the counts found by the first, and
-    nothing is set when every BLAS already runs one thread
-    (``threadpool_limits(1)`` around the fit: threadpoolctl's limit cost
-    ~13 us per epoch, 1% of a digits epoch).
-    """
-
-    __slots__ = ()
-
-    def __enter__(self) -> _SingleThreadedBLAS:
-        global _blas_controller, _blas_users, _blas_restore
-        with _blas_lock:
-            if _blas_users == 0:
-                if _blas_controller is None:
-                    _blas_controller = _kernel_blas_libs()
-                restore: list[tuple[Any, int]] = []
-                for lib in _blas_controller:
-                    n = lib.num_threads
-                    if n != 1:
-                        lib.set_num_threads(1)
-                        restore.append((lib, n))
-                _blas_restore = tuple(restore)
-            _blas_users += 1
-        return self
-
-    def __exit__(self, *exc: object) -> Literal[False]:
-        global _blas_users, _blas_restore
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                for lib, n in _blas_restore:
-                    lib.set_num_threads(n)
-                _blas_restore = ()
-        return False
-
-
-_SINGLE_BLAS = _SingleThreadedBLAS()
-
-
-def _single_threaded_blas() -> _SingleThreadedBLAS:
-    """Context that limits BLAS to one thread (our own threads split the work,
-    or the products are too small for BLAS threads to pay)."""
-    return _SINGLE_BLAS
-
 
 def blas_threads_pay(macs: int) -> bool:
     """True if a kernel call whose products total ``macs`` multiply-adds per
@@ -229,6 +113,15 @@ def reshuffle(order: NDArray[np.intp], random_state: np.random.RandomState) -> N
     return order[idx]
 
 
+def unit_split_applies(layout: _Plan, dense: bool = True, n_state: int = 0,
+                       rules: _kernels.StepRules | None = None) -> bool:
+    """True if the hidden-unit split can run an epoch of ``layout`` on dense
+    (or sparse) X with an optimizer of ``n_state`` state buffers and these
+    step rules (None: every rule off). The kernels decide it, in one place
+    (``_kernels.unit_split_refusal``, which also says why not)."""
+    return _kernels.unit_split_refusal(layout, dense, n_state, rules) is None
+
+
 def choose_threads(layout: _Plan, batch_size: int, dense: bool = True,
                    unit_split_ok: bool = True) -> tuple[int, bool]:
     """How the epoch kernel uses threads: ``(n_threads, by_units)``.
@@ -244,27 +137,11 @@ def choose_threads(layout: _Plan, batch_size: int, dense: bool = True,
     """
     limit = _threads.thread_limit()
     macs = 3 * batch_size * layout.macs_per_row
-    if (dense and unit_split_ok and layout.plain and len(layout.sizes) == 3
+    if (unit_split_ok and unit_split_applies(layout, dense)
             and batch_size <= _UNIT_SPLIT_MAX_BATCH):
         n = min(limit, macs // _MIN_MACS_PER_THREAD_UNITS, layout.sizes[1])
         return int(max(1, n)), n > 1
     return int(max(1, min(limit, macs // _MIN_MACS_PER_THREAD))), False
-
-
-class DivergenceError(ValueError):
-    """Training produced a non-finite loss or non-finite parameters.
-
-    The network is left with the parameters (and running statistics) it had
-    at the start of the epoch in which training diverged if its training
-    loss there is finite and no higher than at the start of the fit, else
-    with those it had at the start of the fit (the message says which); the
-    optimizer's state (moments, velocities, step count) is reset, so that
-    training can resume, e.g. with a lower learning rate.
-    """
-
-    def __init__(self, message: str, epoch_loss_so_far: float | None = None) -> None:
-        super().__init__(message)
-        self.epoch_loss_so_far = epoch_loss_so_far
 
 
 _DIVERGED = {
@@ -273,67 +150,22 @@ _DIVERGED = {
 }
 
 
-_locks_guard = threading.Lock()
+class _StepRules(Protocol):
+    """What Python reads and writes of a ``_kernels.StepRules`` (no stub)."""
+
+    alpha: float
+    l1: float
+    max_norm: float
+    clip_norm: float
+    clip_value: float
+    lr_steps: NDArray[np.float64] | None
 
 
-def _training_lock(net: Network) -> threading.Lock:
-    """The lock that makes one network trainable by one thread at a time."""
-    lock: threading.Lock | None = net.__dict__.get("_train_lock")
-    if lock is None:
-        with _locks_guard:
-            lock = net.__dict__.setdefault("_train_lock", threading.Lock())
-    return lock
+class _Workspace(Protocol):
+    """What Python reads and writes of a ``_kernels.Workspace`` (no stub)."""
 
-
-class _Scratch:
-    """The arrays an EpochRunner writes before it reads (none carries
-    information from one fit to the next; each epoch overwrites them)."""
-
-    __slots__ = ("grad", "work", "batch_loss", "batch_rows", "stats", "snapshot",
-                 "snapshot_buffers", "fit_start", "fit_start_buffers")
-
-    def __init__(self, layout: _Plan, params: NDArray[np.floating[Any]],
-                 buffers: NDArray[np.floating[Any]], batch_size: int, n: int, n_batches: int,
-                 n_threads: int, work: int) -> None:
-        self.grad = np.zeros((n_threads, params.shape[0]), dtype=params.dtype)
-        self.work = np.zeros(work, dtype=params.dtype)
-        self.batch_loss = np.zeros(n_batches, dtype=np.float64)
-        self.batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
-        self.batch_rows[-1] = n - batch_size * (n_batches - 1)
-        self.stats = np.zeros(layout.stats_size(n_threads))
-        self.snapshot = np.empty_like(params)
-        self.snapshot_buffers = np.empty_like(buffers)
-        self.fit_start = np.empty_like(params)
-        self.fit_start_buffers = np.empty_like(buffers)
-
-
-# Released scratch, one entry per network (the last released), held weakly
-# by the network so that it goes with it. An entry is taken out while a
-# runner uses it: two fits of one network at once never share scratch.
-_scratch_pool: weakref.WeakKeyDictionary[Network, tuple[tuple[object, ...], _Scratch]] = (
-    weakref.WeakKeyDictionary())
-
-
-def _take_scratch(net: Network, key: tuple[object, ...]) -> _Scratch | None:
-    with _locks_guard:
-        entry = _scratch_pool.pop(net, None)
-    if entry is not None and entry[0] == key:
-        return entry[1]
-    return None
-
-
-def _give_scratch(net: Network, key: tuple[object, ...], scratch: _Scratch) -> None:
-    with _locks_guard:
-        _scratch_pool[net] = (key, scratch)
-
-
-def forget_scratch(net: Network | None = None) -> None:
-    """Drop the scratch kept for ``net`` (every network's when None)."""
-    with _locks_guard:
-        if net is None:
-            _scratch_pool.clear()
-        else:
-            _scratch_pool.pop(net, None)
+    work: NDArray[np.floating[Any]]
+    stats: NDArray[np.float64] | None
 
 
 class _Minibatches(Protocol):
@@ -344,20 +176,14 @@ class _Minibatches(Protocol):
     Y: NDArray[np.floating[Any]]
     sample_weight: NDArray[np.floating[Any]] | None
     perm: NDArray[np.intp] | None
-    work: NDArray[np.floating[Any]]
-    batch_loss: NDArray[np.float64]
-    buffers: NDArray[np.floating[Any]]
-    stats: NDArray[np.float64]
-    lr_steps: NDArray[np.float64] | None
     keys: NDArray[Any] | None
+    batch_loss: NDArray[np.float64]
     batch_size: int
     n_done: int
-    l1: float
-    max_norm: float
-    clip_norm: float
-    clip_value: float
     seed: int
     epoch: int
+    rules: _StepRules
+    workspace: _Workspace
 
 
 class EpochRunner:
@@ -401,10 +227,12 @@ class EpochRunner:
                 f"{min(batch_size, n - batch_size * (n_batches - 1))}; choose a batch_size "
                 "that leaves no batch of one sample"
             )
-        self.unit_split_ok = (optimizer._config.n_state <= 2 and not l1 and not max_norm
-                              and not clip_norm and not clip_value)
+        rules = _kernels.StepRules(float(alpha), float(l1 or 0.0), float(max_norm or 0.0),
+                                   float(clip_norm or 0.0), float(clip_value or 0.0))
+        self.unit_split_ok = unit_split_applies(layout, self.dense,
+                                                optimizer._config.n_state, rules)
         work = layout.workspace_size(batch_size)
-        if self.dense and self.unit_split_ok and layout.plain and len(layout.sizes) == 3:
+        if self.unit_split_ok:
             work = max(work, layout.units_workspace_size(batch_size, self.n_threads_max))
         # Everything below that depends only on these is scratch: a previous
         # fit of this network released it (see release) or it is new.
@@ -422,12 +250,8 @@ class EpochRunner:
             scratch.work, scratch.batch_loss,
         )
         b = self.batches
-        b.buffers = self.buffers
-        b.stats = scratch.stats
-        b.l1 = float(l1 or 0.0)
-        b.max_norm = float(max_norm or 0.0)
-        b.clip_norm = float(clip_norm or 0.0)
-        b.clip_value = float(clip_value or 0.0)
+        b.rules = rules
+        b.workspace.stats = scratch.stats
         b.seed = int(seed) & 0xFFFFFFFFFFFFFFFF
         # Dropout masks follow each row's content (copies of a row share
         # them, as a weighted row does): one hash pass over X per fit.
@@ -493,7 +317,7 @@ class EpochRunner:
             raise RuntimeError("this EpochRunner was released; make a new one")
         b.perm = perm
         b.epoch = self.epoch
-        b.lr_steps = self.lr_steps
+        b.rules.lr_steps = self.lr_steps
         if self._runs == 1:
             np.copyto(self._fit_start[0], self._snapshot)
             np.copyto(self._fit_start[1], self._snapshot_buffers)
@@ -504,7 +328,7 @@ class EpochRunner:
         with self._blas_context(n_threads):
             status = _kernels.train_epoch(self.layout, self.optimizer._config,
                                           b, self.params, self.grad,
-                                          self.state, n_threads, by_units)
+                                          self.state, n_threads, by_units, self.buffers)
         n_done = b.n_done
         done_loss = float(np.dot(b.batch_loss[:n_done], self.batch_rows[:n_done]))
         if status != _kernels.Status.OK:
@@ -583,7 +407,7 @@ class EpochRunner:
             return float("inf")
         with np.errstate(all="ignore"):
             loss = float(_kernels.loss_value(self.layout, params, b.X, b.Y, b.sample_weight,
-                                             b.work, b.batch_size, buffers))
+                                             b.workspace.work, b.batch_size, buffers))
         return loss if np.isfinite(loss) else float("inf")
 
     @property
@@ -591,55 +415,3 @@ class EpochRunner:
         """Per-batch losses of the last epoch (only the completed batches)."""
         # numpy's stubs type ndarray.copy as Any for Python 3.10.
         return self.batches.batch_loss[:self.batches.n_done].copy()  # type: ignore[no-any-return]
-
-
-class FloorRunner:
-    """The benchmark floor: per batch, only the epoch's GEMMs and one optimizer pass.
-
-    The same GEMM calls with the same shapes as the epoch kernel (three per
-    layer, two for the first) and the same update, back to back, on one
-    thread: no gather, bias, activations, batch norm, dropout or loss.
-    Everything is allocated here once, so ``run`` times the floor alone. It
-    works on throwaway copies of the parameters and optimizer state: ``net``
-    and ``optimizer`` are left as they were.
-    """
-
-    def __init__(self, net: Network, optimizer: Optimizer, X: ArrayLike, Y: ArrayLike,
-                 batch_size: int) -> None:
-        X, Y, _ = net.check_xy(X, Y, None)
-        if not isinstance(X, np.ndarray):
-            raise TypeError("the floor is defined for dense X")
-        self.layout = net.layout
-        self.optimizer = optimizer
-        self.params = net.params.copy()
-        self.grad = np.zeros_like(self.params)
-        self.state = np.zeros((optimizer._config.n_state, self.params.shape[0]),
-                              dtype=self.params.dtype)
-        bs = max(1, min(int(batch_size), X.shape[0]))
-        # The backward GEMMs read the delta block, which the floor never
-        # writes: fill it with ordinary numbers. A zero delta gives zero
-        # gradients, and on Intel cores the divider finishes sqrt(0) and x/eps
-        # early: Adam's pass then took 0.79x its time on real gradients (W1),
-        # an unreachable floor.
-        work = np.random.RandomState(0).uniform(-0.01, 0.01, net.layout.workspace_size(bs))
-        self.batches = _kernels.Minibatches(
-            X, Y, None, None, bs, 0.0, work.astype(self.params.dtype),
-            np.zeros(-(-X.shape[0] // bs)),
-        )
-
-    def run(self) -> None:
-        config = self.optimizer._config
-        t0, lr0 = config.t, config.lr
-        try:
-            _kernels.floor_epoch(self.layout, config, self.batches,
-                                 self.params, self.grad, self.state)
-        finally:
-            config.t = t0
-            config.lr = lr0
-
-
-def floor_epoch(net: Network, optimizer: Optimizer, X: ArrayLike, Y: ArrayLike,
-                batch_size: int) -> None:
-    """One floor epoch (see FloorRunner); allocates per call, so for timing
-    repeated epochs build a FloorRunner once and call its ``run``."""
-    FloorRunner(net, optimizer, X, Y, batch_size).run()

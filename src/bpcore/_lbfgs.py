@@ -13,55 +13,10 @@ import numpy as np
 import scipy.optimize
 
 from . import _engine, _kernels
-from ._validation import check_positive_int, check_real
+from .optimizers import LBFGS as LBFGS  # defined there; importable from here too
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .network import Network
-
-
-class LBFGS:
-    """Full-batch L-BFGS-B (scipy) on ``net.params``, for ``bpcore.train``.
-
-    ``train(net, X, Y, optimizer=LBFGS())`` minimizes the loss over the whole
-    data (with ``alpha``/``l1`` penalties and sample weights); ``epochs``,
-    ``batch_size`` and schedules do not apply. Networks with batch norm or
-    dropout are refused: both are defined by minibatch training.
-
-    Parameters
-    ----------
-    max_iter : int, default=200
-        Maximum number of L-BFGS iterations.
-    tol : float, default=1e-4
-        scipy's ``gtol``: stop when every projected gradient component is
-        at most ``tol``.
-    max_fun : int, default=15000
-        Maximum number of loss evaluations.
-
-    Attributes
-    ----------
-    result_ : scipy.optimize.OptimizeResult
-        The last run's result (``nit``, ``nfev``, ``message``, ...).
-
-    Examples
-    --------
-    >>> import numpy as np, bpcore
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.standard_normal((100, 3)); Y = X @ np.ones((3, 1))
-    >>> net = bpcore.Network([3, 8, 1], random_state=0)
-    >>> h = bpcore.train(net, X, Y, optimizer=bpcore.LBFGS(max_iter=50))
-    >>> h.loss[0] < 0.01
-    True
-    """
-
-    result_: scipy.optimize.OptimizeResult  # set by bpcore.train
-
-    def __init__(self, max_iter: int = 200, tol: float = 1e-4, max_fun: int = 15000) -> None:
-        self.max_iter = check_positive_int(max_iter, "max_iter")
-        self.tol = check_real(tol, "tol", low=0.0)
-        self.max_fun = check_positive_int(max_fun, "max_fun")
-
-    def __repr__(self) -> str:
-        return f"LBFGS(max_iter={self.max_iter}, tol={self.tol!r}, max_fun={self.max_fun})"
 
 
 def minimize_lbfgs(

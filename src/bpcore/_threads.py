@@ -86,6 +86,20 @@ def thread_limit() -> int:
     return n
 
 
+def probe_team(n_threads: int) -> int:
+    """The team a probe that starts its own threads may use: ``n_threads``
+    capped at ``available_cpus()`` and the kernels' 64, or 1 in a child
+    forked after this process ran threads. A team of two or more counts as
+    threads started (a child forked from then on runs one thread)."""
+    global _team_started
+    if _forked_after_team:
+        return 1
+    team = max(1, min(int(n_threads), 64, available_cpus()))
+    if team > 1:
+        _team_started = True
+    return team
+
+
 def _after_fork_in_child() -> None:
     global _forked_after_team
     if _team_started:

@@ -84,6 +84,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         "pip install 'bpcore[dask]' (dask[distributed] and dask-ml)"
     ) from exc
 
+from . import _kernels
 from .network import Network
 
 __all__ = [
@@ -323,7 +324,11 @@ class BlockwiseObjective:
         self.split_every = int(split_every)
         self.dtype = net.dtype
         self.n_params = net.n_params
-        self._mask = _weight_mask(net)
+        self._plan = net.layout
+        mask = _weight_mask(net)
+        if mask[net.layout.n_weights:].any() or not mask[:net.layout.n_weights].all():
+            raise ValueError("the penalized weights are not params[:n_weights], as the "
+                             "kernels' penalties (and this objective's) assume")
 
         X = X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
         rows = X.chunks[0]
@@ -392,9 +397,9 @@ class BlockwiseObjective:
         loss = sums[0] / sw_total
         grad = sums[2:] / sw_total
         if self.alpha or self.l1:
-            W = theta[self._mask].astype(np.float64)
-            loss += (0.5 * self.alpha * np.dot(W, W) + self.l1 * np.abs(W).sum()) / sw_total
-            grad[self._mask] += (self.alpha * W + self.l1 * np.sign(W)) / sw_total
+            # The kernels' penalty term and its gradient, on the weights.
+            loss += _kernels.penalty_add(self._plan, theta, self.alpha, self.l1,
+                                         float(sw_total), grad)
         return float(loss), grad
 
     def bytes_per_evaluation(self, n_workers=None):

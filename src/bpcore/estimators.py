@@ -19,8 +19,8 @@ weights before a ``warm_start`` fit) are copied into the buffer at the next
 import contextlib
 import copy
 import threading
+import time
 import warnings
-from abc import ABC, abstractmethod
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,8 +53,8 @@ from ._lbfgs import minimize_lbfgs
 from ._validation import csr_input
 from .network import Network
 from .callbacks import Callback
-from .optimizers import SGD, Adam
-from .schedules import SklearnSchedule
+from .optimizers import OPTIMIZERS
+from .schedules import SKLEARN_RATES, OneCycleLR, SklearnSchedule, named_schedule
 from .training import run_epochs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -76,6 +76,26 @@ def _as_engine_input(X, dtype):
     if sp.issparse(X):
         return csr_input(X, dtype)
     return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _store_parameters(est, arguments):
+    """scikit-learn's ``__init__``: store every argument as given, under its
+    own name. ``arguments`` is the ``__init__``'s ``locals()`` (no validation
+    here: it happens in ``fit``)."""
+    for name, value in arguments.items():
+        if name != "self":
+            setattr(est, name, value)
+
+
+def _class_doc(summary, *, parameters, attributes, notes, examples):
+    """An estimator's docstring from its summary and the bodies of its
+    numpydoc sections (indented by four spaces, as in the class body)."""
+    sections = {"Parameters": parameters, "Attributes": attributes, "Notes": notes,
+                "Examples": examples}
+    doc = summary.rstrip() + "\n"
+    for title, body in sections.items():
+        doc += f"\n    {title}\n    {'-' * len(title)}\n{body.strip(chr(10))}\n"
+    return doc + "    "
 
 
 class _SklearnRules(Callback):
@@ -223,9 +243,10 @@ def _one_fit_at_a_time(est):
 
     Refused on entry, before it changes anything: a call refused later (by
     the network's training lock) had already replaced the running fit's
-    state (its RandomState, n_iter_, the toolbox's scorer, whose cleanup
-    then failed the running fit with an AttributeError). Re-entrant for
-    the fitting thread (the toolbox's _fit calls this class's).
+    state (its RandomState, n_outputs_, n_iter_, its network on a fresh
+    fit; before the fit plan, the toolbox's scorer, whose cleanup then
+    failed the running fit with an AttributeError). Re-entrant for the
+    fitting thread.
     """
     me = threading.get_ident()
     with _fits_guard:
@@ -243,12 +264,199 @@ def _one_fit_at_a_time(est):
                 del _fits_running[id(est)]
 
 
-class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
-    """Shared fit/predict machinery of MLPClassifier and MLPRegressor, and of
-    the toolbox estimators (``bpcore.toolbox``), which extend it through the
-    hooks ``_network_options``, ``_make_optimizer``, ``_runner_options``,
-    ``_batch_size_for``, ``_validation`` and ``_restore_best``.
+class _FitPlan:
+    """One fit, decided once from the estimator's parameters.
+
+    ``_BaseMLP._fit`` makes one per ``fit``/``partial_fit`` call and reads it
+    top to bottom:
+
+    - what to build: ``hidden_layer_sizes`` and ``network_options`` (the
+      ``Network`` arguments beyond scikit-learn's);
+    - the data: ``data`` validates X, y and the weights and prepares the
+      network's targets ``Y`` — the one place the target is prepared, as
+      ``Network.forward`` is the one place predictions come from;
+    - how to train: ``lbfgs``, ``optimizer`` (the ``OPTIMIZERS`` registry),
+      ``schedule``/``continued_schedule``, ``batch_size`` and ``penalties``
+      (the engine's rules beyond ``alpha``);
+    - when to stop: ``split`` (the validation data), ``validation`` (what the
+      loop logs on it) and ``restore_best``; scikit-learn's ``tol`` /
+      ``n_iter_no_change`` rule itself is ``_SklearnRules``.
+
+    These are scikit-learn's rules, exactly. The toolbox's plan
+    (``bpcore.toolbox._ToolboxPlan``) decides more from more parameters;
+    the fit stays this one.
     """
+
+    #: Solvers that train by epochs; ``partial_fit`` exists for them only.
+    STOCHASTIC_SOLVERS = _STOCHASTIC_SOLVERS
+
+    def __init__(self, est, X, incremental, validation_data=None):
+        self.est = est
+        self.incremental = incremental
+        self.validation_data = validation_data
+        hidden = est.hidden_layer_sizes
+        hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        if np.any(np.array(hidden) <= 0):
+            raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
+        self.hidden_layer_sizes = hidden
+        self.first_pass = not hasattr(est, "coefs_") or (not est.warm_start and not incremental)
+        self.lbfgs = est.solver == "lbfgs"
+        self.network_options = {}
+        self.penalties = {}         # EpochRunner's l1, max_norm, clip_norm, clip_value
+        self.restore_best = True
+        self.history = None         # the History a fit appends to (None: a throwaway)
+        self.dask = False           # X is a dask array (bpcore.dask's L-BFGS)
+
+    def check_predictions(self, net, X):
+        """After training: nothing more for scikit-learn's networks (the
+        toolbox's plan checks what dropout and batch norm can hide)."""
+
+    # -- the data -------------------------------------------------------------
+
+    def data(self, X, y, sample_weight):
+        """``(X, Y, sample_weight)`` as the engine trains on them; ``Y`` is 2-D."""
+        est = self.est
+        X, y = est._validate_input(X, y, self.incremental, reset=self.first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+            if np.any(sample_weight < 0):
+                # A minibatch whose weights sum to <= 0 has no weighted mean
+                # (scikit-learn divides by it); the core API refuses them too.
+                raise ValueError(
+                    "Negative values in sample_weight are not supported: a minibatch "
+                    "whose weights sum to zero or less has no weighted mean loss; use "
+                    "non-negative weights.")
+        return X, self.targets(y), sample_weight
+
+    def targets(self, y):
+        """The network's targets for the estimator's validated ``y``."""
+        return y.reshape((-1, 1)) if y.ndim == 1 else y
+
+    def split(self, X, Y, sample_weight, random_state):
+        """``(X, Y, sample_weight)`` to train on and ``(X_val, y_val, Y_val,
+        sw_val)`` to validate on (Nones without validation): the given
+        ``validation_data``, else scikit-learn's hold-out with early stopping.
+        ``Y_val`` are the network's targets, ``y_val`` the estimator's."""
+        est = self.est
+        if self.validation_data is not None:
+            return (X, Y, sample_weight), self.check_validation_data(self.validation_data)
+        if not est.early_stopping:
+            return (X, Y, sample_weight), (None,) * 4
+        # Stratify like scikit-learn: single-output classification only
+        # (i.e. binary targets), never multilabel.
+        stratify = Y if (is_classifier(est) and est.n_outputs_ == 1) else None
+        arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
+        parts = train_test_split(*arrays, random_state=random_state,
+                                 test_size=est.validation_fraction, stratify=stratify)
+        X_train, X_val, Y_train, Y_val = parts[:4]
+        sw_train, sw_val = parts[4:] if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        y_val = est._label_binarizer.inverse_transform(Y_val) if is_classifier(est) else Y_val
+        return (X_train, Y_train, sw_train), (X_val, y_val, Y_val, sw_val)
+
+    def check_validation_data(self, validation_data):
+        """``(X_val, y_val, Y_val, sw_val)`` from a ``validation_data`` argument."""
+        raise TypeError(f"{type(self.est).__name__} takes no validation_data")
+
+    # -- how to train ---------------------------------------------------------
+
+    def optimizer(self):
+        """A fresh optimizer for the solver, from the estimator's parameters."""
+        est = self.est
+        # scikit-learn's Nesterov step needs momentum: at 0 it is plain SGD.
+        derived = {"nesterov": est.nesterovs_momentum and est.momentum > 0}
+        kwargs = {name: derived[name] if name in derived else getattr(est, name)
+                  for name in _SOLVER_ARGUMENTS[est.solver]}
+        return OPTIMIZERS[est.solver](est.learning_rate_init, **kwargs)
+
+    def schedule(self, optimizer, n_batches):
+        """The schedule of a fresh optimizer, bound to its rate and ``n_batches``."""
+        est = self.est
+        rate = est.learning_rate
+        if isinstance(rate, str) and rate in SKLEARN_RATES:
+            # As in scikit-learn, 'adam' ignores learning_rate.
+            schedule = SklearnSchedule("constant" if est.solver == "adam" else rate,
+                                       est.learning_rate_init, est.power_t)
+        elif isinstance(rate, str):
+            schedule = named_schedule(
+                rate, max_iter=est.max_iter, learning_rate_init=est.learning_rate_init,
+                n_iter_no_change=est.n_iter_no_change, steps_per_epoch=n_batches)
+        else:
+            schedule = copy.deepcopy(rate)   # the parameter itself stays unbound
+        schedule.bind(optimizer.learning_rate, n_batches)
+        return schedule
+
+    def continued_schedule(self, schedule, epochs_done, n_batches):
+        """``partial_fit`` on a new chunk: the schedule, with rates for its
+        ``n_batches`` (scikit-learn's, and the epoch-counting schedules, are
+        per epoch); None past the end of a one-cycle schedule, whose final
+        rate the optimizer then keeps (torch would raise)."""
+        if isinstance(schedule, OneCycleLR) and (
+                (epochs_done + 1) * n_batches > schedule.total_steps):
+            return None
+        if schedule is not None:
+            schedule.steps_per_epoch = n_batches
+        return schedule
+
+    def batch_size(self, n_samples, net):
+        """The minibatch size for ``n_samples`` training samples."""
+        est = self.est
+        if est.solver == "rprop":
+            return n_samples        # RPROP uses the sign of the full-batch gradient
+        if est.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if est.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = int(np.clip(est.batch_size, 1, n_samples))
+        if any(net._batch_norm):
+            if n_samples < 2:
+                raise ValueError(
+                    "batch_norm needs at least 2 samples per batch to compute a batch "
+                    f"variance, but the training data has n_samples = {n_samples}; "
+                    "give more samples or set batch_norm=False")
+            # Grow the batch until no batch is left with one sample (e.g. 401
+            # samples in batches of 200 become 201 + 200).
+            while n_samples - batch_size * (-(-n_samples // batch_size) - 1) < 2:
+                batch_size += 1
+        return batch_size
+
+    # -- when to stop ---------------------------------------------------------
+
+    def validation(self, X_val, Y_val, y_val, sw_val):
+        """A per-epoch validation callable for the training loop; None:
+        scikit-learn's rule scores the hold-out itself."""
+        return None
+
+
+#: The estimator parameters each solver's optimizer takes (``OPTIMIZERS``
+#: names the class); ``nesterov`` is derived, see ``_FitPlan.optimizer``.
+_SOLVER_ARGUMENTS = {
+    "sgd": ("momentum", "nesterov"),
+    "adam": ("beta_1", "beta_2", "epsilon"),
+    "adamw": ("beta_1", "beta_2", "epsilon", "weight_decay"),
+    "nadam": ("beta_1", "beta_2", "epsilon"),
+    "rmsprop": ("epsilon",),
+    "adagrad": (),
+    "rprop": (),
+}
+
+
+class _BaseMLP(CallbackSupportMixin, BaseEstimator):
+    """Shared fit/predict machinery of MLPClassifier and MLPRegressor, and of
+    the toolbox estimators (``bpcore.toolbox``), which differ only in the
+    plan of their fit (``_Plan``, a ``_FitPlan`` class).
+    """
+
+    #: The plan a fit is read from; the toolbox estimators use their own.
+    _Plan = _FitPlan
 
     # scikit-learn's own constraint table: the same checks and, to the
     # letter, the same messages. (A StrOptions message lists its options in
@@ -256,48 +464,17 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
     # reproduce reliably.)
     _parameter_constraints: dict = dict(MLPCLASSIFIER_PARAMETER_CONSTRAINTS)
 
-    @abstractmethod
-    def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size,
-                 learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
-                 random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
-                 early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-                 n_iter_no_change, max_fun):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.loss = loss
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-
     # -- the network and its public views ---------------------------------
 
     def _out_activation_and_loss(self):
         """(output activation, loss) of the network for the fitted target type."""
         if not is_classifier(self):
-            return ("exp", "poisson") if self.loss == "poisson" else ("identity", "squared_error")
+            return ("exp", "poisson") if self.loss == "poisson" else ("identity", self.loss)
         if self._label_binarizer.y_type_ == "multiclass":
             return "softmax", "log_loss"
         return "logistic", "log_loss"
 
-    def _initialize(self, y, layer_units, dtype):
+    def _initialize(self, y, layer_units, dtype, network_options):
         """Fresh network and bookkeeping for a first fit (scikit-learn's draw order)."""
         self.n_iter_ = 0
         self.t_ = 0
@@ -310,7 +487,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         # scikit-learn's _init_coef does.
         net = Network(layer_units, activation=self.activation, output=self.out_activation_,
                       loss=loss, dtype=dtype, random_state=self._random_state,
-                      **self._network_options())
+                      **network_options)
         # scikit-learn reports multi-output squared error as a mean over
         # outputs but differentiates the sum; reproduce its gradient.
         net._use_sklearn_gradient()
@@ -405,43 +582,6 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
             if "intercepts_" not in self.__dict__:
                 self.intercepts_ = list(net.intercepts)
 
-    # -- fitting ------------------------------------------------------------
-
-    # -- hooks of the toolbox estimators (the drop-ins' values) ----------------
-
-    def _network_options(self):
-        """Extra ``Network`` arguments (init, dropout, batch norm, ...)."""
-        return {}
-
-    def _runner_options(self):
-        """Extra ``EpochRunner`` arguments (l1, max_norm, clipping, seed)."""
-        return {}
-
-    def _batch_size_for(self, n_samples):
-        """scikit-learn's minibatch size for ``n_samples`` training samples."""
-        if self.batch_size == "auto":
-            return min(200, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than "
-                "sample size. It is going to be clipped"
-            )
-        return int(np.clip(self.batch_size, 1, n_samples))
-
-    def _validation(self, X_val, Y_val, y_val, sw_val):
-        """A per-epoch validation callable for the training loop (None: the
-        drop-ins score the hold-out in their stopping rule). ``Y_val`` are the
-        network's targets, ``y_val`` the estimator's (labels)."""
-        return None
-
-    def _check_validation_data(self, validation_data):
-        """``(X_val, y_val, Y_val, sw_val)`` from a ``validation_data`` argument."""
-        raise NotImplementedError
-
-    def _restore_best(self):
-        """Whether early stopping ends on the best epoch's weights."""
-        return True
-
     # -- scikit-learn's callback protocol -------------------------------------
 
     def _has_skl_callbacks(self):
@@ -459,163 +599,118 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
     # -- fitting ------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+        """The one fit: ``fit``, ``partial_fit`` and the toolbox's, every solver."""
         with _one_fit_at_a_time(self):
             return self._fit_unguarded(X, y, sample_weight, incremental, validation_data)
 
     def _fit_unguarded(self, X, y, sample_weight, incremental, validation_data):
+        plan = self._Plan(self, X, incremental, validation_data)
         y_given = y
-        hidden_layer_sizes = self.hidden_layer_sizes
-        if not hasattr(hidden_layer_sizes, "__iter__"):
-            hidden_layer_sizes = [hidden_layer_sizes]
-        hidden_layer_sizes = list(hidden_layer_sizes)
-        if np.any(np.array(hidden_layer_sizes) <= 0):
-            raise ValueError(
-                "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes
-            )
-        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        n_features = X.shape[1]
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
-            if np.any(sample_weight < 0):
-                # A minibatch whose weights sum to <= 0 has no weighted mean
-                # (scikit-learn divides by it); the core API refuses them too.
-                raise ValueError(
-                    "Negative values in sample_weight are not supported: a minibatch "
-                    "whose weights sum to zero or less has no weighted mean loss; use "
-                    "non-negative weights.")
-        if y.ndim == 1:
-            y = y.reshape((-1, 1))
-        self.n_outputs_ = y.shape[1]
-        layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
+        X, Y, sample_weight = plan.data(X, y, sample_weight)
+        self.n_outputs_ = Y.shape[1]
+        layer_units = [X.shape[1]] + plan.hidden_layer_sizes + [self.n_outputs_]
+        dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
 
         # A fresh (or the caller's) RandomState at every fit and partial_fit.
         self._random_state = check_random_state(self.random_state)
-        if first_pass:
-            self._initialize(y, layer_units, X.dtype)
+        if plan.first_pass:
+            self._initialize(Y, layer_units, dtype, plan.network_options)
         net = self._sync_params()
 
         # scikit-learn's callbacks: one task for this fit, one subtask per
         # epoch (or L-BFGS iteration).
-        lbfgs = self.solver == "lbfgs"
         ctx = self._init_callback_context(
-            max_subtasks=(max(self.max_iter, 1) + 1 if lbfgs
+            max_subtasks=(max(self.max_iter, 1) + 1 if plan.lbfgs
                           else 1 if incremental else self.max_iter))
         metadata = None if sample_weight is None else {"sample_weight": sample_weight}
         ctx.call_on_fit_task_begin(estimator=self, X=X, y=y_given, metadata=metadata)
         cb_data = (ctx, X, y_given, metadata)
 
-        if lbfgs:
-            self._fit_lbfgs(X, y, sample_weight, cb_data, validation_data)
+        if plan.lbfgs:
+            self._fit_lbfgs(plan, X, Y, sample_weight, cb_data)
         else:
-            self._fit_stochastic(X, y, sample_weight, incremental, cb_data, validation_data)
+            self._fit_stochastic(plan, X, Y, sample_weight, cb_data)
 
         if not np.isfinite(net.params).all():
             raise ValueError(_NONFINITE_WEIGHTS)
+        plan.check_predictions(net, X)
         ctx.call_on_fit_task_end(estimator=self, X=X, y=y_given, metadata=metadata,
                                  reconstruction_attributes=self._reconstruction_attributes)
         return self
 
-    def _fit_lbfgs(self, X, y, sample_weight, cb_data, validation_data=None):
+    def _fit_lbfgs(self, plan, X, Y, sample_weight, cb_data):
+        """Full-batch L-BFGS-B on the flat parameters (on dask arrays: the
+        blockwise objective of ``bpcore.dask``, on the workers)."""
         net = self._net
         dtype = net.dtype
-        iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
-        bridge = (_LbfgsCallbackBridge(self, *cb_data) if self._has_skl_callbacks()
-                  else None)
-        try:
-            result = minimize_lbfgs(
-                net,
-                _as_engine_input(X, dtype),
-                np.ascontiguousarray(y, dtype=dtype),
-                None if sample_weight is None else np.ascontiguousarray(sample_weight,
-                                                                        dtype=dtype),
-                float(self.alpha),
-                options={
-                    "maxfun": self.max_fun,
-                    "maxiter": self.max_iter,
-                    "gtol": self.tol,
-                    **_get_additional_lbfgs_options_dict("iprint", iprint),
-                },
-                l1=float(self._runner_options().get("l1", 0.0)),
-                callback=bridge,
-            )
-        finally:
-            if bridge is not None:
-                bridge.close()
+        options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
+        l1 = float(plan.penalties.get("l1", 0.0))
+        t0 = time.perf_counter()
+        if plan.dask:
+            from . import dask as bpdask        # names the missing extra
+            result = bpdask.minimize_lbfgs(net, X, Y, sample_weight, alpha=float(self.alpha),
+                                           l1=l1, options=options)
+            result.fun = float(result.fun)
+        else:
+            iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+            options.update(_get_additional_lbfgs_options_dict("iprint", iprint))
+            bridge = (_LbfgsCallbackBridge(self, *cb_data) if self._has_skl_callbacks()
+                      else None)
+            try:
+                result = minimize_lbfgs(
+                    net, _as_engine_input(X, dtype), np.ascontiguousarray(Y, dtype=dtype),
+                    None if sample_weight is None else np.ascontiguousarray(sample_weight,
+                                                                            dtype=dtype),
+                    float(self.alpha), options=options, l1=l1, callback=bridge)
+            finally:
+                if bridge is not None:
+                    bridge.close()
         self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
         self.loss_ = result.fun
-        return result
+        if plan.history is not None:
+            logs = {"loss": float(result.fun), "lr": np.nan,
+                    "epoch_time": time.perf_counter() - t0}
+            if plan.validation_data is not None:
+                X_val, y_val, Y_val, sw_val = plan.check_validation_data(plan.validation_data)
+                logs.update(plan.validation(X_val, Y_val, y_val, sw_val)())
+            plan.history.append(logs)
+            self.history_ = plan.history
 
-    def _make_optimizer(self):
-        """The optimizer and scikit-learn's schedule for it (fixed at creation,
-        as in scikit-learn: 'adam' ignores ``learning_rate``)."""
-        if self.solver == "sgd":
-            optimizer = SGD(self.learning_rate_init, momentum=self.momentum,
-                            nesterov=self.nesterovs_momentum and self.momentum > 0)
-            kind = self.learning_rate
-        else:
-            optimizer = Adam(self.learning_rate_init, beta_1=self.beta_1,
-                             beta_2=self.beta_2, epsilon=self.epsilon)
-            kind = "constant"
-        return optimizer, SklearnSchedule(kind, self.learning_rate_init, self.power_t)
-
-    def _fit_stochastic(self, X, y, sample_weight, incremental, cb_data,
-                        validation_data=None):
+    def _fit_stochastic(self, plan, X, Y, sample_weight, cb_data):
+        """Epochs of minibatch training in the one loop (``run_epochs``), with
+        scikit-learn's rules (``_SklearnRules``) as its callback."""
         net = self._net
-        dtype = net.dtype
+        incremental = plan.incremental
         fresh = not incremental or not hasattr(self, "_optimizer")
         if fresh:
-            self._optimizer, self._schedule = self._make_optimizer()
-
+            self._optimizer = plan.optimizer()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if validation_data is not None:
-            # Given by the caller (toolbox estimators): no hold-out split.
-            X_train, y_train, sw_train = X, y, sample_weight
-            X_val, y_val, Y_val, sw_val = self._check_validation_data(validation_data)
-        elif early_stopping:
-            # Stratify like scikit-learn: single-output classification only
-            # (i.e. binary targets), never multilabel.
-            stratify = y if (is_classifier(self) and self.n_outputs_ == 1) else None
-            if sample_weight is None:
-                X_train, X_val, y_train, y_val = train_test_split(
-                    X, y, random_state=self._random_state,
-                    test_size=self.validation_fraction, stratify=stratify)
-                sw_train = sw_val = None
-            else:
-                X_train, X_val, y_train, y_val, sw_train, sw_val = train_test_split(
-                    X, y, sample_weight, random_state=self._random_state,
-                    test_size=self.validation_fraction, stratify=stratify)
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' "
-                    "or the size of your dataset."
-                )
-            Y_val = y_val
-            if is_classifier(self):
-                y_val = self._label_binarizer.inverse_transform(y_val)
-        else:
-            X_train, y_train, sw_train = X, y, sample_weight
-            X_val = y_val = Y_val = sw_val = None
-        validate = None if X_val is None else self._validation(X_val, Y_val, y_val, sw_val)
+        (X_train, Y_train, sw_train), (X_val, y_val, Y_val, sw_val) = plan.split(
+            X, Y, sample_weight, self._random_state)
+        validate = None if X_val is None else plan.validation(X_val, Y_val, y_val, sw_val)
         if X_val is not None:
-            X_val = _as_engine_input(X_val, dtype)
+            X_val = _as_engine_input(X_val, net.dtype)
 
         n_samples = X_train.shape[0]
-        batch_size = self._batch_size_for(n_samples)
+        batch_size = plan.batch_size(n_samples, net)
+        # Dropout masks need a seed; drawn only when there is dropout, so the
+        # shuffles of every other network stay scikit-learn's.
+        seed = int(self._random_state.randint(0, 2**31 - 1)) if any(net._dropout) else 0
         runner = EpochRunner(
-            net, self._optimizer,
-            _as_engine_input(X_train, dtype),
-            np.ascontiguousarray(y_train, dtype=dtype),
-            None if sw_train is None else np.ascontiguousarray(sw_train, dtype=dtype),
-            batch_size, float(self.alpha), **self._runner_options(),
-        )
-        self._bind_schedule(runner, fresh)
+            net, self._optimizer, _as_engine_input(X_train, net.dtype),
+            np.ascontiguousarray(Y_train, dtype=net.dtype),
+            None if sw_train is None else np.ascontiguousarray(sw_train, dtype=net.dtype),
+            batch_size, float(self.alpha), seed=seed, **plan.penalties)
+        first_epoch = getattr(self, "_epochs_trained", 0)
+        if fresh:
+            self._schedule = plan.schedule(self._optimizer, runner.n_batches)
+        else:
+            self._schedule = plan.continued_schedule(
+                self._schedule, first_epoch - self._schedule_start, runner.n_batches)
         rules = _SklearnRules(self, n_samples,
-                              (X_val, y_val, sw_val) if early_stopping else None,
-                              incremental)
+                              (X_val, y_val, sw_val) if early_stopping else None, incremental)
         callbacks = [rules]
         bridge = None
         epochs = 1 if incremental else self.max_iter
@@ -624,13 +719,13 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
             callbacks = [bridge]
             bridge.begin()
         self.n_iter_ = 0
-        first_epoch = getattr(self, "_epochs_trained", 0)
-        history = self._history_for(incremental)
+        if plan.history is not None:
+            self.history_ = plan.history
         try:
-            history, _ = run_epochs(
+            run_epochs(
                 runner, epochs=self.max_iter, shuffle=self.shuffle,
                 random_state=self._random_state, schedule=self._schedule,
-                validate=validate, callbacks=callbacks, history=history,
+                validate=validate, callbacks=callbacks, history=plan.history,
                 first_epoch=first_epoch,
                 schedule_first_epoch=0 if fresh else first_epoch - self._schedule_start,
                 keep_going_after_divergence=early_stopping)
@@ -648,22 +743,9 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
                 self._schedule_start = first_epoch
             self._epochs_trained = first_epoch + self.n_iter_
 
-        if early_stopping and self._restore_best():
+        if early_stopping and plan.restore_best:
             np.copyto(net.params, self._best_params)
             np.copyto(net.buffers, self._best_buffers)
-
-    def _bind_schedule(self, runner, fresh):
-        """Bind the schedule to the optimizer's rate and the batches of an epoch."""
-        if fresh:
-            self._schedule.bind(self._optimizer.learning_rate, runner.n_batches)
-        else:
-            # partial_fit on a new chunk: rates for its number of batches
-            # (scikit-learn's, and the epoch-counting schedules, are per epoch).
-            self._schedule.steps_per_epoch = runner.n_batches
-
-    def _history_for(self, incremental):
-        """The History this run appends to (None: a throwaway one)."""
-        return None
 
     def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val,
                                      diverged=False, score=None):
@@ -718,7 +800,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator, ABC):
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     def _check_solver(self):
-        if self.solver not in _STOCHASTIC_SOLVERS:
+        if self.solver not in self._Plan.STOCHASTIC_SOLVERS:
             raise AttributeError(
                 "partial_fit is only available for stochastic"
                 " optimizers. %s is not stochastic." % self.solver
@@ -872,37 +954,24 @@ _NOTES_DOC = """
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    __doc__ = (
+    __doc__ = _class_doc(
         """Multi-layer perceptron classifier trained by backpropagation in bpcore.
 
     A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`
     minimizing the log-loss: softmax outputs for multiclass targets, logistic
-    outputs for binary and multilabel targets.
-
-    Parameters
-    ----------"""
-        + _PARAMS_DOC
-        + """
-    Attributes
-    ----------
+    outputs for binary and multilabel targets.""",
+        parameters=_PARAMS_DOC,
+        attributes="""
     classes_ : ndarray or list of ndarray
-        Class labels for each output."""
-        + _ATTRIBUTES_DOC
-        + """
-    Notes
-    -----"""
-        + _NOTES_DOC
-        + """
-    Examples
-    --------
+        Class labels for each output.""" + _ATTRIBUTES_DOC,
+        notes=_NOTES_DOC,
+        examples="""
     >>> from bpcore import MLPClassifier
     >>> from sklearn.datasets import make_classification
     >>> X, y = make_classification(n_samples=100, random_state=1)
     >>> clf = MLPClassifier(random_state=1, max_iter=300).fit(X, y)
     >>> clf.predict(X[:3]).shape
-    (3,)
-    """
-    )
+    (3,)""")
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -911,16 +980,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            loss="log_loss", shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-        )
+        _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
@@ -1043,37 +1103,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    __doc__ = (
+    __doc__ = _class_doc(
         """Multi-layer perceptron regressor trained by backpropagation in bpcore.
 
-    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`.
-
-    Parameters
-    ----------
+    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`.""",
+        parameters="""
     loss : {'squared_error', 'poisson'}, default='squared_error'
         'squared_error' is half the mean squared error with an identity
         output; 'poisson' is half the Poisson deviance with an exp output
-        (targets must be >= 0)."""
-        + _PARAMS_DOC
-        + """
-    Attributes
-    ----------"""
-        + _ATTRIBUTES_DOC
-        + """
-    Notes
-    -----"""
-        + _NOTES_DOC
-        + """
-    Examples
-    --------
+        (targets must be >= 0).""" + _PARAMS_DOC,
+        attributes=_ATTRIBUTES_DOC,
+        notes=_NOTES_DOC,
+        examples="""
     >>> from bpcore import MLPRegressor
     >>> from sklearn.datasets import make_regression
     >>> X, y = make_regression(n_samples=200, n_features=20, random_state=1)
     >>> reg = MLPRegressor(random_state=1, max_iter=2000, tol=0.1).fit(X, y)
     >>> reg.predict(X[:2]).shape
-    (2,)
-    """
-    )
+    (2,)""")
 
     _parameter_constraints: dict = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
 
@@ -1084,16 +1131,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            loss=loss, shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-        )
+        _store_parameters(self, locals())
 
     def predict(self, X):
         """Predict targets.

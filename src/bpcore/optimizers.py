@@ -7,13 +7,16 @@ parameters and created on the first step.
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _kernels
-from ._validation import check_real
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import scipy.optimize
+from ._validation import check_positive_int, check_real
 
 
 class _Config(Protocol):
@@ -136,6 +139,19 @@ class Optimizer:
             self._config.mu_product = mu_product
 
 
+def _check_moments(beta_1: float, beta_2: float,
+                   epsilon: float) -> tuple[float, float, float]:
+    """The moment hyperparameters of Adam, AdamW and NAdam, checked."""
+    return (check_real(beta_1, "beta_1", low=0.0, high=1.0, high_open=True),
+            check_real(beta_2, "beta_2", low=0.0, high=1.0, high_open=True),
+            check_real(epsilon, "epsilon", low=0.0, low_open=True))
+
+
+def _moments_repr(opt: Any) -> str:
+    return (f"learning_rate={opt.learning_rate!r}, beta_1={opt.beta_1!r}, "
+            f"beta_2={opt.beta_2!r}, epsilon={opt.epsilon!r}")
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum.
 
@@ -225,9 +241,7 @@ class Adam(Optimizer):
                  beta_2: float = 0.999, epsilon: float = 1e-8,
                  variant: Literal["sklearn", "paper"] = "sklearn",
                  amsgrad: bool = False) -> None:
-        self.beta_1 = check_real(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
-        self.beta_2 = check_real(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
-        self.epsilon = check_real(epsilon, "epsilon", low=0.0, low_open=True)
+        self.beta_1, self.beta_2, self.epsilon = _check_moments(beta_1, beta_2, epsilon)
         if variant not in self._VARIANTS:
             raise ValueError(f"variant must be one of {self._VARIANTS}, got {variant!r}")
         if not isinstance(amsgrad, (bool, np.bool_)):
@@ -248,8 +262,7 @@ class Adam(Optimizer):
             weight_decay=self._weight_decay, amsgrad=self.amsgrad)
 
     def _repr_args(self) -> str:
-        return (f"learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, "
-                f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r}, variant={self.variant!r}"
+        return (_moments_repr(self) + f", variant={self.variant!r}"
                 + (", amsgrad=True" if self.amsgrad else ""))
 
 
@@ -258,12 +271,8 @@ class AdamW(Adam):
 
     Parameters
     ----------
-    learning_rate : float, default=0.001
-        Step size, > 0.
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Decay rates of the first and second moment estimates, in [0, 1).
-    epsilon : float, default=1e-8
-        Added to the denominator, > 0.
+    learning_rate, beta_1, beta_2, epsilon : float, default=0.001, 0.9, 0.999, 1e-8
+        As for :class:`Adam`.
     weight_decay : float, default=0.01
         Decoupled decay rate, >= 0. It applies to the weight blocks only
         (``theta[:n_weights]``, the ``W_l``): biases and batch-norm
@@ -277,9 +286,7 @@ class AdamW(Adam):
     weights, at step ``t`` (counted from 1)::
 
         theta *= 1 - learning_rate * weight_decay         # weights only
-        m = beta_1 * m + (1 - beta_1) * g
-        v = beta_2 * v + (1 - beta_2) * g**2
-        theta -= learning_rate / (1 - beta_1**t) * m / (sqrt(v) / sqrt(1 - beta_2**t) + epsilon)
+        # then Adam's step (m, v and theta) in the paper's form
 
     As in PyTorch, the decay is scaled by the learning rate; the paper scales
     it by the schedule multiplier only (``theta *= 1 - eta_t * weight_decay``
@@ -310,9 +317,7 @@ class AdamW(Adam):
         return self.weight_decay
 
     def _repr_args(self) -> str:
-        return (f"learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, "
-                f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r}, "
-                f"weight_decay={self.weight_decay!r}"
+        return (_moments_repr(self) + f", weight_decay={self.weight_decay!r}"
                 + (", amsgrad=True" if self.amsgrad else ""))
 
 
@@ -370,10 +375,8 @@ class NAdam(Optimizer):
     ----------
     learning_rate : float, default=0.002
         Step size, > 0.
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Decay rates of the first and second moment estimates, in [0, 1).
-    epsilon : float, default=1e-8
-        Added to the denominator, > 0.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        As for :class:`Adam`.
     momentum_decay : float, default=0.004
         ``psi`` of the momentum schedule below, >= 0.
 
@@ -414,9 +417,7 @@ class NAdam(Optimizer):
     def __init__(self, learning_rate: float = 0.002, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8,
                  momentum_decay: float = 4e-3) -> None:
-        self.beta_1 = check_real(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
-        self.beta_2 = check_real(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
-        self.epsilon = check_real(epsilon, "epsilon", low=0.0, low_open=True)
+        self.beta_1, self.beta_2, self.epsilon = _check_moments(beta_1, beta_2, epsilon)
         self.momentum_decay = check_real(momentum_decay, "momentum_decay", low=0.0)
         super().__init__(learning_rate)
 
@@ -426,9 +427,7 @@ class NAdam(Optimizer):
             momentum_decay=self.momentum_decay)
 
     def _repr_args(self) -> str:
-        return (f"learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, "
-                f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r}, "
-                f"momentum_decay={self.momentum_decay!r}")
+        return _moments_repr(self) + f", momentum_decay={self.momentum_decay!r}"
 
 
 def _check_pair(value: tuple[float, float], name: str) -> tuple[float, float]:
@@ -510,7 +509,53 @@ class RPROP(Optimizer):
                 f"step_sizes={self.step_sizes!r}")
 
 
-#: name -> class, for the estimators and the tests.
+class LBFGS:
+    """Full-batch L-BFGS-B (scipy) on ``net.params``, for ``bpcore.train``.
+
+    ``train(net, X, Y, optimizer=LBFGS())`` minimizes the loss over the whole
+    data (with ``alpha``/``l1`` penalties and sample weights); ``epochs``,
+    ``batch_size`` and schedules do not apply. Networks with batch norm or
+    dropout are refused: both are defined by minibatch training.
+
+    Parameters
+    ----------
+    max_iter : int, default=200
+        Maximum number of L-BFGS iterations.
+    tol : float, default=1e-4
+        scipy's ``gtol``: stop when every projected gradient component is
+        at most ``tol``.
+    max_fun : int, default=15000
+        Maximum number of loss evaluations.
+
+    Attributes
+    ----------
+    result_ : scipy.optimize.OptimizeResult
+        The last run's result (``nit``, ``nfev``, ``message``, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, bpcore
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((100, 3)); Y = X @ np.ones((3, 1))
+    >>> net = bpcore.Network([3, 8, 1], random_state=0)
+    >>> h = bpcore.train(net, X, Y, optimizer=bpcore.LBFGS(max_iter=50))
+    >>> h.loss[0] < 0.01
+    True
+    """
+
+    result_: scipy.optimize.OptimizeResult  # set by bpcore.train
+
+    def __init__(self, max_iter: int = 200, tol: float = 1e-4, max_fun: int = 15000) -> None:
+        self.max_iter = check_positive_int(max_iter, "max_iter")
+        self.tol = check_real(tol, "tol", low=0.0)
+        self.max_fun = check_positive_int(max_fun, "max_fun")
+
+    def __repr__(self) -> str:
+        return f"LBFGS(max_iter={self.max_iter}, tol={self.tol!r}, max_fun={self.max_fun})"
+
+
+#: name -> class, for the estimators and the tests (the minibatch optimizers;
+#: LBFGS is full batch).
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "sgd": SGD, "adam": Adam, "rmsprop": RMSProp, "adagrad": AdaGrad,
     "adamw": AdamW, "nadam": NAdam, "rprop": RPROP}

@@ -1031,3 +1031,45 @@ class SklearnSchedule(Schedule):
         if verbose:
             print(msg + " Setting learning rate to %f" % self.lr)
         return False
+
+
+#: scikit-learn's ``learning_rate`` names (``SklearnSchedule``).
+SKLEARN_RATES = ("constant", "invscaling", "adaptive")
+#: The schedule names the toolbox estimators' ``learning_rate`` takes.
+SCHEDULE_NAMES = ("step", "exponential", "cosine", "cosine_restarts", "onecycle", "plateau")
+
+
+def named_schedule(name: str, *, max_iter: int, learning_rate_init: float,
+                   n_iter_no_change: int, steps_per_epoch: int = 1) -> Schedule:
+    """The schedule a ``learning_rate`` name stands for, with its defaults.
+
+    ============== =========================================================
+    name           schedule (``E = max_iter`` epochs)
+    ============== =========================================================
+    step           ``StepLR(step_size=max(1, E // 3), gamma=0.1)``
+    exponential    ``ExponentialLR(gamma=0.01 ** (1 / E))``: 1% at the end
+    cosine         ``CosineAnnealingLR(T_max=E, eta_min=0)``
+    cosine_restarts ``CosineAnnealingWarmRestarts(T_0=max(1, E // 4))``:
+                   four cycles
+    onecycle       ``OneCycleLR(max_lr=learning_rate_init, total_steps=E *
+                   batches per epoch)``; past the cycle the final rate holds
+    plateau        ``ReduceLROnPlateau(factor=0.1, patience=max(1,
+                   n_iter_no_change // 2))`` (torch's relative threshold
+                   1e-4) on the validation loss when there is validation
+                   data, else the training loss
+    ============== =========================================================
+    """
+    E = int(max_iter)
+    if name == "step":
+        return StepLR(step_size=max(1, E // 3), gamma=0.1)
+    if name == "exponential":
+        return ExponentialLR(gamma=0.01 ** (1.0 / E))
+    if name == "cosine":
+        return CosineAnnealingLR(T_max=E)
+    if name == "cosine_restarts":
+        return CosineAnnealingWarmRestarts(T_0=max(1, E // 4))
+    if name == "onecycle":
+        return OneCycleLR(learning_rate_init, total_steps=max(2, E * int(steps_per_epoch)))
+    if name == "plateau":
+        return ReduceLROnPlateau(factor=0.1, patience=max(1, n_iter_no_change // 2))
+    raise ValueError(f"unknown schedule name {name!r}; choose one of {SCHEDULE_NAMES}")

@@ -21,8 +21,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_random_state
 
-from ._engine import DivergenceError, EpochRunner, _training_lock, blas_for, reshuffle
+from ._engine import DivergenceError, EpochRunner, blas_for, reshuffle
 from ._lbfgs import LBFGS, minimize_lbfgs
+from ._scratch import _training_lock
 from ._validation import check_positive_int, check_real
 from .callbacks import Callback, History
 from .network import Network

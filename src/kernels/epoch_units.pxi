@@ -25,20 +25,22 @@
 # cores every batch: for small batches that costs more than the arithmetic
 # saved.
 #
-# Shared values are written through UnitsShared and read only after a
-# barrier that follows the write; the partials, the output delta and the
-# loss shares are written after a batch's first barrier or before the next
-# batch's, so one copy of each suffices. ``stop[b & 1]`` is what every
-# thread checks after batch b's first barrier (thread 0 writes it for the
-# next batch at the end of this one); batch b's loss is recorded by thread 0
-# after batch b + 1's first barrier (it needs every thread's sum(W**2)) or,
-# for the last batch, after the parallel block. A non-finite loss that only
-# the L2 term makes non-finite therefore stops the epoch one batch later.
+# Shared values are written through UnitsShared and EpochShared and read
+# only after a barrier that follows the write; the partials, the output
+# delta and the loss shares are written after a batch's first barrier or
+# before the next batch's, so one copy of each suffices. ``stop[b & 1]`` is
+# what every thread checks after batch b's first barrier (thread 0 writes
+# it for the next batch at the end of this one). The end of a batch is the
+# row split's (batch_end.pxi) in its late mode: batch b's loss is recorded
+# by thread 0 after batch b + 1's first barrier (it needs every thread's
+# sum(W**2)) or, for the last batch, after the parallel block.
 #
-# Plans it takes (_check_units, and _engine.choose_threads decides when it
-# pays): one hidden layer, no batch norm, dropout, residual skip or saved
-# pre-activation, dense X, optimizers with at most two state buffers, no l1,
-# max-norm or clipping. Every other plan takes the row split.
+# Plans it takes: _units_refusal says, the one place that decides (Python
+# asks it through unit_split_refusal; _engine.choose_threads decides when
+# the split pays): one hidden layer, no batch norm, dropout, residual skip
+# or saved pre-activation, dense X, optimizers with at most two state
+# buffers, no l1, max-norm or clipping. Every other plan takes the row
+# split.
 
 
 cdef struct UnitBlock:
@@ -56,19 +58,66 @@ cdef struct UnitBlock:
 
 
 cdef struct UnitsShared:
+    # What the unit split shares beyond EpochShared.
     Py_ssize_t stop[2]       # the status every thread checks after batch b's barrier (b & 1)
-    double dl[2]             # data loss of the batch of that parity
-    double sws[2]            # and its weight sum
-    double psq[2 * MAX_THREADS]   # each thread's sum(W**2) for the batch of that parity
     void* partials           # team blocks of partial_stride: each thread's output product
     void* delta              # the output delta (batch x K), one partial_stride
-    double lpart[MAX_THREADS]     # each thread's share of the batch's loss sum
     Py_ssize_t thread_stride, partial_stride
     Py_ssize_t n_stopped     # batch at which the threads stopped (n_batches if none)
     Py_ssize_t status        # the Status they stopped with
     Py_ssize_t team
-    Py_ssize_t interrupted
     long long t              # the optimizer's step count at the end
+    BatchBooks held          # thread 0's books of the batch not recorded yet
+
+
+cdef const char* _units_refusal(const Layout* L, bint dense, int n_state,
+                                const Rules* R) noexcept nogil:
+    """Why the unit split cannot run this epoch, or NULL if it can: the one
+    place that decides. ``R`` NULL: the plan and the input alone."""
+    if L.n_layers != 2 or not L.plain:
+        return "by_units (the hidden-unit split) needs a plain network with exactly one hidden layer"
+    if not dense:
+        return "by_units needs dense X"
+    if n_state > 2:
+        return "by_units takes optimizers with at most two state buffers"
+    if R != NULL and (_rules_need_finish(R) or R.max_norm > 0):
+        return "by_units does not apply l1, max_norm or gradient clipping"
+    return NULL
+
+
+def unit_split_refusal(Plan layout, bint dense=True, int n_state=0, StepRules rules=None):
+    """None if ``train_epoch(..., by_units=True)`` can run an epoch of this
+    plan on this input (dense or not) with an optimizer of ``n_state``
+    state buffers and these rules (None: every rule off), else the reason."""
+    cdef Rules R
+    cdef const char* why
+    if rules is not None:
+        _bind_rules(rules, 0, &R)
+    why = _units_refusal(&layout.c, dense, n_state, &R if rules is not None else NULL)
+    return None if why == NULL else why.decode()
+
+
+# The workspace (_epoch_by_units, carved by _units_carve): per thread, its
+# packed parameters, gradient and two optimizer states (at most n_params
+# each), its own copy of the batch (x, y, sample weights), its hidden
+# block's activations (at most H wide), the output and the hidden delta.
+# Shared: every thread's partial output product and the output delta. Every
+# block starts on its own cache lines.
+
+cdef Py_ssize_t _units_workspace_size(const Layout* L, Py_ssize_t rows,
+                                      Py_ssize_t team) noexcept nogil:
+    return (team * _units_thread_stride(L, rows) + (team + 1) * _units_partial_stride(L, rows)
+            + PAD)
+
+
+cdef inline Py_ssize_t _units_thread_stride(const Layout* L, Py_ssize_t rows) noexcept nogil:
+    cdef Py_ssize_t n0 = L.sizes[0], H = L.sizes[1], K = L.sizes[2]
+    return (4 * _round_up(L.n_params) + _round_up(rows * n0) + 2 * _round_up(rows * K)
+            + _round_up(rows) + _round_up(rows * H) + _round_up(rows * max(H, K)))
+
+
+cdef inline Py_ssize_t _units_partial_stride(const Layout* L, Py_ssize_t rows) noexcept nogil:
+    return _round_up(rows * L.sizes[2])
 
 
 cdef void _unit_block(const Layout* L, Py_ssize_t hw, UnitBlock* U) noexcept nogil:
@@ -108,7 +157,7 @@ cdef void _units_carve(const EpochArgs* E, const UnitBlock* U, floating* mine,
     """Split one thread's workspace (``mine``, _units_thread_stride long):
     p = [params, grad, state 0, state 1, x, y, sw] of the packed block, then
     the walk's blocks in A, each on its own cache lines."""
-    cdef Py_ssize_t k, bs = E.bs, n_loc = U.L.n_params, mw = U.L.max_width
+    cdef Py_ssize_t k, bs = E.B.bs, n_loc = U.L.n_params, mw = U.L.max_width
     cdef Py_ssize_t sizes[7]
     sizes[0] = sizes[1] = sizes[2] = sizes[3] = n_loc
     sizes[4] = bs * U.sizes[0]
@@ -131,37 +180,38 @@ cdef void _units_batch_rows(const EpochArgs* E, const UnitBlock* U, Py_ssize_t b
     """Rows of batch b: gathered into this thread's own copy (every thread
     reads the whole batch) with its share of the next batch prefetched, or
     read in place in the natural order."""
-    cdef Py_ssize_t start = b * E.bs, n0 = U.sizes[0], K = U.sizes[2], r0, r1
+    cdef const Batches* B = &E.B
+    cdef Py_ssize_t start = b * B.bs, n0 = U.sizes[0], K = U.sizes[2], r0, r1
     cdef int tid = bp_thread_id(), team = bp_team_size()
-    cdef const floating* X = <const floating*> E.X
-    cdef const floating* Y = <const floating*> E.Y
-    cdef const floating* sw = <const floating*> E.sw
-    R.n = min(E.bs, E.n - start)
+    cdef const floating* X = <const floating*> B.X
+    cdef const floating* Y = <const floating*> B.Y
+    cdef const floating* sw = <const floating*> B.sw
+    R.n = min(B.bs, B.n - start)
     R.row0 = 0
     R.sp = NULL
     R.ids = NULL
     R.first = 0
-    if E.perm != NULL:
-        _gather(X, Y, sw, E.perm, start, 0, R.n, n0, K, True, p[4], p[5], p[6])
+    if B.perm != NULL:
+        _gather(X, Y, sw, B.perm, start, 0, R.n, n0, K, True, p[4], p[5], p[6])
         R.x = p[4]
         R.y = p[5]
         R.sw = p[6] if sw != NULL else NULL
-        if b + 1 < E.n_batches:
-            r0 = start + E.bs + tid * E.bs // team
-            r1 = min(start + E.bs + (tid + 1) * E.bs // team, E.n)
+        if b + 1 < B.n_batches:
+            r0 = start + B.bs + tid * B.bs // team
+            r1 = min(start + B.bs + (tid + 1) * B.bs // team, B.n)
             if r1 > r0:
-                _prefetch_rows(X, E.perm, r0, r1, n0)
+                _prefetch_rows(X, B.perm, r0, r1, n0)
     else:
         R.x = X + start * n0
         R.y = Y + start * K
         R.sw = sw + start if sw != NULL else NULL
 
 
-cdef void _units_output(const UnitBlock* U, UnitsShared* sh, floating** p, Acts* A,
-                        const Rows* R, const Team* T, const Mode* M) noexcept nogil:
+cdef void _units_output(const UnitBlock* U, UnitsShared* sh, EpochShared* S, floating** p,
+                        Acts* A, const Rows* R, const Team* T, const Mode* M) noexcept nogil:
     """After the first barrier: this thread's share of the output rows
     (the partials summed in thread order, then bias and activation), their
-    loss sum into sh.lpart and their output delta into sh.delta."""
+    loss sum into S.part[tid] and their output delta into sh.delta."""
     cdef Py_ssize_t i, k, K = U.sizes[2]
     cdef Py_ssize_t r0 = T.tid * R.n // T.team, r1 = (T.tid + 1) * R.n // T.team
     cdef floating* out = <floating*> A.h[1]
@@ -181,43 +231,44 @@ cdef void _units_output(const UnitBlock* U, UnitsShared* sh, floating** p, Acts*
     rows.y = <const floating*> R.y + r0 * K
     rows.sw = NULL if R.sw == NULL else <const floating*> R.sw + r0
     _layer_finish(&U.L, 1, p[0], NULL, A, &rows, T, M)
-    sh.lpart[T.tid] = _output_loss(&U.L, p[0], NULL, A, &rows, False)
+    S.part[T.tid] = _output_loss(&U.L, p[0], NULL, A, &rows, False)
     A.h[1] = A.a[1] = out
     A.d_a = sh.delta
 
 
-cdef double _rows_weight(const Rows* R, const floating* like) noexcept nogil:
-    cdef double total = 0.0
-    cdef Py_ssize_t r
-    if R.sw == NULL:
-        return <double> R.n
-    for r in range(R.n):
-        total = total + (<const floating*> R.sw)[r]
-    return total
+cdef void _units_team(const EpochArgs* E, UnitsShared* sh, EpochShared* S, Team* T,
+                      Mode* M, int* sense) noexcept nogil:
+    # This thread's place in the team and the walk's training mode.
+    _one_thread(T, M, sense, NULL, True, False, 0)
+    T.tid = bp_thread_id()
+    T.team = bp_team_size()
+    T.bar = &S.bar
+    if T.tid == 0:
+        sh.team = T.team
 
 
-cdef void _units_record(const EpochArgs* E, UnitsShared* sh, Py_ssize_t b,
-                        Py_ssize_t* pending) noexcept nogil:
-    """Thread 0, after batch b + 1's barrier (or after the block): batch b's
-    loss, now that every thread's sum(W**2) is in."""
-    cdef Py_ssize_t par = b & 1, k
-    cdef double sq = 0.0, loss = sh.dl[par]
-    for k in range(sh.team):
-        sq = sq + sh.psq[par * MAX_THREADS + k]
-    if sh.sws[par] > 0:
-        loss = loss + 0.5 * E.alpha * sq / sh.sws[par]
-    E.batch_loss[b] = loss
-    if not isfinite(loss) and pending[0] == OK:
-        pending[0] = NONFINITE_LOSS
+cdef void _units_step(const EpochArgs* E, const UnitBlock* U, UnitsShared* sh,
+                      EpochShared* S, floating** p, floating** st, Acts* A, const Rows* R,
+                      const Team* T, const Mode* M, OptConfig* oc, Py_ssize_t b,
+                      double sw_sum) noexcept nogil:
+    """After the second barrier: b_1's gradient from the whole output delta,
+    the walk back through this thread's block, and its update (its share
+    of sum(W**2) into S.part)."""
+    _colsum(<floating*> sh.delta, R.n, U.sizes[2], p[1] + U.L.b_off[1], False)
+    _walk_backward(&U.L, p[0], p[1], A, R, T, M, False)
+    _opt_begin_step(oc)
+    if E.R.lr_steps != NULL:
+        oc.lr = E.R.lr_steps[b]
+    S.part[MAX_THREADS + T.tid] = _update_span(
+        oc, p[0], p[1], st, U.L.n_weights, 0, U.L.n_params, E.R.alpha, 1.0 / sw_sum)
 
 
-cdef void _units_thread(const EpochArgs* E, UnitsShared* sh, bp_barrier_t* bar,
+cdef void _units_thread(const EpochArgs* E, UnitsShared* sh, EpochShared* S,
                         floating* th, floating* work) noexcept nogil:
     """One thread's part of the epoch (see the comment at the top)."""
     cdef const Layout* L = E.L
-    cdef int tid = bp_thread_id(), team = bp_team_size(), sense = 0, k
-    cdef Py_ssize_t H = L.sizes[1], h0 = tid * H // team, b, par
-    cdef Py_ssize_t since_poll = 0, pending = OK
+    cdef int sense = 0, tid
+    cdef Py_ssize_t H = L.sizes[1], h0, b, par, since_poll = 0, pending = OK
     cdef UnitBlock U
     cdef floating* p[7]
     cdef floating* st[MAX_STATE]
@@ -226,23 +277,21 @@ cdef void _units_thread(const EpochArgs* E, UnitsShared* sh, bp_barrier_t* bar,
     cdef Team T
     cdef Mode M
     cdef OptConfig oc = E.oc0
-    cdef double sw_sum, data_loss
+    cdef BatchBooks books
+    cdef BatchFate fate
     cdef bp_fpstate fp = bp_fp_enter()
+    _units_team(E, sh, S, &T, &M, &sense)
+    tid = T.tid
+    h0 = tid * H // T.team
     # team <= H (train_epoch caps it), so every block has hw >= 1 units.
-    _unit_block(L, (tid + 1) * H // team - h0, &U)
+    _unit_block(L, (tid + 1) * H // T.team - h0, &U)
     _units_carve(E, &U, _align(work) + tid * sh.thread_stride, p, &A)
     A.d_a = sh.delta
     _units_pack(E, &U, h0, th, p, True)
     st[0] = p[2] if E.st[0] != NULL else NULL
     st[1] = p[3] if E.st[1] != NULL else NULL
     st[2] = NULL
-    _one_thread(&T, &M, &sense, NULL, True, False, 0)
-    T.tid = tid
-    T.team = team
-    T.bar = bar
-    if tid == 0:
-        sh.team = team
-    for b in range(E.n_batches):
+    for b in range(E.B.n_batches):
         par = b & 1
         _units_batch_rows(E, &U, b, p, &R)
         T.batch_rows = R.n
@@ -252,47 +301,31 @@ cdef void _units_thread(const EpochArgs* E, UnitsShared* sh, bp_barrier_t* bar,
                        <floating*> sh.partials + tid * sh.partial_stride)
         _team_wait(&T)
         if tid == 0 and b > 0:
-            _units_record(E, sh, b - 1, &pending)      # batch b - 1 is complete
+            _record_batch(E, S, T.team, &sh.held, &pending)   # batch b - 1 is complete
         # Every thread reads the same slot here, so all take the same branch.
         if sh.stop[par] != OK:
             if tid == 0:
                 sh.n_stopped = b
                 sh.status = sh.stop[par]
             break
-        _units_output(&U, sh, p, &A, &R, &T, &M)
+        _units_output(&U, sh, S, p, &A, &R, &T, &M)
         _team_wait(&T)
-        data_loss = 0.0
-        for k in range(team):
-            data_loss = data_loss + sh.lpart[k]
-        sw_sum = _rows_weight(&R, th)
-        if sw_sum > 0:
-            data_loss = data_loss / sw_sum
-            if not isfinite(data_loss):
-                # Same value on every thread: all stop here, before any update.
-                if tid == 0:
-                    sh.n_stopped = b
-                    sh.status = NONFINITE_LOSS
-                break
-            # b_1's gradient from the whole output delta, then the walk back.
-            _colsum(<floating*> sh.delta, R.n, U.sizes[2], p[1] + U.L.b_off[1], False)
-            _walk_backward(&U.L, p[0], p[1], &A, &R, &T, &M, False)
-            _opt_begin_step(&oc)
-            if E.lr_steps != NULL:
-                oc.lr = E.lr_steps[b]
-            sh.psq[par * MAX_THREADS + tid] = _update_span(
-                &oc, p[0], p[1], st, U.L.n_weights, 0, U.L.n_params, E.alpha, 1.0 / sw_sum)
+        books.b = b
+        books.sw_sum = _weight_total(<const floating*> R.sw, R.n)
+        fate = _batch_data_loss(S, T.team, books.sw_sum, &books.data_loss)
+        if fate == BATCH_NONFINITE:
+            # Same value on every thread: all stop here, before any update.
+            if tid == 0:
+                sh.n_stopped = b
+                sh.status = NONFINITE_LOSS
+            break
+        if fate == BATCH_UPDATE:
+            _units_step(E, &U, sh, S, p, st, &A, &R, &T, &M, &oc, b, books.sw_sum)
         else:
-            # All of this batch's sample weights are zero: no update, no loss.
-            data_loss = 0.0
-            sh.psq[par * MAX_THREADS + tid] = 0.0
+            _no_penalty_share(S, tid)
         if tid == 0:
-            sh.dl[par] = data_loss
-            sh.sws[par] = sw_sum
+            _end_batch(E, S, T.team, &books, &sh.held, &since_poll, &pending)
             sh.t = oc.t
-            if b + 1 < E.n_batches and _signal_raised(&since_poll, E.poll_every):
-                sh.interrupted = 1
-                if pending == OK:
-                    pending = INTERRUPTED
             # Read by everyone after the next batch's barrier.
             sh.stop[1 - par] = pending
     # Back to the shared buffers (b_1 from thread 0; every copy is the same).
@@ -328,41 +361,36 @@ cdef int _epoch_by_units(const EpochArgs* E, EpochShared* S, floating* th,
     """One epoch of a one-hidden-layer network, split across threads by
     hidden units (see the comment at the top). Returns a Status."""
     cdef UnitsShared sh
-    cdef Py_ssize_t last, pending
-    cdef int status
+    cdef Py_ssize_t k, pending
     sh.stop[0] = sh.stop[1] = OK
-    sh.dl[0] = sh.dl[1] = 0.0
-    sh.sws[0] = sh.sws[1] = 0.0
-    for last in range(2 * MAX_THREADS):
-        sh.psq[last] = 0.0
-    sh.thread_stride = _units_thread_stride(E.L, E.bs)
-    sh.partial_stride = _units_partial_stride(E.L, E.bs)
+    for k in range(4 * MAX_THREADS):
+        S.part[k] = 0.0
+    sh.thread_stride = _units_thread_stride(E.L, E.B.bs)
+    sh.partial_stride = _units_partial_stride(E.L, E.B.bs)
     sh.partials = _align(work) + E.n_threads * sh.thread_stride
     sh.delta = <floating*> sh.partials + E.n_threads * sh.partial_stride
-    sh.n_stopped = E.n_batches
+    sh.n_stopped = E.B.n_batches
     sh.status = OK
     sh.team = 1
-    sh.interrupted = 0
     sh.t = E.oc0.t
+    sh.held.b = 0
+    sh.held.data_loss = sh.held.sw_sum = 0.0
     bp_barrier_init(&S.bar)
     with parallel(num_threads=E.n_threads):
-        _units_thread(E, &sh, &S.bar, th, work)
+        _units_thread(E, &sh, S, th, work)
     S.n_done = sh.n_stopped
-    S.interrupted = sh.interrupted
     S.oc_out.t = sh.t
     _opt_sync(&S.oc_out)           # NAdam's mu_product follows t
-    if E.lr_steps != NULL and sh.n_stopped > 0:
-        S.oc_out.lr = E.lr_steps[sh.n_stopped - 1]
-    status = <int> sh.status
-    if sh.n_stopped == E.n_batches and E.n_batches > 0:
+    if E.R.lr_steps != NULL and sh.n_stopped > 0:
+        S.oc_out.lr = E.R.lr_steps[sh.n_stopped - 1]
+    if sh.n_stopped == E.B.n_batches and E.B.n_batches > 0:
         # A stop raised during the last batch (a non-finite loss of the batch
         # before it) that no barrier delivered, then the last batch's loss
         # (no barrier followed it inside the block).
-        last = E.n_batches - 1
-        pending = sh.stop[E.n_batches & 1]
-        _units_record(E, &sh, last, &pending)
-        status = <int> pending
-    return status
+        pending = sh.stop[E.B.n_batches & 1]
+        _record_batch(E, S, sh.team, &sh.held, &pending)
+        return <int> pending
+    return <int> sh.status
 
 
 cdef inline void _pack_units(const floating* src, floating* dst, Py_ssize_t n0, Py_ssize_t H,
@@ -397,15 +425,11 @@ cdef inline void _unpack_units(const floating* src, floating* dst, Py_ssize_t n0
 
 cdef int _check_units(const Layout* L, const EpochArgs* E, OptimizerConfig opt,
                       Py_ssize_t work_size) except -1:
-    if L.n_layers != 2 or not L.plain:
-        raise ValueError("by_units needs a plain network with exactly one hidden layer")
-    if E.X == NULL:
-        raise ValueError("by_units needs dense X")
-    if opt.n_state > 2:
-        raise ValueError("by_units takes optimizers with at most two state buffers")
-    if _needs_finish(E) or E.max_norm > 0:
-        raise ValueError("by_units does not apply l1, max_norm or gradient clipping")
-    if work_size < _units_workspace_size(L, E.bs, max(1, min(E.n_threads, L.sizes[1]))):
+    cdef const char* why = _units_refusal(L, E.B.X != NULL, opt.n_state, &E.R)
+    cdef Py_ssize_t team = max(1, min(E.n_threads, L.sizes[1]))
+    if why != NULL:
+        raise ValueError(why.decode())
+    if work_size < _units_workspace_size(L, E.B.bs, team):
         raise ValueError("workspace too small for by_units: %d < %d"
-                         % (work_size, _units_workspace_size(L, E.bs, E.n_threads)))
+                         % (work_size, _units_workspace_size(L, E.B.bs, team)))
     return 0

@@ -1,4 +1,5 @@
-# The benchmark floor: only the epoch's products plus the optimizer.
+# The benchmark floor (only the epoch's products plus the optimizer) and the
+# barrier the probe times; bpcore.benchmark.floor drives both.
 # Included by src/_kernels.pyx (see its Design docstring for the order).
 
 def floor_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
@@ -14,7 +15,7 @@ def floor_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
     """
     cdef const Layout* L = &layout.c
     cdef const floating[:, ::1] X = data.X
-    cdef floating[::1] work = data.work
+    cdef floating[::1] work = data.workspace.work
     cdef Py_ssize_t n = X.shape[0], bs = min(data.batch_size, X.shape[0])
     cdef Py_ssize_t n_batches, b
     cdef floating* xbuf
@@ -51,7 +52,7 @@ def floor_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
             T.batch_rows = R.n
             _walk(L, th, NULL, gr, &A, &R, &T, &M, False)
             _optimizer_step(&oc, th, gr, st, L.n_weights, theta.shape[0],
-                            data.alpha, 1.0 / R.n)
+                            data.rules.alpha, 1.0 / R.n)
         bp_fp_exit(fp)
     opt.c = oc
 
@@ -65,38 +66,17 @@ cdef void _barrier_rounds(bp_barrier_t* bar, Py_ssize_t rounds, int* team_seen) 
         bp_barrier_wait(bar, &sense, team)
 
 
-def barrier_latency(Py_ssize_t rounds=20000, int n_threads=2):
-    """Seconds per round of the per-batch barrier with ``n_threads`` threads
-    (at most the CPUs this process may use) doing nothing else; 0.0 when
-    that is one thread (one CPU, a build without OpenMP, a child forked
-    after bpcore ran threads).
-
-    What every synchronized batch of a multi-threaded epoch pays at least;
-    on a VM it tells where the host put the vCPUs: 28 ns with both on one
-    L3, 180 ns at other times on the same 2-vCPU machine, and the 2-thread
-    epochs of the small workloads followed (W1 1.6x vs 1.15x of 1 thread).
-    The benchmarks record it beside every 2-thread run.
-    """
-    import time
-    from bpcore import _threads
+def barrier_rounds(Py_ssize_t rounds, int team):
+    """Run ``rounds`` rounds of the per-batch barrier on a team of ``team``
+    threads doing nothing else (the barrier initialized afresh: every thread
+    starts a region with its local sense at 0); returns the size of the team
+    OpenMP granted. The probe around it (how many threads, the warm-up, the
+    timing) is bpcore.benchmark.floor.barrier_latency."""
     cdef bp_barrier_t bar
-    cdef int team, team_seen = 1
-    if rounds < 1:
-        raise ValueError("rounds must be at least 1")
-    team = max(1, min(n_threads, MAX_THREADS, _threads.available_cpus()))
-    if team == 1 or _threads._forked_after_team:
-        return 0.0
-    _threads._team_started = True   # a child forked from here on runs one thread
+    cdef int team_seen = 1
+    if rounds < 1 or team < 1:
+        raise ValueError("rounds and team must be at least 1, got %d and %d" % (rounds, team))
     bp_barrier_init(&bar)
-    with nogil, parallel(num_threads=team):   # start the threads (untimed)
-        _barrier_rounds(&bar, min(rounds, 1000), &team_seen)
-    if team_seen < 2:
-        return 0.0
-    # Afresh: every thread starts a region with its local sense at 0, so an
-    # odd number of warm-up rounds left the shared sense out of phase and the
-    # timed rounds waited forever.
-    bp_barrier_init(&bar)
-    t0 = time.perf_counter()
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=min(team, MAX_THREADS)):
         _barrier_rounds(&bar, rounds, &team_seen)
-    return (time.perf_counter() - t0) / rounds
+    return team_seen

@@ -77,17 +77,6 @@ cdef double _full_batch_walk(const Layout* L, FullBatch* F, const floating* thet
     return loss_sum
 
 
-cdef double _weight_sum(const FullBatch* F, const floating* like) noexcept nogil:
-    # ``like`` only fixes the type.
-    cdef double total = 0.0
-    cdef Py_ssize_t r
-    if F.sw == NULL:
-        return <double> F.n
-    for r in range(F.n):
-        total += (<const floating*> F.sw)[r]
-    return total
-
-
 def loss_grad(Plan layout, floating[::1] theta, X, const floating[:, ::1] Y,
               sample_weight, double alpha, floating[::1] grad_out, floating[::1] work,
               Py_ssize_t chunk, *, buffers=None, bint training=False,
@@ -138,12 +127,12 @@ def loss_grad(Plan layout, floating[::1] theta, X, const floating[:, ::1] Y,
         loss_sum = _full_batch_walk(L, &F, &theta[0], &grad_out[0], <floating*> NULL, &A,
                                     &T, &M, &interrupted)
         if not interrupted:
-            sw_sum = _weight_sum(&F, &theta[0])
+            sw_sum = _weight_total(<const floating*> F.sw, F.n)
             sq = _finalize_grad(L, &theta[0], &grad_out[0], alpha, l1, sw_sum, &ab)
         bp_fp_exit(fp)
     if interrupted:
         _reraise()
-    return loss_sum / sw_sum + (0.5 * alpha * sq + l1 * ab) / sw_sum
+    return loss_sum / sw_sum + _penalty_term(alpha, l1, sq, ab, sw_sum)
 
 
 def loss_value(Plan layout, const floating[::1] theta, X, const floating[:, ::1] Y,
@@ -184,5 +173,5 @@ def loss_value(Plan layout, const floating[::1] theta, X, const floating[:, ::1]
         bp_fp_exit(fp)
     if interrupted:
         _reraise()
-    sw_sum = _weight_sum(&F, &theta[0])
+    sw_sum = _weight_total(<const floating*> F.sw, F.n)
     return loss_sum / sw_sum

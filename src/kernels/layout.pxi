@@ -297,9 +297,9 @@ cdef class Plan:
     def units_workspace_size(self, Py_ssize_t rows, Py_ssize_t n_threads):
         """Length of the scratch buffer ``train_epoch(..., by_units=True)`` needs
         (plain networks with one hidden layer only)."""
-        if self.c.n_layers != 2 or not self.c.plain:
-            raise ValueError("the hidden-unit split needs a plain network with exactly "
-                             "one hidden layer")
+        cdef const char* why = _units_refusal(&self.c, True, 0, NULL)
+        if why != NULL:
+            raise ValueError(why.decode())
         return _units_workspace_size(&self.c, rows, max(1, n_threads))
 
     def inference_workspace_size(self, Py_ssize_t rows):
@@ -325,6 +325,10 @@ cdef Py_ssize_t _workspace_size(const Layout* L, Py_ssize_t rows) noexcept nogil
         total += blk * (1 + L.keep_z[l] + _has_bn(L, l) + _has_out(L, l)
                         + (L.dropout[l] > 0))     # dropout's multipliers (_carve)
     return total
+
+
+cdef inline Py_ssize_t _round_up(Py_ssize_t v) noexcept nogil:
+    return (v + PAD - 1) // PAD * PAD
 
 
 cdef inline floating* _align(floating* p) noexcept nogil:

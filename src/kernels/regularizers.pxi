@@ -109,3 +109,29 @@ def max_norm_apply(Plan layout, floating[::1] theta, double max_norm):
         raise ValueError("max_norm must be > 0, got %r" % max_norm)
     with nogil:
         _max_norm_share(&layout.c, &theta[0], max_norm, 0, 1)
+
+
+def penalty_add(Plan layout, const floating[::1] theta, double alpha, double l1,
+                double sw_total, double[::1] grad):
+    """The penalties of a loss summed elsewhere (bpcore.dask's blocks).
+
+    Returns the loss term ``_penalty_term``: (0.5 alpha sum(W**2) + l1
+    sum(|W|)) / sw_total over the weights ``theta[:n_weights]`` (in double,
+    in order, as ``loss_grad`` sums them), and adds its gradient
+    (alpha W + l1 sign(W)) / sw_total, in double, to ``grad[:n_weights]``.
+    """
+    cdef const Layout* L = &layout.c
+    cdef Py_ssize_t i
+    cdef double t, sq = 0.0, ab = 0.0
+    if theta.shape[0] != L.n_params or grad.shape[0] != L.n_params:
+        raise ValueError("params and grad need %d entries, have %d and %d"
+                         % (L.n_params, theta.shape[0], grad.shape[0]))
+    if not sw_total > 0:
+        raise ValueError("sw_total must be > 0, got %r" % sw_total)
+    with nogil:
+        for i in range(L.n_weights):
+            t = theta[i]
+            sq += t * t
+            ab += t if t >= 0 else -t
+            grad[i] = grad[i] + (alpha * t + l1 * _sign(t)) / sw_total
+    return _penalty_term(alpha, l1, sq, ab, sw_total)
