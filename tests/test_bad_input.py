@@ -277,6 +277,35 @@ def _train_with_schedule(schedule):
     train(net(), X, Y, optimizer=SGD(), schedule=schedule)
 
 
+def _forged(edit, est=None):
+    """A saved MLPClassifier whose content ``edit`` changed, checksum recomputed."""
+    import json
+    import safetensors.numpy as stn
+    from bpcore import persistence
+    est = est or MLPClassifier((3,), max_iter=2, random_state=np.random.RandomState(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y_cls)
+    enc = persistence._Encoder()
+    content = {"object": enc.top(est)}
+    edit(content["object"])
+    text = json.dumps(content)
+    data = stn.save(enc.tensors, metadata={
+        "format": "bpcore", "format_version": "1", "content": text,
+        "sha256": persistence._digest(text, enc.tensors)})
+    return lambda: persistence.loads(data)
+
+
+def _set_pos(obj):
+    obj["params"]["random_state"]["random_state"]["pos"] = 2147483647
+
+
+def _dropout_hidden_divergence():
+    from bpcore import NeuralNetRegressor
+    NeuralNetRegressor(loss="poisson", hidden_layer_sizes=(1,), dropout=0.95, max_iter=1,
+                       random_state=0).fit([[20409.0]], [2.56])
+
+
 CORE += [
     # defect 4: complex sparse X was made real
     Case("forward-complex-csr", lambda: net().forward(sp.csr_matrix(X + 1j * X)), TypeError,
@@ -327,6 +356,21 @@ CORE += [
          "epochs=0); pass a single callback in a list: callbacks=[History(...)]"),
     Case("callbacks-int", lambda: fit(callbacks=3)(), TypeError,
          "callbacks must be a list of bpcore.callbacks.Callback instances, got 3"),
+    # defects 1 and 5: forged files (valid checksum), refused at load
+    Case("load-forged-randomstate-position", _forged(_set_pos), ValueError,
+         "a RandomState position must be in [0, 624], got 2147483647"),
+    Case("load-forged-attribute-shadows-method",
+         _forged(lambda o: o["attributes"].__setitem__("predict", "x")), ValueError,
+         "the attribute 'predict' would shadow MLPClassifier.predict"),
+    Case("load-forged-n-outputs",
+         _forged(lambda o: o["attributes"].__setitem__("n_outputs_", 7)), ValueError,
+         "n_outputs_ is 7 but the network's is 3"),
+    Case("load-forged-step-count",
+         _forged(lambda o: o["attributes"]["_optimizer"]["optimizer"].__setitem__("t", -5)),
+         ValueError, "the Adam step count must be >= 0, got -5"),
+    # defect 7: a divergence dropout hid from training
+    Case("toolbox-dropout-hidden-divergence", _dropout_hidden_divergence, ValueError,
+         "Training diverged: the fitted network predicts non-finite values"),
     # defect 3: L-BFGS on a non-finite loss
     Case("lbfgs-nonfinite-loss", lambda: train(net(), X, Y * 1e300, optimizer=LBFGS()),
          DivergenceError, "the loss became non-finite in L-BFGS"),
