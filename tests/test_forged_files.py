@@ -314,6 +314,8 @@ CASES = [
     ("clf_rs", _attr("predict", "x"), "the attribute 'predict' would shadow "
                                       "MLPClassifier.predict"),
     ("clf_rs", _attr("_validate_params", "x"), "'_validate_params' would shadow"),
+    ("nn_reg", _attr("predict_proba", 1), "the attribute 'predict_proba' would pose as the "
+                                          "method .*predict_proba on a NeuralNetRegressor"),
     ("clf_rs", _attr("predict_proba", "x"), "'predict_proba' would shadow"),
     ("nn_clf", _attr("score", 1.0),
      "the attribute .score. would shadow NeuralNetClassifier.score"),

@@ -721,11 +721,17 @@ def _check_fitted_state(cls, state):
     from .optimizers import Optimizer
     from .schedules import Schedule
     name = cls.__name__
+    others = [c for c in _estimator_classes().values() if c is not cls]
     for key in state:
         # Methods, properties, descriptors and class constants alike: an
-        # instance attribute of that name would shadow them.
+        # instance attribute of that name would shadow them ...
         if hasattr(cls, key):
             raise ValueError(f"the attribute {key!r} would shadow {name}.{key}")
+        # ... or fake them for duck typing (predict_proba on a regressor).
+        owner = next((c for c in others if callable(getattr(c, key, None))), None)
+        if owner is not None:
+            raise ValueError(f"the attribute {key!r} would pose as the method "
+                             f"{owner.__name__}.{key} on a {name}")
     for key, low in _COUNTS.items():
         if key in state:
             v = state[key]
