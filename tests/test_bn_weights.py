@@ -183,7 +183,7 @@ def two_threads(monkeypatch):
     """Let the row split use 2 threads for the small networks of these tests."""
     if _threads.available_cpus() < 2:
         pytest.skip("needs 2 CPUs")
-    monkeypatch.setattr(_engine, "_MIN_MACS_PER_THREAD", 1)
+    monkeypatch.setattr(_engine, "_MIN_MACS_PER_SYNC", 1)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

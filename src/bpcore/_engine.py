@@ -43,6 +43,17 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 # of forward+backward work per batch to gain (2 cores: 0.7 M per batch,
 # 64-100-10 at batch 32, gained 1.1x; 4.4 M, batch 200, 2.1x).
 _MIN_MACS_PER_THREAD = 1_000_000
+# The row split's rule counts its synchronization points: two barriers per
+# batch, and one more for each of batch norm's two team reductions
+# (statistics forward, gradient sums backward) in every normalized layer.
+# A thread gets at least this many multiply-adds per batch for each of
+# them; plain networks get exactly the rule above (2 x 500 k). Bound by the
+# host's slow phase (barrier round 150-1,000 ns, docs/DESIGN.md "Threads
+# that always pay"): W2 at 1.1 M per thread and barrier kept 1.22-1.42x of
+# one thread there; W6 (batch norm on both of its (128, 128) layers, batch
+# 32: 8 synchronization points then, 310 k each) ran at 0.96x in the fast
+# phase and 0.38x in the slow one.
+_MIN_MACS_PER_SYNC = 500_000
 # Inference cuts small inputs into at most this many chunks (inference_plan).
 _MAX_INFERENCE_CHUNKS = 16
 # By hidden units (networks with one hidden layer, dense X): each thread owns
@@ -129,11 +140,14 @@ def choose_threads(layout: _Plan, batch_size: int, dense: bool = True,
     OpenMP's current limit (``threadpoolctl.threadpool_limits`` sets it;
     capped at the CPUs this process may use, see ``_threads``), capped so
     that every thread gets enough work per batch to pay for its
-    synchronization; ``by_units`` picks the hidden-unit split over the row
-    split (see the constants above). The unit split takes plain networks
-    with one hidden layer (no batch norm, dropout or residual skip), dense
-    X, optimizers with at most two state buffers and no l1, max-norm or
-    clipping (``unit_split_ok``); everything else takes the row split.
+    synchronization points in the host's slow phase (the row split: per
+    barrier; see the constants above); ``by_units`` picks the hidden-unit
+    split over the row split. Shapes decide, never timings: the same
+    network, batch size and limit always give the same threads and bits.
+    The unit split takes plain networks with one hidden layer (no batch
+    norm, dropout or residual skip), dense X, optimizers with at most two
+    state buffers and no l1, max-norm or clipping (``unit_split_ok``);
+    everything else takes the row split.
     """
     limit = _threads.thread_limit()
     macs = 3 * batch_size * layout.macs_per_row
@@ -141,7 +155,8 @@ def choose_threads(layout: _Plan, batch_size: int, dense: bool = True,
             and batch_size <= _UNIT_SPLIT_MAX_BATCH):
         n = min(limit, macs // _MIN_MACS_PER_THREAD_UNITS, layout.sizes[1])
         return int(max(1, n)), n > 1
-    return int(max(1, min(limit, macs // _MIN_MACS_PER_THREAD))), False
+    syncs = 2 + 2 * sum(g is not None for g in layout.scale_offsets)
+    return int(max(1, min(limit, macs // (syncs * _MIN_MACS_PER_SYNC)))), False
 
 
 _DIVERGED = {

@@ -44,10 +44,34 @@ static inline int bp_thread_id(void) { return omp_get_thread_num(); }
    a shared machine (another runtime's idle workers still spinning, e.g.
    OpenBLAS or torch after their calls) a thread waiting for a
    descheduled partner burns the very core that partner needs: measured
-   5-10x slowdowns. This sense-reversing barrier spins briefly (the
-   normal case: the partner is a few microseconds behind), then yields.
-   The acq_rel increment and release/acquire on `sense` make every write
-   before the barrier visible to every thread after it. */
+   5-10x slowdowns. This sense-reversing barrier waits in three stages,
+   as OpenMP runtimes do (GOMP_SPINCOUNT, KMP_BLOCKTIME: spin, then
+   sleep):
+   1. spin BP_BARRIER_SPINS pauses (a few microseconds): the normal case,
+      the partner is a few microseconds behind and a sleep's wake-up (an
+      IPI to a halted vCPU: tens of microseconds on a VM) would cost more
+      than the whole wait;
+   2. sched_yield() for up to BP_BARRIER_YIELD_NS (200 ms, the default
+      KMP_BLOCKTIME of LLVM's OpenMP): the partner was descheduled by
+      another process. The waiter stays runnable and gets the CPU back as
+      soon as the scheduler lets it. Sleeping sooner was measured worse
+      under load: with the other users' builds and tests on the 2 vCPUs
+      (load average 14), W1 on 2 threads ran at 0.17-0.20x of one thread
+      when waiters slept after 100 yields or after 2 ms of yielding,
+      against 0.28-0.79x with yields only (four alternating pairs of 20 s
+      runs; noisy, but every pair pointed the same way): a sleeper's
+      wake-up queues behind every other runnable task;
+   3. sleep on the sense word (Linux futex) until the last thread arrives:
+      the partner is not coming soon (a stopped or swapped-out process, a
+      debugger); the CPU is left to whoever needs it instead of being
+      burnt by a yield-looping waiter.
+   The last thread to arrive wakes the sleepers (a syscall only when there
+   are some). The acq_rel increment and release/acquire on `sense` make
+   every write before the barrier visible to every thread after it; the
+   seq_cst store of `sense` and load of `sleepers` against the sleeper's
+   seq_cst increment and re-check (Dekker) leave no lost wake-up: either
+   the sleeper sees the new sense, or the last thread sees the sleeper,
+   and FUTEX_WAIT itself returns at once if `sense` already moved. */
 #if defined(__GNUC__) || defined(__clang__)
 #include <sched.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -56,20 +80,64 @@ static inline int bp_thread_id(void) { return omp_get_thread_num(); }
 #else
 #define bp_cpu_relax() ((void)0)
 #endif
-typedef struct { int count; int sense; } bp_barrier_t;
-static inline void bp_barrier_init(bp_barrier_t* b) { b->count = 0; b->sense = 0; }
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <limits.h>
+static inline void bp_futex_wait(int* addr, int expected) {
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+static inline void bp_futex_wake_all(int* addr) {
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+#include <time.h>
+static inline long long bp_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+#define BP_BARRIER_CAN_SLEEP 1
+#else
+static inline long long bp_now_ns(void) { return 0; }   /* (never sleeps) */
+#define BP_BARRIER_CAN_SLEEP 0
+#endif
+#define BP_BARRIER_SPINS 2000u
+#define BP_BARRIER_YIELD_NS 200000000LL
+typedef struct { int count; int sense; int sleepers; } bp_barrier_t;
+static inline void bp_barrier_init(bp_barrier_t* b) {
+    b->count = 0; b->sense = 0; b->sleepers = 0;
+}
 static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) {
     int s;
     unsigned spins = 0;
+    long long yield_until = 0;
     if (team <= 1) return;
     s = !*local_sense;
     *local_sense = s;
     if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == team) {
         __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
-    } else {
-        while (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s) {
-            if (++spins < 2000) bp_cpu_relax(); else sched_yield();
+        __atomic_store_n(&b->sense, s, __ATOMIC_SEQ_CST);
+#if BP_BARRIER_CAN_SLEEP
+        if (__atomic_load_n(&b->sleepers, __ATOMIC_SEQ_CST) > 0)
+            bp_futex_wake_all(&b->sense);
+#endif
+        return;
+    }
+    while (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s) {
+        if (spins < BP_BARRIER_SPINS) {
+            bp_cpu_relax();
+            spins++;
+        } else if (!BP_BARRIER_CAN_SLEEP || yield_until == 0 || bp_now_ns() < yield_until) {
+            if (yield_until == 0) yield_until = bp_now_ns() + BP_BARRIER_YIELD_NS;
+            sched_yield();
+        } else {
+#if BP_BARRIER_CAN_SLEEP
+            __atomic_add_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
+            if (__atomic_load_n(&b->sense, __ATOMIC_SEQ_CST) != s)
+                bp_futex_wait(&b->sense, !s);
+            __atomic_sub_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
+#endif
         }
     }
 }

@@ -26,11 +26,13 @@
 
 # Per thread and batch-normalized layer of width n: the batch mean, 1/std,
 # the mean of the delta and of delta * xhat (4n, private), and the thread's
-# partial column sums for the two forward and the two backward reductions
-# (4n, read by every thread after a barrier); then, with sample weights, the
-# thread's partial weight sum (read by every thread) and the batch's (private).
+# partial column sums and squared deviations (forward) and its two partial
+# column sums of the backward reduction (4n, read by every thread after a
+# barrier); then the thread's partial weight sum (sample weights only; read
+# by every thread), the batch's (private) and the weight (or row count) its
+# squared deviations are over (read by every thread).
 DEF _BN_STATS = 8
-DEF _BN_WEIGHTS = 2
+DEF _BN_WEIGHTS = 3
 
 
 cdef struct Layout:

@@ -118,15 +118,71 @@ cdef double _team_weight(const Layout* L, Py_ssize_t l, const Team* T) noexcept 
     return total
 
 
+cdef void _bn_local_stats(floating* z, const floating* sw, Py_ssize_t rows,
+                          Py_ssize_t fo, double* my, double count) noexcept nogil:
+    """This thread's share of the batch statistics, for one barrier: the
+    column sums S_t (slot 4), the squared deviations M2_t about the
+    thread's own mean S_t / n_t (slot 5) and n_t = ``count`` (its weight,
+    or its rows). _team_var combines them (Chan, Golub and LeVeque)."""
+    cdef Py_ssize_t j
+    cdef double* own_mean = my      # slot 0: the batch mean overwrites it later
+    for j in range(4 * fo, 6 * fo):
+        my[j] = 0.0
+    my[_BN_STATS * fo + 2] = count
+    if floating is float:
+        bp_col_sums_f(z, sw, rows, fo, my + 4 * fo)
+    else:
+        bp_col_sums_d(z, sw, rows, fo, my + 4 * fo)
+    for j in range(fo):
+        own_mean[j] = my[4 * fo + j] / count if count > 0 else 0.0
+    if floating is float:
+        bp_col_sqdev_f(z, sw, rows, fo, own_mean, my + 5 * fo)
+    else:
+        bp_col_sqdev_d(z, sw, rows, fo, own_mean, my + 5 * fo)
+
+
+cdef void _team_var(const Layout* L, Py_ssize_t l, const Team* T, const double* mean,
+                    double* out, double n) noexcept nogil:
+    """out[j] = the batch's biased variance from the threads' shares
+    (_bn_local_stats), in thread order:
+
+        sum_t (M2_t + n_t * (S_t / n_t - mean)**2) / n
+
+    (Chan, Golub and LeVeque's pairwise update, exact in exact arithmetic).
+    One thread: S / n is ``mean`` bitwise and the second term 0, so this is
+    the two-pass variance sum((z - mean)**2) / n exactly as before."""
+    cdef Py_ssize_t j, fo = L.sizes[l + 1]
+    cdef int t
+    cdef double* part
+    cdef double n_t, dm
+    for j in range(fo):
+        out[j] = 0.0
+    for t in range(T.team):
+        part = _bn_scratch(L, l, T, t)
+        n_t = part[_BN_STATS * fo + 2]
+        for j in range(fo):
+            dm = (part[4 * fo + j] / n_t - mean[j]) if n_t > 0 else 0.0
+            out[j] += part[5 * fo + j] + n_t * (dm * dm)
+    for j in range(fo):
+        out[j] = out[j] / n
+
+
 cdef void _bn_forward(const Layout* L, Py_ssize_t l, floating* z, floating* xh,
                       const floating* gamma, floating* buffers, const Team* T,
                       const Mode* M, Py_ssize_t rows, const floating* sw) noexcept nogil:
     """z = BN(z) * gamma in place (torch.nn.BatchNorm1d without its shift).
 
-    Training: batch mean and biased variance over the team's rows (two
-    reductions), and thread 0 updates the running statistics with the
-    unbiased variance, as torch does. Otherwise the running statistics.
-    ``xh`` (may be NULL in inference) keeps the normalized input.
+    Training: batch mean and biased variance over the team's rows, and
+    thread 0 updates the running statistics with the unbiased variance, as
+    torch does. Otherwise the running statistics. ``xh`` (may be NULL in
+    inference) keeps the normalized input.
+
+    One barrier: every thread reduces its rows to (sum, squared deviations
+    about its own mean, count) and all combine them (_team_var). Two-pass
+    over the batch (mean, barrier, deviations, barrier) cost a second
+    barrier per layer and batch; one thread gets bitwise the same numbers
+    either way, more threads differ from it at rounding level (as their
+    summation order already did).
 
     With sample weights ``sw`` (this thread's rows; NULL: none) a row of
     weight w counts as w rows: mean = sum(w z) / W, var = sum(w (z -
@@ -140,22 +196,18 @@ cdef void _bn_forward(const Layout* L, Py_ssize_t l, floating* z, floating* xh,
     cdef double* my = _bn_scratch(L, l, T, T.tid)
     cdef double* mean = my
     cdef double* istd = my + fo
-    cdef double* wsum = my + _BN_STATS * fo     # [this thread's part, the batch's]
+    cdef double* wsum = my + _BN_STATS * fo     # [this thread's part, the batch's, n_t]
     cdef floating* rm = buffers + L.rm_off[l]
     cdef floating* rv = rm + fo
     cdef double var, mom = L.bn_momentum, n = <double> N, w_batch = <double> N
-    cdef double part = 0.0
+    cdef double part = <double> rows
     if M.training:
-        for j in range(4 * fo, 6 * fo):
-            my[j] = 0.0
         if sw != NULL:
+            part = 0.0
             for i in range(rows):
                 part += sw[i]
             wsum[0] = part
-        if floating is float:
-            bp_col_sums_f(z, sw, rows, fo, my + 4 * fo)
-        else:
-            bp_col_sums_d(z, sw, rows, fo, my + 4 * fo)
+        _bn_local_stats(z, sw, rows, fo, my, part)
         _team_wait(T)
         if sw != NULL:
             # Every thread reads the same parts, so all take the same branch.
@@ -164,21 +216,12 @@ cdef void _bn_forward(const Layout* L, Py_ssize_t l, floating* z, floating* xh,
             if w_batch > 0:
                 n = w_batch
             else:
+                # (Nobody reads slots 4, 5 or n_t until the barrier below.)
                 sw = NULL
-                for j in range(4 * fo, 5 * fo):
-                    my[j] = 0.0
-                if floating is float:
-                    bp_col_sums_f(z, sw, rows, fo, my + 4 * fo)
-                else:
-                    bp_col_sums_d(z, sw, rows, fo, my + 4 * fo)
+                _bn_local_stats(z, sw, rows, fo, my, <double> rows)
                 _team_wait(T)
         _team_mean(L, l, T, 4, mean, n)
-        if floating is float:
-            bp_col_sqdev_f(z, sw, rows, fo, mean, my + 5 * fo)
-        else:
-            bp_col_sqdev_d(z, sw, rows, fo, mean, my + 5 * fo)
-        _team_wait(T)
-        _team_mean(L, l, T, 5, istd, n)     # the biased variance, for now
+        _team_var(L, l, T, mean, istd, n)     # the biased variance, for now
         if T.tid == 0 and M.update_running and w_batch > 1:
             for j in range(fo):
                 var = istd[j] * n / (n - 1)
