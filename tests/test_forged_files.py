@@ -388,6 +388,8 @@ SENSITIVE = {"pos", "has_gauss", "cached_gaussian", "keys", "t", "mu_product", "
              "n_outputs_", "n_features_in_", "n_layers_", "classes_", "out_activation_",
              "coefs_", "intercepts_", "_best_params", "_best_buffers", "config", "params",
              "buffers", "unicode", "n_iter_", "t_", "y_type_", "dict", "tuple", "array"}
+# (Drawn values are copied before they go into a file: a later edit of the
+# same file may change them, and the next example must see them unchanged.)
 HUGE = [2**31 - 1, 2**31, 2**32, 2**63 - 1, -2**63, 10**9, 10**30]
 VALUES = st.one_of(
     st.sampled_from([-5, -1, 0, 1, 2, 3, 7, 623, 624, 625, *HUGE, 0.5, -0.0, 1e308, -1e308,
@@ -437,7 +439,7 @@ def forged_files(draw, saved_files):
         parent, key = _get(content, path[:-1]), path[-1]
         edits.append(f"{how} at {'/'.join(map(str, path))}")
         if how == "value":
-            parent[key] = draw(VALUES)
+            parent[key] = copy.deepcopy(draw(VALUES))
             edits[-1] += f" = {str(parent[key])[:40]}"
         elif how == "tensor_ref":
             parent[key] = {"array": draw(st.sampled_from(sorted(tensors)))}
@@ -459,7 +461,7 @@ def forged_files(draw, saved_files):
             if how == "rename":
                 parent[new] = parent.pop(key)
             else:
-                parent[new] = draw(VALUES)
+                parent[new] = copy.deepcopy(draw(VALUES))
             edits[-1] += f" -> {new}"
         elif how == "delete" and isinstance(parent, dict):
             del parent[key]
