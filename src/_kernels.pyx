@@ -68,6 +68,7 @@ cdef extern from "bp_platform.h" nogil:
         pass
     void bp_barrier_init(bp_barrier_t* b) noexcept
     void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) noexcept
+    long long bp_claim(long long* next) noexcept
     int BP_OPENMP
 
 cdef extern from "bp_updates.h" nogil:

@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import neural_network as sk
 from sklearn.base import clone
@@ -36,6 +37,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import bpcore
 from bpcore import _engine, estimators
+from bpcore._sklearn_compat import HAS_MLP_LOSS_AND_SAMPLE_WEIGHT
 
 ESTIMATORS = ["MLPClassifier", "MLPRegressor"]
 
@@ -76,20 +78,32 @@ def test_sklearn_estimator_checks(estimator, check):
 # The same API as scikit-learn's
 # ---------------------------------------------------------------------------
 
+def _beyond_sklearn(name):
+    """bpcore's parameters that the installed scikit-learn's ``name`` lacks:
+    1.7's ``loss`` of MLPRegressor, kept (keyword-only) on 1.6."""
+    if name == "MLPRegressor" and not HAS_MLP_LOSS_AND_SAMPLE_WEIGHT:
+        return {"loss"}
+    return set()
+
+
 @pytest.mark.parametrize("name", ESTIMATORS)
 def test_constructor_matches_sklearn(name):
     ours = inspect.signature(getattr(bpcore, name)).parameters
     theirs = inspect.signature(getattr(sk, name)).parameters
-    assert [(p.name, p.kind, p.default) for p in ours.values()] == [
+    extra = _beyond_sklearn(name)
+    assert [(p.name, p.kind, p.default) for p in ours.values() if p.name not in extra] == [
         (p.name, p.kind, p.default) for p in theirs.values()]
-    assert getattr(bpcore, name)().get_params() == getattr(sk, name)().get_params()
+    assert all(ours[p].kind is inspect.Parameter.KEYWORD_ONLY for p in extra)
+    params = getattr(bpcore, name)().get_params()
+    assert {k: v for k, v in params.items() if k not in extra} == getattr(sk, name)().get_params()
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
 def test_parameter_constraints_match_sklearn(name):
     ours = getattr(bpcore, name)._parameter_constraints
     theirs = getattr(sk, name)._parameter_constraints
-    assert {k: [str(c) for c in v] for k, v in ours.items()} == {
+    extra = _beyond_sklearn(name)
+    assert {k: [str(c) for c in v] for k, v in ours.items() if k not in extra} == {
         k: [str(c) for c in v] for k, v in theirs.items()}
 
 
@@ -102,8 +116,13 @@ def test_tags_match_sklearn(name):
 def test_public_methods_match_sklearn(name):
     def public(cls):
         return {m for m in dir(cls) if not m.startswith("_")}
-    # Plus scikit-learn's callback protocol, which its own MLPs lack.
-    assert public(getattr(bpcore, name)) == public(getattr(sk, name)) | {"set_callbacks"}
+    # Plus scikit-learn's callback protocol, which its own MLPs lack (before
+    # 1.9 it is refused: test_sklearn_compat.py), and on 1.6 the metadata
+    # requests of the sample_weight that bpcore keeps.
+    extra = {"set_callbacks"}
+    if not HAS_MLP_LOSS_AND_SAMPLE_WEIGHT:
+        extra |= {"set_fit_request", "set_partial_fit_request"}
+    assert public(getattr(bpcore, name)) == public(getattr(sk, name)) | extra
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
@@ -210,6 +229,13 @@ ERROR_CASES = {
         X_REG, Y_REG),
 }
 
+# Cases whose error scikit-learn 1.6 lacks: it has no sample_weight, and it
+# early-stops on a one-sample validation set (an r2 of NaN).
+NEW_IN_1_7 = {
+    "fit-sample-weight-shape": "sample_weight in fit",
+    "validation-set-too-small": "the 'validation set is too small' error",
+}
+
 BAD_PARAMS = [
     ("hidden_layer_sizes", 0), ("hidden_layer_sizes", "ten"), ("activation", "softmax"),
     ("solver", "rmsprop"), ("alpha", -1.0), ("batch_size", 0), ("batch_size", "big"),
@@ -225,6 +251,9 @@ BAD_PARAMS = [
 @pytest.mark.parametrize("case", sorted(ERROR_CASES))
 def test_errors_match_sklearn(case):
     action = ERROR_CASES[case]
+    if case in NEW_IN_1_7 and not HAS_MLP_LOSS_AND_SAMPLE_WEIGHT:
+        pytest.skip(f"{NEW_IN_1_7[case]} is new in scikit-learn 1.7; bpcore keeps it on "
+                    f"the installed {sklearn.__version__} (test_sklearn_1_6_differences)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert raised(action, bpcore) == raised(action, sk)
@@ -241,7 +270,25 @@ def test_invalid_parameters_match_sklearn(name, param, value):
 def test_invalid_loss_matches_sklearn():
     def action(module):
         module.MLPRegressor(loss="absolute_error").fit(X_REG, Y_REG)
+    if not HAS_MLP_LOSS_AND_SAMPLE_WEIGHT:
+        pytest.skip(f"MLPRegressor(loss=...) is new in scikit-learn 1.7; the installed "
+                    f"{sklearn.__version__} has none (test_sklearn_1_6_differences)")
     assert raised(action, bpcore) == raised(action, sk)
+
+
+@pytest.mark.skipif(HAS_MLP_LOSS_AND_SAMPLE_WEIGHT, reason="scikit-learn 1.6 only")
+def test_sklearn_1_6_differences():
+    """What bpcore keeps of 1.7 on scikit-learn 1.6: ``loss`` (validated as
+    1.7 validates it), ``sample_weight`` (checked as 1.7 checks it) and the
+    error for a validation set of fewer than 2 samples."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="The 'loss' parameter of MLPRegressor"):
+        bpcore.MLPRegressor(loss="absolute_error").fit(X_REG, Y_REG)
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(3,\), expected \(120,\)"):
+        bpcore.MLPClassifier().fit(X_CLF, Y_CLF, np.ones(3))
+    with pytest.raises(ValueError, match="The validation set is too small"):
+        bpcore.MLPRegressor(early_stopping=True).fit(X_REG[:5], Y_REG[:5])
 
 
 def test_poisson_rejects_negative_targets():

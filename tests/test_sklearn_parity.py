@@ -39,10 +39,17 @@ from itertools import combinations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import neural_network as sk
 
 import bpcore
+from bpcore._sklearn_compat import HAS_MLP_LOSS_AND_SAMPLE_WEIGHT, SKLEARN_VERSION
+
+# scikit-learn before 1.9 cannot score string labels with early stopping:
+# its check for non-finite predictions runs np.isnan on the labels (TypeError).
+# bpcore does not copy that bug (test_early_stopping_with_string_labels).
+SKLEARN_SCORES_STRING_LABELS = SKLEARN_VERSION >= (1, 9)
 
 # Weights are O(0.1..1); atol covers the entries that pass near zero.
 RTOL = {np.float64: 1e-9, np.float32: 1e-4}
@@ -104,9 +111,17 @@ def estimator_pair(target, **params):
     else:
         ours, theirs = bpcore.MLPRegressor, sk.MLPRegressor
         if target == "poisson":
+            skip_before_1_7("MLPRegressor(loss='poisson')")
             params["loss"] = "poisson"
     # Each gets its own copy (a RandomState instance must not be shared).
     return ours(**copy.deepcopy(params)), theirs(**copy.deepcopy(params))
+
+
+def skip_before_1_7(feature):
+    """The installed scikit-learn (1.6) has no ``feature`` to compare with."""
+    if not HAS_MLP_LOSS_AND_SAMPLE_WEIGHT:
+        pytest.skip(f"{feature} is new in scikit-learn 1.7; the installed "
+                    f"{sklearn.__version__} has nothing to compare bpcore's with")
 
 
 def fit_recording_warnings(est, *args, **kwargs):
@@ -125,8 +140,10 @@ def assert_same_fit(ours, theirs, X, y, X_test, dtype, sample_weight=None,
     """Fit both, then compare everything scikit-learn exposes."""
     rtol = RTOL[dtype] if rtol is None else rtol
     atol = ATOL[dtype] if atol is None else atol
-    w_theirs = fit_recording_warnings(theirs, X, y, sample_weight=sample_weight)
-    w_ours = fit_recording_warnings(ours, X, y, sample_weight=sample_weight)
+    # scikit-learn 1.6's fit takes no sample_weight at all.
+    weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+    w_theirs = fit_recording_warnings(theirs, X, y, **weights)
+    w_ours = fit_recording_warnings(ours, X, y, **weights)
     assert w_ours == w_theirs
 
     assert public_fitted_attributes(ours) == public_fitted_attributes(theirs)
@@ -247,13 +264,34 @@ def test_fit_matches_sklearn(case):
     dtype = case["dtype"]
     X, y, X_test = make_data(case["target"], case["fmt"], dtype)
     sample_weight = None
+    if case["target"] == "binary" and case["early_stopping"] and not SKLEARN_SCORES_STRING_LABELS:
+        pytest.skip(f"scikit-learn {sklearn.__version__} raises TypeError when early "
+                    "stopping scores string labels (fixed in 1.9)")
     if case["weights"]:
+        skip_before_1_7("sample_weight in MLPClassifier/MLPRegressor.fit")
         sample_weight = np.random.RandomState(1).uniform(0.5, 2.0, X.shape[0])
     ours, theirs = estimator_pair(
         case["target"],
         **common_params(activation=case["activation"], early_stopping=case["early_stopping"],
                         **SOLVERS[case["solver"]]))
     assert_same_fit(ours, theirs, X, y, X_test, dtype, sample_weight)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_early_stopping_with_string_labels(solver):
+    """bpcore scores string labels with early stopping on every release, as
+    scikit-learn 1.9 does; the labels' codes give scikit-learn's numbers on
+    every release (the binarized targets are the same)."""
+    X, y, X_test = make_data("binary")
+    codes = (y == "yes").astype(int)  # "no" < "yes": the classes_ order
+    params = common_params(solver=solver, early_stopping=True)
+    ours, theirs = bpcore.MLPClassifier(**params), sk.MLPClassifier(**params)
+    fit_recording_warnings(ours, X, y)
+    fit_recording_warnings(theirs, X, codes)
+    assert_array_equal(ours.classes_, ["no", "yes"])
+    assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=RTOL[np.float64])
+    assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+    assert_array_equal(ours.predict(X_test), np.array(["no", "yes"])[theirs.predict(X_test)])
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -339,6 +377,8 @@ def test_warm_start_early_stopping_keeps_the_best_weights():
     # fit's last weights (after its first restore, its best-weights buffer
     # aliases the live weights); bpcore restores the best weights seen.
     X, y, X_test = make_data("binary")
+    if not SKLEARN_SCORES_STRING_LABELS:
+        y = (y == "yes").astype(int)  # the same fits: the binarized targets are equal
     ours, theirs = estimator_pair("binary", **common_params(
         solver="sgd", warm_start=True, max_iter=5, early_stopping=True))
     for fit in range(3):

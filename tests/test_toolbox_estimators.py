@@ -28,6 +28,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import bpcore
 from bpcore import NeuralNetClassifier, NeuralNetRegressor
+from bpcore._sklearn_compat import HAS_CALLBACKS, HAS_MLP_LOSS_AND_SAMPLE_WEIGHT
 from bpcore.schedules import CosineAnnealingLR, StepLR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +100,8 @@ def test_every_sklearn_parameter_with_its_default(ours, theirs):
     expected = {"init", "dropout", "batch_norm", "residual", "l1", "max_norm", "clip_norm",
                 "clip_value", "weight_decay", "restore_best_weights", "scoring"}
     expected |= {"class_weight"} if ours is NeuralNetClassifier else {"huber_delta"}
+    if ours is NeuralNetRegressor and not HAS_MLP_LOSS_AND_SAMPLE_WEIGHT:
+        expected.add("loss")  # scikit-learn 1.6's MLPRegressor has none
     assert extra == expected
     assert "NeuralNetClassifier" in bpcore.__all__ and "NeuralNetRegressor" in bpcore.__all__
 
@@ -511,6 +514,13 @@ def test_invalid_regressor_parameters(diabetes):
 # scikit-learn's callback protocol
 # ---------------------------------------------------------------------------
 
+# Before 1.9 it does not exist and set_callbacks is refused (tested in
+# test_sklearn_compat.py).
+needs_sklearn_callbacks = pytest.mark.skipif(
+    not HAS_CALLBACKS,
+    reason="scikit-learn's callback protocol (sklearn.callback) is new in 1.9")
+
+
 class _Recorder:
     """A sklearn.callback FitCallback recording the task tree; stops after
     ``stop_after`` epoch subtasks."""
@@ -539,6 +549,7 @@ class _Recorder:
         return self.stop_after is not None and ends >= self.stop_after
 
 
+@needs_sklearn_callbacks
 @pytest.mark.parametrize("Est", [bpcore.MLPClassifier, NeuralNetClassifier])
 def test_sklearn_callbacks_one_task_per_fit_one_subtask_per_epoch(iris, Est):
     X, y = iris
@@ -554,6 +565,7 @@ def test_sklearn_callbacks_one_task_per_fit_one_subtask_per_epoch(iris, Est):
     assert est.score(X, y) == rec.scores[-1]
 
 
+@needs_sklearn_callbacks
 @pytest.mark.parametrize("Est", [bpcore.MLPRegressor, NeuralNetRegressor])
 def test_sklearn_callback_stops_training(diabetes, Est):
     X, y = diabetes
@@ -565,6 +577,7 @@ def test_sklearn_callback_stops_training(diabetes, Est):
     np.testing.assert_array_equal(est.predict(X), ref.predict(X))
 
 
+@needs_sklearn_callbacks
 def test_sklearn_callbacks_on_lbfgs_and_partial_fit(iris):
     X, y = iris
     rec = _Recorder(stop_after=2)
@@ -580,6 +593,7 @@ def test_sklearn_callbacks_on_lbfgs_and_partial_fit(iris):
                                                           ("end", "epoch", 0)]
 
 
+@needs_sklearn_callbacks
 def test_sklearn_progress_bar_and_scoring_monitor(iris):
     pytest.importorskip("rich", reason="sklearn.callback.ProgressBar draws with rich")
     from sklearn.callback import ProgressBar, ScoringMonitor
@@ -596,6 +610,7 @@ def test_sklearn_progress_bar_and_scoring_monitor(iris):
     assert [r["accuracy"] for r in rows] == ref
 
 
+@needs_sklearn_callbacks
 def test_callbacks_do_not_change_the_numbers(iris):
     X, y = iris
     a = bpcore.MLPClassifier((8,), max_iter=5, random_state=0).fit(X, y)

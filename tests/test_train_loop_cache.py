@@ -416,15 +416,18 @@ def _spy(monkeypatch, name):
 
 
 def _spy_forward_threads(monkeypatch):
-    """(BLAS threads, n_threads argument) of every _kernels.forward call."""
+    """(BLAS threads, n_threads argument) of every inference kernel call:
+    ``_kernels.forward``, or ``_kernels.infer`` (the short path), both with
+    ``n_threads`` as their eighth argument."""
     seen = []
-    real = _kernels.forward
+    for name in ("forward", "infer"):
+        real = getattr(_kernels, name)
 
-    def spy(*args, **kwargs):
-        seen.append((_kernel_blas_threads(), args[7] if len(args) > 7 else 1))
-        return real(*args, **kwargs)
+        def spy(*args, _real=real, **kwargs):
+            seen.append((_kernel_blas_threads(), args[7] if len(args) > 7 else 1))
+            return _real(*args, **kwargs)
 
-    monkeypatch.setattr(_kernels, "forward", spy)
+        monkeypatch.setattr(_kernels, name, spy)
     return seen
 
 
@@ -567,10 +570,11 @@ def test_between_epochs_blas_stays_on_the_epochs_threading(two_blas_threads, mon
         pytest.skip("one CPU: the epochs run on BLAS's threads")
     epochs = _spy(monkeypatch, "train_epoch")
     forwards = _spy(monkeypatch, "forward")
+    short = _spy(monkeypatch, "infer")          # the validation set is an array: short path
     with pytest.warns(Warning):                  # 3 epochs do not converge
         est.fit(X, y)
     assert epochs == [1, 1, 1]
-    assert forwards == [1, 1, 1]
+    assert forwards + short == [1, 1, 1]
     assert _kernel_blas_threads() == 2           # restored after the fit
     assert est.predict(X[:rows_val]).shape == (rows_val,)
-    assert forwards[-1] == 1                     # inference never uses BLAS's threads
+    assert short[-1] == 1                        # inference never uses BLAS's threads

@@ -1,8 +1,9 @@
 """Drop-in replacements for scikit-learn's MLPClassifier and MLPRegressor.
 
 Same constructor, validation and error messages, fitted attributes, warnings
-and random draws as scikit-learn 1.9, so that for the same data, parameters
-and ``random_state`` the results agree up to floating-point rounding; the
+and random draws as the installed scikit-learn (1.6 to 1.9; what differs
+between releases is in ``_sklearn_compat``), so that for the same data,
+parameters and ``random_state`` the results agree up to floating-point rounding; the
 training itself runs in bpcore's kernels.
 
 This module is the thin layer of that contract: input validation, labels and
@@ -18,12 +19,14 @@ weights before a ``warm_start`` fit) are copied into the buffer at the next
 """
 import contextlib
 import copy
+import operator
 import threading
 import time
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -46,9 +49,11 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
     _fit_context,
     _get_additional_lbfgs_options_dict,
     available_if,
+    classifier_partial_fit_signature,
+    regressor_init_signature,
     validate_data,
 )
-from ._kernels import CSRInput
+from ._kernels import CSRInput, InferenceHead
 from ._lbfgs import minimize_lbfgs
 from ._validation import csr_input
 from .network import Network
@@ -59,10 +64,24 @@ from .training import run_epochs
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
+# What the short inference path computes after the network (see
+# ``_BaseMLP._short_path``): the output itself, a binary classifier's
+# [1 - p, p], the argmax, or p > 0.5.
+_HEAD_OUTPUT = int(InferenceHead.HEAD_OUTPUT)
+_HEAD_BINARY_PROBA = int(InferenceHead.HEAD_BINARY_PROBA)
+_HEAD_ARGMAX = int(InferenceHead.HEAD_ARGMAX)
+_HEAD_THRESHOLD = int(InferenceHead.HEAD_THRESHOLD)
+
 _NONFINITE_WEIGHTS = (
     "Solver produced non-finite parameter weights. The input data may"
     " contain large values and need to be preprocessed."
 )
+
+
+def _are_views(arrays, views):
+    """True if ``arrays`` is a list holding exactly the arrays ``views``."""
+    return (type(arrays) is list and len(arrays) == len(views)
+            and all(map(operator.is_, arrays, views)))
 
 
 def _as_engine_input(X, dtype):
@@ -810,11 +829,56 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
     # -- inference ----------------------------------------------------------
 
     def _forward_pass_fast(self, X, check_input=True):
-        """Network output for X (validated unless ``check_input=False``)."""
+        """Network output for X (validated unless ``check_input=False``): the
+        general path, for every input ``_short_path`` declines."""
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        net = self._sync_params()
+        net = self._prediction_network()
         return net.forward(_as_engine_input(X, net.dtype))
+
+    def _prediction_network(self):
+        """The network as scikit-learn would predict with it now: arrays
+        assigned to coefs_/intercepts_ copied in, and the hidden activation
+        read from ``activation`` (scikit-learn reads it at every prediction,
+        so ``set_params(activation=...)`` after fit changes its predictions).
+        """
+        net = self._sync_params()
+        if net.activation is not self.activation:
+            net._set_activation(self.activation)
+        return net
+
+    def _short_path(self, X, head, check_input=True):
+        """The network's output for X through ``head``, by the short compiled
+        path (``Network._infer``), or None where the general path is needed.
+
+        It takes X only as scikit-learn's validation would pass it through
+        unchanged: a NumPy array (no subclass, no DataFrame, no sparse matrix)
+        of the network's dtype, 2-D, C-contiguous, of the fitted width, with
+        at least one row, finite unless ``assume_finite`` is set, on an
+        estimator fitted without feature names (given an array, scikit-learn
+        warns about those). The estimator must be fitted (checked by the
+        network's presence; ``check_is_fitted`` then passes) with its
+        coefs_/intercepts_ the network's own views and its activation the
+        network's. Anything else returns None, and the general path converts,
+        syncs, warns or raises exactly as scikit-learn does. Nothing is
+        cached: the parameters are read at each call.
+        """
+        d = self.__dict__
+        net = d.get("_net")
+        if (net is None or type(X) is not np.ndarray
+                or (check_input and "feature_names_in_" in d)
+                or net.activation is not self.activation
+                or not _are_views(d.get("coefs_"), net.coefs)
+                or not _are_views(d.get("intercepts_"), net.intercepts)):
+            return None
+        return net._infer(X, head, check_input and not get_config()["assume_finite"])
+
+    def _check_fitted(self):
+        # A network exists only on a fitted estimator (or one given coefs_),
+        # where check_is_fitted passes; it scans vars() (~10 us, three times
+        # a whole one-row prediction by the short path).
+        if "_net" not in self.__dict__:
+            check_is_fitted(self)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         # Skips input validation (it would drop feature names), as scikit-learn does.
@@ -922,10 +986,11 @@ _ATTRIBUTES_DOC = """
 """
 
 _NOTES_DOC = """
-    Numbers follow scikit-learn 1.9 exactly: the same initial weights, the
-    same validation split and shuffling for the same ``random_state``, the
-    same loss scaling and updates, so results agree up to floating-point
-    rounding. Deliberate details:
+    Numbers follow the installed scikit-learn (1.6 to 1.9; on 1.6 with
+    1.7's ``sample_weight`` and ``loss='poisson'`` kept) exactly: the same
+    initial weights, the same validation split and shuffling for the same
+    ``random_state``, the same loss scaling and updates, so results agree up
+    to floating-point rounding. Deliberate details:
 
     - With several regression outputs, the reported squared error is
       ``0.5 * mean`` over samples and outputs while its gradient is taken of
@@ -1026,10 +1091,27 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Labels; an indicator matrix for multilabel targets.
         """
-        check_is_fitted(self)
+        self._check_fitted()
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
+        lb = self.__dict__.get("_label_binarizer")
+        if lb is not None and not lb.sparse_input_:
+            # LabelBinarizer.inverse_transform in the kernel: classes_ taken
+            # at the argmax (multiclass) or at p > 0.5 (binary), or the 0/1
+            # indicator matrix itself (multilabel).
+            if lb.y_type_ == "multiclass":
+                idx = self._short_path(X, _HEAD_ARGMAX, check_input)
+                if idx is not None:
+                    return lb.classes_.take(idx, mode="clip")
+            elif lb.y_type_ == "binary" and len(lb.classes_) == 2:
+                idx = self._short_path(X, _HEAD_THRESHOLD, check_input)
+                if idx is not None:
+                    return lb.classes_[idx]
+            elif lb.y_type_ == "multilabel-indicator":
+                y_pred = self._short_path(X, _HEAD_THRESHOLD, check_input)
+                if y_pred is not None:
+                    return y_pred
         y_pred = self._forward_pass_fast(X, check_input=check_input)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -1040,6 +1122,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
+    @classifier_partial_fit_signature
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch over (X, y), keeping the optimizer's state.
 
@@ -1088,7 +1171,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
         """
-        check_is_fitted(self)
+        self._check_fitted()
+        y_prob = self._short_path(
+            X, _HEAD_BINARY_PROBA if self.n_outputs_ == 1 else _HEAD_OUTPUT)
+        if y_prob is not None:
+            return y_prob
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -1124,6 +1211,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _parameter_constraints: dict = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
 
+    @regressor_init_signature
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
@@ -1144,13 +1232,23 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        check_is_fitted(self)
+        self._check_fitted()
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        y_pred = self._short_path(X, _HEAD_OUTPUT, check_input)
+        if y_pred is None:
+            y_pred = self._forward_pass_fast(X, check_input=check_input)
+        y_pred = self._targets_from_outputs(y_pred)
         if y_pred.shape[1] == 1:
             return y_pred.ravel()
+        return y_pred
+
+    def _targets_from_outputs(self, y_pred):
+        """Predicted targets from the network's outputs (a fresh
+        (n_samples, n_outputs) array, which may be changed in place): the
+        outputs themselves here; a regressor trained on transformed targets
+        maps them back here, e.g. ``y_pred * scale + mean``."""
         return y_pred
 
     def _score(self, X, y, sample_weight=None):

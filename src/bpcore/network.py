@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 # Rows per block in inference and full-batch gradients: large enough for
 # efficient matrix products, small enough that scratch stays a few MiB.
 _BLOCK_ELEMENTS = 1 << 19
+# The network's output as it is (the other heads are the estimators').
+_HEAD_OUTPUT = int(_kernels.InferenceHead.HEAD_OUTPUT)
 
 # The targets each loss accepts (activations.check_targets), for the scan
 # in check_xy's fast path; other losses take any finite value.
@@ -159,7 +161,7 @@ class Network:
     [False, False, True]
     """
 
-    layout: _Plan
+    layout: _Plan  # the compiled plan, a _kernels.Plan
     _params: NDArray[np.floating[Any]]
     buffers: NDArray[np.floating[Any]]
     coefs: list[NDArray[np.floating[Any]]]
@@ -230,11 +232,6 @@ class Network:
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             raise TypeError(f"params must be real numbers ({self.dtype.name}), got {arr.dtype}")
         self._params[...] = arr
-
-    @property
-    def plan(self) -> _Plan:
-        """The compiled plan the kernels walk (``bpcore._kernels.Plan``)."""
-        return self.layout
 
     @property
     def blocks(self) -> list[tuple[str, int, int, int]]:
@@ -326,7 +323,9 @@ class Network:
     # -- computing ------------------------------------------------------------
 
     def _block_rows(self, n: int) -> int:
-        return max(1, min(n, max(64, _BLOCK_ELEMENTS // max(self.layout.sizes[1:]))))
+        # (layer_sizes is the plan's sizes as a stored tuple; the plan builds
+        # its tuple at each read, 1.5 us of a one-row prediction)
+        return max(1, min(n, max(64, _BLOCK_ELEMENTS // max(self.layer_sizes[1:]))))
 
     def forward(self, X: ArrayLike | spmatrix | sparray) -> NDArray[np.floating[Any]]:
         """Network output for ``X`` (n_samples, n_features), as a new array.
@@ -345,6 +344,12 @@ class Network:
         started meanwhile ran 2-8x slower. Every row's output is the same
         for any thread count.
         """
+        # The common input (an array of this dtype and width) by the short
+        # path; anything else is validated and converted first.
+        short: NDArray[np.floating[Any]] | None = self._infer(X, _HEAD_OUTPUT,
+                                                              check_finite=True)
+        if short is not None:
+            return short
         X = as_input(X, "X", self.dtype, self.n_features)
         n = X.shape[0]
         out = np.empty((n, self.n_outputs), dtype=self.dtype)
@@ -355,6 +360,47 @@ class Network:
             _kernels.forward(self.layout, self._params, X, out, work, rows, self.buffers,
                              n_threads)
         return out
+
+    def _set_activation(self, activation: str | Sequence[str]) -> None:
+        """Give the hidden layers ``activation`` (as the constructor takes
+        it), keeping the parameters: the estimators read their
+        ``activation`` at each prediction, as scikit-learn does. The plan is
+        rebuilt only when the names change."""
+        hidden = _per_layer(activation, len(self.layer_sizes) - 2, "activation", str)
+        for name in hidden:
+            hidden_code(name)
+        if isinstance(activation, str):
+            hidden_code(activation)
+        if hidden != self._hidden:
+            self._hidden = hidden
+            self.layout = _layout_for(self)
+        self.activation = activation
+
+    def _infer(self, X: Any, head: int, check_finite: bool) -> Any:
+        """``forward`` with ``head`` applied, by the short compiled path; None
+        when X is not a C-contiguous array of this network's dtype and width
+        with at least one row and (with ``check_finite``) only finite values.
+
+        Reads the parameters and running statistics as they are now (nothing
+        is cached between calls) and computes each row bitwise as
+        ``forward``'s general path does (the same chunks and threads).
+        """
+        if type(X) is not np.ndarray or X.ndim != 2:
+            return None
+        n = X.shape[0]
+        layout = self.layout
+        if n <= 64 and n * layout.macs_per_row < 2 * _engine._MIN_MACS_PER_THREAD:
+            # inference_plan's answer, without its 2 us: one chunk (k = 1,
+            # and _block_rows is n up to 64 rows), so one thread
+            n_threads, rows = 1, n
+        else:
+            n_threads, rows = _engine.inference_plan(layout, n, self._block_rows(n))
+        if _kernels.blas_threads_idle(layout, rows):
+            return _kernels.infer(layout, self._params, self.buffers, X, head, check_finite,
+                                  rows, n_threads)
+        with _engine._single_threaded_blas():
+            return _kernels.infer(layout, self._params, self.buffers, X, head, check_finite,
+                                  rows, n_threads)
 
     def loss_and_grad(self, X: ArrayLike | spmatrix | sparray, Y: ArrayLike,
                       alpha: float = 0.0, sample_weight: ArrayLike | None = None, *,

@@ -161,6 +161,25 @@ static inline void bp_barrier_wait(bp_barrier_t* b, int* local_sense, int team) 
 #define BP_OPENMP 0
 #endif
 
+/* The next unclaimed chunk of a shared loop (then one more): threads that
+   claim chunks as they finish share the work by what each gets done, so a
+   descheduled thread on a loaded machine delays the call by at most its
+   one chunk instead of its whole static share (inference). */
+#if defined(__GNUC__) || defined(__clang__)
+static inline long long bp_claim(long long* next) {
+    return __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+}
+#else
+static inline long long bp_claim(long long* next) {
+    long long c;
+#ifdef _OPENMP
+    #pragma omp critical(bp_claim)
+#endif
+    { c = (*next)++; }
+    return c;
+}
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define bp_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
 #else

@@ -49,16 +49,24 @@ static inline double bp_sumsq_f(const float* th, ptrdiff_t s, ptrdiff_t e) {
 #define BP_SQ_BEFORE_d 0.0
 #define BP_SQ_BEFORE_f bp_sumsq_f(th, s, e)
 
-/* One Adam step over th[s:e]; SCALE is empty or `* inv_sqrt_bc2`. */
-#define BP_ADAM_LOOP(T, SUF, SQRT, SCALE)                                        \
-    for (i = s; i < e; i++) {                                                    \
+/* What every update loop starts with: theta's entry t (its square summed
+   for the L2 term) and the gradient finished on the fly, gi. */
+#define BP_FINISHED_GRAD(T, SUF)                                                 \
         T t = th[i];                                                             \
         BP_SQ_IN_LOOP_##SUF(t)                                                   \
-        T gi = (g[i] + l2 * t) * inv;                                            \
+        T gi = (g[i] + l2 * t) * inv;
+/* And in every Adam-family loop (Adam, AdamW, NAdam), the two moments. */
+#define BP_MOMENTS(T, SUF)                                                       \
+        BP_FINISHED_GRAD(T, SUF)                                                 \
         T mi = b1 * m[i] + c1 * gi;                                              \
         T vi = b2 * v[i] + c2 * (gi * gi);                                       \
         m[i] = mi;                                                               \
-        v[i] = vi;                                                               \
+        v[i] = vi;
+
+/* One Adam step over th[s:e]; SCALE is empty or `* inv_sqrt_bc2`. */
+#define BP_ADAM_LOOP(T, SUF, SQRT, SCALE)                                        \
+    for (i = s; i < e; i++) {                                                    \
+        BP_MOMENTS(T, SUF)                                                       \
         th[i] = t + step * mi / (SQRT(vi) SCALE + eps);                          \
     }
 #define BP_DEFINE_UPDATES(T, SUF, SQRT)                                          \
@@ -80,9 +88,7 @@ BP_CLONES double bp_rmsprop_##SUF(T* th, const T* g, T* v, ptrdiff_t s,  \
     double sq = BP_SQ_BEFORE_##SUF;                                              \
     ptrdiff_t i;                                                                 \
     for (i = s; i < e; i++) {                                                    \
-        T t = th[i];                                                             \
-        BP_SQ_IN_LOOP_##SUF(t)                                                   \
-        T gi = (g[i] + l2 * t) * inv;                                            \
+        BP_FINISHED_GRAD(T, SUF)                                                 \
         T vi = rho * v[i] + c * (gi * gi);                                       \
         v[i] = vi;                                                               \
         th[i] = t - lr * gi / (SQRT(vi) + eps);                                  \
@@ -112,13 +118,7 @@ BP_DEFINE_UPDATES(float, f, sqrtf)
    with vhat = v, or vhat = vmax = max(vmax, v) (AMSGrad). */
 #define BP_ADAMW_LOOP(T, SUF, SQRT, VHAT)                                             \
     for (i = s; i < e; i++) {                                                    \
-        T t = th[i];                                                             \
-        BP_SQ_IN_LOOP_##SUF(t)                                                \
-        T gi = (g[i] + l2 * t) * inv;                                            \
-        T mi = b1 * m[i] + c1 * gi;                                              \
-        T vi = b2 * v[i] + c2 * (gi * gi);                                       \
-        m[i] = mi;                                                               \
-        v[i] = vi;                                                               \
+        BP_MOMENTS(T, SUF)                                                       \
         VHAT                                                                     \
         th[i] = t * decay + step * mi / (SQRT(vi) * inv_sqrt_bc2 + eps);         \
     }
@@ -157,13 +157,7 @@ BP_CLONES double bp_nadam_##SUF(T* th, const T* g, T* m, T* v, ptrdiff_t s,     
     double sq = BP_SQ_BEFORE_##SUF;                                           \
     ptrdiff_t i;                                                                 \
     for (i = s; i < e; i++) {                                                    \
-        T t = th[i];                                                             \
-        BP_SQ_IN_LOOP_##SUF(t)                                                \
-        T gi = (g[i] + l2 * t) * inv;                                            \
-        T mi = b1 * m[i] + c1 * gi;                                              \
-        T vi = b2 * v[i] + c2 * (gi * gi);                                       \
-        m[i] = mi;                                                               \
-        v[i] = vi;                                                               \
+        BP_MOMENTS(T, SUF)                                                       \
         th[i] = t + (cg * gi + cm * mi) / (SQRT(vi * inv_bc2) + eps);            \
     }                                                                            \
     return sq;                                                                   \
@@ -174,9 +168,7 @@ BP_CLONES double bp_rprop_##SUF(T* th, const T* g, T* prev, T* size,            
     double sq = BP_SQ_BEFORE_##SUF;                                           \
     ptrdiff_t i;                                                                 \
     for (i = s; i < e; i++) {                                                    \
-        T t = th[i];                                                             \
-        BP_SQ_IN_LOOP_##SUF(t)                                                \
-        T gi = (g[i] + l2 * t) * inv;                                            \
+        BP_FINISHED_GRAD(T, SUF)                                                 \
         T p = gi * prev[i];                                                      \
         T z = (first ? lr0 : size[i])                                            \
               * (p > 0 ? eta_plus : (p < 0 ? eta_minus : (T)1));                 \

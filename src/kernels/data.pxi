@@ -260,11 +260,11 @@ cdef int _check_stats(const Layout* L, object stats, Py_ssize_t team,
                       double** out) except -1:
     cdef double[::1] st
     if stats is None:
-        raise ValueError("a network with batch norm needs data.stats "
+        raise ValueError("a network with batch norm needs data.workspace.stats "
                          "(layout.stats_size(n_threads) float64 entries)")
     st = stats
     if st.shape[0] < L.stats_per_thread * team:
-        raise ValueError("data.stats too small: %d < %d"
+        raise ValueError("data.workspace.stats too small: %d < %d"
                          % (st.shape[0], L.stats_per_thread * team))
     out[0] = &st[0]
     return 0

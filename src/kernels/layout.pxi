@@ -21,8 +21,14 @@
 #
 # ``params`` holds every W_l (scikit-learn's _pack order), then every b_l,
 # then every gamma_l, so the weights are the one range [0, n_weights): the
-# L2 and L1 penalties, max-norm and decoupled weight decay apply there and
-# nowhere else. The block table (``Plan.blocks``) names every range.
+# L2 and L1 penalties and decoupled weight decay apply there (bounded by
+# n_weights) and nowhere else; max-norm walks each W_l by w_off, the same
+# entries. The block table (``Plan.blocks``) describes every range for
+# Python; no kernel reads it.
+#
+# One concept, one name per side: ``Plan`` is the compiled plan (Python),
+# ``Layout`` its C view (``Plan.c``, what every kernel takes as ``L``), and
+# a network holds its plan as ``Network.layout``.
 
 # Per thread and batch-normalized layer of width n: the batch mean, 1/std,
 # the mean of the delta and of delta * xhat (4n, private), and the thread's
@@ -307,10 +313,6 @@ cdef class Plan:
     def inference_workspace_size(self, Py_ssize_t rows):
         """Length of the scratch buffer ``forward`` needs for ``rows``-row blocks."""
         return 2 * rows * self.c.max_width + 2 * self.c.max_width
-
-
-# The old name of Plan (one dense layer kind only); kept for existing callers.
-NetLayout = Plan
 
 
 

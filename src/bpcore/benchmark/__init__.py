@@ -309,6 +309,27 @@ def compare(X=None, y=None, *, hidden_layer_sizes=(100,), batch_size=32, dtype="
         if note:
             notes.append(note)
 
+    rows = _timed_rows(task, runnable, dtype, epochs, rounds, threads, progress)
+    bp = rows[0]
+    if bp["error"]:
+        raise RuntimeError(f"bpcore failed: {bp['error']}")
+    for r in rows[1:]:
+        if r["times"]:
+            r["vs_bpcore"] = paired_ratio(r["times"], bp["times"])
+    config = {
+        "layers": task.layer_units(), "batch_size": batch_size, "dtype": dtype,
+        "epochs": epochs, "rounds": rounds, "warmup": 1, "threads": threads,
+        "n_train": task.n_train, "n_test": int(X_te.shape[0]), "alpha": alpha,
+        "learning_rate": learning_rate, "random_state": random_state,
+        "data": "synthetic" if synthetic else "user",
+        "cpu": _cpu_model(), "usable_cpus": _usable_cpus(),
+    }
+    return ComparisonResult(rows, config, notes)
+
+
+def _timed_rows(task, runnable, dtype, epochs, rounds, threads, progress):
+    """One result row per contender in ``runnable`` (bpcore first): built,
+    then timed in alternation (``time_alternating``), seconds per epoch."""
     rows, built = [], []
     with _thread_limits(threads, "torch" in runnable):
         for name in runnable:
@@ -345,21 +366,7 @@ def compare(X=None, y=None, *, hidden_layer_sizes=(100,), batch_size=32, dtype="
                 row["extra"] = c.extra()
             s = summarize(row["times"])
             row["seconds_per_epoch"], row["min"], row["max"] = s["median"], s["min"], s["max"]
-    bp = rows[0]
-    if bp["error"]:
-        raise RuntimeError(f"bpcore failed: {bp['error']}")
-    for r in rows[1:]:
-        if r["times"]:
-            r["vs_bpcore"] = paired_ratio(r["times"], bp["times"])
-    config = {
-        "layers": task.layer_units(), "batch_size": batch_size, "dtype": dtype,
-        "epochs": epochs, "rounds": rounds, "warmup": 1, "threads": threads,
-        "n_train": task.n_train, "n_test": int(X_te.shape[0]), "alpha": alpha,
-        "learning_rate": learning_rate, "random_state": random_state,
-        "data": "synthetic" if synthetic else "user",
-        "cpu": _cpu_model(), "usable_cpus": _usable_cpus(),
-    }
-    return ComparisonResult(rows, config, notes)
+    return rows
 
 
 def _progress_bar(enabled, total):
