@@ -20,16 +20,24 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "myst_parser",  # the Markdown pages: SCALING.md (scale-out), benchmarks.md
 ]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+# Markdown pages link to repository files (benchmarks/..., src/...) that are
+# not pages of this site; they stay plain links.
+myst_heading_anchors = 3
+suppress_warnings = ["myst.xref_missing"]
 
-# The reference lists bpcore.__all__ (docs/api.rst documents the module with
-# the template in _templates/autosummary/module.rst): a name added to
+# The reference has a page per public module (docs/api.rst), each listing its
+# __all__ with the template in _templates/module.rst: a name added to an
 # __all__ appears without touching the docs.
 autosummary_generate = True
 autosummary_ignore_module_all = False
 autosummary_imported_members = True
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "generated/*.md", "DESIGN.md"]
+# DESIGN.md (the developers' design notes) and saving.md (the format's
+# fuzzing record) are repository documents, not pages of the user docs.
+exclude_patterns = ["_build", "generated/*.md", "DESIGN.md", "saving.md"]
 
 autodoc_default_options = {
     "members": True,
@@ -41,13 +49,12 @@ autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 # Every public name (bpcore.__all__) needs an Examples section: checked on
-# every build, and warnings are errors in .ci/run.
+# every build, and warnings are errors in .ci/run. The full numpydoc
+# validation of the public API (every parameter documented, ...) is
+# tools/check_docstrings.py, also run by .ci/run.
 numpydoc_validation_checks = {"EX01"}
 numpydoc_validation_exclude = {
-    r"^bpcore\.\w+\.\w+",  # methods and attributes: examples optional
-    # Names that have no Examples section yet; their modules are being
-    # rewritten. Delete each line as its example lands.
-    r"^bpcore\.(AdaGrad|DivergenceError|Optimizer|RMSProp|SGD)$",
+    r"^bpcore\.\w+\.\w+",  # methods, attributes, submodules' names: examples optional
 }
 
 html_theme = "alabaster"

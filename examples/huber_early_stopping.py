@@ -29,8 +29,11 @@ bad = rng.random(len(y_train)) < 0.05
 y_noisy = y_train + bad * rng.choice([-1, 1], len(y_train)) * 600.0
 
 max_iter = 40 if quick else 2000
+# The toolbox regressor scales y itself (target_scaling='auto'), so
+# huber_delta is in standard deviations of y_noisy (145 here): 0.2 is
+# about 30 in y's units.
 huber = NeuralNetRegressor(
-    hidden_layer_sizes=(64, 64), loss="huber", huber_delta=30.0, residual=True, clip_norm=10.0,
+    hidden_layer_sizes=(64, 64), loss="huber", huber_delta=0.2, residual=True, clip_norm=10.0,
     learning_rate_init=0.01, early_stopping=True, scoring="neg_mean_absolute_error",
     n_iter_no_change=20, max_iter=max_iter, random_state=0,
 ).fit(X_train, y_noisy)

@@ -202,7 +202,7 @@ def test_cli_writes_json(tmp_path, capsys):
                    "--no-progress", "--json", str(path)])
     assert status == 0
     out = capsys.readouterr()
-    assert "6 -> (5, 4) -> 2 classes" in out.out and out.err == ""
+    assert "6 -> (5, 4) -> 2 classes (one logistic output unit)" in out.out and out.err == ""
     data = json.loads(path.read_text())
     assert data["config"]["layers"] == [6, 5, 4, 2]
     assert [r["dtype"] for r in data["rows"]] == ["float32", "float32"]
@@ -215,7 +215,6 @@ def test_cli_writes_json(tmp_path, capsys):
     (["--layers", "8", "4", "1"], "the last size is the number of classes"),
     (["--layers", "8", "4", "3", "--dtype", "float16"], "invalid choice: 'float16'"),
     (["--layers", "8", "4", "3", "--contenders", "sklearn"], "must include bpcore"),
-    (["--batch-size", "4"], "the following arguments are required: --layers"),
 ])
 def test_cli_rejects_bad_arguments(args, match, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -249,3 +248,47 @@ def test_timing_helpers():
     assert summarize([]) == {"median": None, "min": None, "max": None}
     assert paired_ratio([1.0, 6.0, 3.0], [1.0, 2.0, 1.0]) == 3.0
     assert paired_ratio([], []) is None
+
+
+def test_cli_default_shape_is_w1():
+    """No arguments runs a default: W1's 64 -> (100,) -> 10."""
+    from bpcore.benchmark import DEFAULT_LAYERS, _parser
+    args = _parser().parse_args([])
+    assert args.layers == [64, 100, 10] == list(DEFAULT_LAYERS)
+
+
+def test_binary_problem_trains_the_same_network_everywhere():
+    """Two classes: every contender trains scikit-learn's network for them,
+    one logistic output unit, from the same initial weights."""
+    from bpcore.benchmark.contenders import BpcoreEpoch, SklearnEpoch
+    X, y = synthetic_data(200, 5, 2, random_state=1)
+    task = Task(X[:160], y[:160], X[160:], y[160:], 2, (7,), 32)
+    assert task.layer_units() == [5, 7, 1] and task.Y_train.shape == (160, 1)
+    bp, sk = BpcoreEpoch(task), SklearnEpoch(task)
+    sk.run(0)  # partial_fit builds the network: check its first weights
+    assert sk.clf.n_outputs_ == 1 and sk.clf.out_activation_ == "logistic"
+    assert bp.net.layer_sizes == (5, 7, 1) and bp.net.output == "logistic"
+    coefs, _ = task.initial_weights()
+    np.testing.assert_array_equal(bp.net.coefs[1], coefs[1])
+    bp.run(0)
+    assert set(np.unique(bp.predict_codes(task.X_test))) <= {0, 1}
+    result = compare(X, y, hidden_layer_sizes=(7,), epochs=1, rounds=1,
+                     contenders=("bpcore", "sklearn"), progress=False)
+    assert result.config["layers"] == [5, 7, 2] and result.config["output"] == "logistic"
+    assert "2 classes (one logistic output unit)" in str(result)
+    if HAVE_TORCH:
+        import torch
+        tc = TorchEpoch(task)
+        with torch.inference_mode():
+            p = torch.sigmoid(tc.model(torch.from_numpy(task.X_test))).numpy()
+        fresh = bpcore.Network([5, 7, 1], output="logistic", loss="log_loss", random_state=0)
+        np.testing.assert_allclose(p, fresh.forward(task.X_test), rtol=1e-12)
+        tc.run(0)
+        assert set(np.unique(tc.predict_codes(task.X_test))) <= {0, 1}
+    if HAVE_JAX:
+        jx = JaxEpoch(Task(X[:160], y[:160], X[160:], y[160:], 2, (7,), 1000),
+                      measure_threads=False)
+        jx.run(0)
+        net = bpcore.Network([5, 7, 1], output="logistic", loss="log_loss", random_state=0)
+        loss, _ = net.loss_and_grad(task.X_train, task.Y_train, alpha=task.alpha)
+        assert float(jx.loss) == pytest.approx(loss, rel=1e-12)

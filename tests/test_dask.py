@@ -349,3 +349,39 @@ def test_lbfgs_with_l1_equals_in_memory_lbfgs(client):
     assert r.nit == r0.nit
     assert abs(r.fun - r0.fun) <= 1e-5 * r0.fun
     np.testing.assert_allclose(net.forward(X), ref.forward(X), rtol=1e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- target scaling (issue 28)
+
+def test_lbfgs_scales_the_target_as_in_memory(client):
+    X, _, sw = _data(seed=5)
+    y = 1000 + 10 * (np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2])
+    kw = dict(hidden_layer_sizes=(8,), solver="lbfgs", alpha=1e-2, max_iter=30,
+              target_scaling="standard", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mem = bpcore.NeuralNetRegressor(**kw).fit(X, y, sample_weight=sw)
+        dsk = bpcore.NeuralNetRegressor(**kw).fit(_ragged(X), da.from_array(y, chunks=300),
+                                                  sample_weight=da.from_array(sw, chunks=400))
+    np.testing.assert_allclose(dsk.target_offset_, mem.target_offset_, rtol=1e-13)
+    np.testing.assert_allclose(dsk.target_scale_, mem.target_scale_, rtol=1e-12)
+    assert abs(dsk.loss_ - mem.loss_) <= 1e-5 * mem.loss_
+    pred = bd.predict(dsk, _ragged(X)).compute()
+    np.testing.assert_allclose(pred, mem.predict(X), rtol=1e-5)
+
+
+def test_incremental_keeps_the_first_blocks_target_scaling(client):
+    from dask_ml.wrappers import Incremental
+
+    X, _, _ = _data()
+    y = 1000 + 10 * (X[:, 0] - X[:, 1] + np.arange(len(X)) / len(X))
+    kw = dict(hidden_layer_sizes=(10,), solver="adamw", random_state=0)
+    inc = Incremental(bpcore.NeuralNetRegressor(**kw), scoring="r2", shuffle_blocks=False)
+    inc.fit(da.from_array(X, chunks=(300, 6)), da.from_array(y, chunks=300))
+    oracle = bpcore.NeuralNetRegressor(**kw)
+    for start in range(0, 1200, 300):
+        oracle.partial_fit(X[start:start + 300], y[start:start + 300])
+    np.testing.assert_allclose(oracle.target_offset_, [y[:300].mean()], rtol=1e-13)
+    np.testing.assert_array_equal(inc.estimator_.target_offset_, oracle.target_offset_)
+    np.testing.assert_array_equal(inc.estimator_.target_scale_, oracle.target_scale_)
+    np.testing.assert_array_equal(inc.estimator_.network_.params, oracle.network_.params)

@@ -617,3 +617,42 @@ def test_concurrent_forward_matches_serial():
     for t in threads:
         t.join()
     assert not mismatches, f"{len(mismatches)} concurrent results differ from the serial ones"
+
+
+def test_summary_table_and_totals():
+    """TOOLBOX.md section 9: one row per layer; the totals are n_params and
+    the buffer count, and each row's counts are its blocks' sizes."""
+    net = Network([5, 6, 6, 4, 3], activation=["relu", "tanh", "gelu"],
+                         output="softmax", loss="log_loss", batch_norm=[True, False, True],
+                         dropout=[0.0, 0.25, 0.0], residual=[False, True, False],
+                         random_state=0)
+    text = net.summary()
+    lines = text.splitlines()
+    assert lines[0] == "Network: 5 -> 6 -> 6 -> 4 -> 3, float64, log_loss loss"
+    assert lines[1].split() == ["layer", "kind", "width", "activation", "batch", "norm",
+                                "dropout", "skip", "params", "buffers"]
+    rows = [line.split() for line in lines[2:7]]
+    assert rows[0] == ["0", "input", "5"]
+    assert rows[1] == ["1", "dense", "6", "relu", "yes", "42", "12"]
+    assert rows[2] == ["2", "dense", "6", "tanh", "no", "0.25", "yes", "42", "0"]
+    assert rows[3] == ["3", "dense", "4", "gelu", "yes", "32", "8"]
+    assert rows[4] == ["4", "output", "3", "softmax", "15", "0"]
+    per_layer = {}
+    for _, layer, _, size in net.blocks:
+        per_layer[layer] = per_layer.get(layer, 0) + size
+    assert [int(r[-2].replace(",", "")) for r in rows[1:]] == [per_layer[i] for i in range(4)]
+    assert f"Trainable parameters: {net.n_params:,} (net.n_params = {net.n_params})" in text
+    assert net.n_params == 42 + 42 + 32 + 15
+    assert f"Buffers (batch-norm running statistics, not trained): {net.buffers.size}" in text
+    assert net.buffers.size == 12 + 8
+    assert lines[-1] == f"Total: {net.n_params + net.buffers.size:,} values"
+
+
+def test_repr_rebuilds_the_network():
+    net = Network([4, 8, 8, 2], output="logistic", loss="huber", huber_delta=0.5,
+                         dropout=[0.1, 0.0], batch_norm=True, residual=True, dtype="float32")
+    text = repr(net)
+    assert text == ("Network([4, 8, 8, 2], activation='relu', output='logistic', loss='huber', "
+                    "dropout=[0.1, 0.0], batch_norm=True, residual=True, huber_delta=0.5, "
+                    "dtype='float32')")
+    assert repr(eval(text)) == text

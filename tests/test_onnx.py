@@ -1,7 +1,8 @@
 """bpcore.to_onnx and the skl2onnx registration, checked with onnxruntime.
 
 Oracle: bpcore's own ``forward``, ``predict`` and ``predict_proba``. The
-largest deviation per model kind is printed in the run (``-s`` not needed).
+largest deviation per model kind goes to the session's deviation table
+(pytest's terminal summary; ``-v`` shows it whole).
 Skipped with a reason when the ``onnx`` extra is not installed.
 """
 import warnings
@@ -38,12 +39,13 @@ def _check(kind, actual, desired, dtype, tol=None):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report_deviations(request):
+def report_deviations(deviation_record):
+    """The largest deviation per model kind joins the session's deviation
+    table (tests/conftest.py), printed in pytest's terminal summary."""
     yield
-    lines = [f"  {k}: {v:.3g}" for k, v in sorted(_DEVIATIONS.items())]
-    capman = request.config.pluginmanager.getplugin("capturemanager")
-    with capman.global_and_fixture_disabled():
-        print("\nONNX max |onnxruntime - bpcore| per model kind:\n" + "\n".join(lines))
+    for key, dev in _DEVIATIONS.items():
+        kind, dtype = key.rsplit(" ", 1)
+        deviation_record.add(f"ONNX {kind}", dtype, dev)
 
 
 def _net(activation, dtype, output="identity", loss="squared_error"):
@@ -203,3 +205,49 @@ def test_docstring_examples():
     import doctest
     result = doctest.testmod(bpcore.onnx, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+_AFTER_IMPORT_BPCORE = """
+import sys, warnings
+import numpy as np
+{first}
+import bpcore
+assert ("skl2onnx" in sys.modules) == {skl_first}, "import bpcore imported skl2onnx"
+assert "bpcore.onnx" not in sys.modules or {skl_first}
+from sklearn.datasets import load_iris
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+X, y = load_iris(return_X_y=True)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    clf = bpcore.MLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0).fit(X, y)
+    pipe = make_pipeline(StandardScaler(), bpcore.NeuralNetRegressor(
+        hidden_layer_sizes=(5,), max_iter=30, random_state=0)).fit(X, X[:, 0])
+import skl2onnx, onnxruntime as ort
+X32 = X.astype(np.float32)
+for model, est in ((skl2onnx.to_onnx(clf, X32[:1], options={{"zipmap": False}}), clf),
+                   (skl2onnx.to_onnx(pipe, X32[:1]), pipe)):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {{sess.get_inputs()[0].name: X32}})
+    if est is clf:
+        assert (out[0] == clf.predict(X)).all()
+        assert np.abs(out[1] - clf.predict_proba(X)).max() < 1e-5
+    else:
+        assert np.abs(out[0].ravel() - pipe.predict(X)).max() < 1e-4
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("skl2onnx_first", [False, True])
+def test_skl2onnx_converts_after_import_bpcore_alone(skl2onnx_first):
+    """skl2onnx.to_onnx on a bpcore estimator and on a pipeline holding one,
+    with no `import bpcore.onnx`, whichever of bpcore and skl2onnx is imported
+    first; `import bpcore` itself does not import skl2onnx (a fresh process)."""
+    import subprocess
+    import sys
+    code = _AFTER_IMPORT_BPCORE.format(first="import skl2onnx" if skl2onnx_first else "",
+                                       skl_first=skl2onnx_first)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

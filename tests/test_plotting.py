@@ -79,7 +79,7 @@ def test_from_estimator_early_stopping_score_on_twin_axis(plt, digits):
     assert display.score_ax_.get_shared_x_axes().joined(display.score_ax_, display.ax_)
     assert display.score_ax_.get_ylabel() == "validation score"
     assert _legend(display.ax_) == ["training loss", "validation score"]
-    assert display.ax_.get_title() == "digits"
+    assert display.figure_.get_suptitle() == "digits"  # its own figure: the figure's title
     assert display.figure_ is display.ax_.figure
 
 
@@ -102,14 +102,18 @@ def test_from_estimator_with_history(plt):
     np.testing.assert_array_equal(display.val_loss_line_.get_ydata(), history.val_loss)
     np.testing.assert_array_equal(display.val_score_line_.get_ydata(), history.val_score)
     np.testing.assert_array_equal(display.lr_line_.get_ydata(), history.lr)
-    # Losses share the left axis; score and learning rate each get a right axis.
+    # Losses share the left axis, the score has a right axis, the learning
+    # rate its own panel below on the same epochs.
     assert display.val_loss_line_.axes is display.ax_
     assert display.lr_ax_ not in (display.ax_, display.score_ax_)
-    assert display.lr_ax_.spines["right"].get_position() == ("axes", 1.15)
+    assert display.lr_ax_.get_shared_x_axes().joined(display.lr_ax_, display.ax_)
+    assert display.lr_ax_.get_position().y1 < display.ax_.get_position().y0
+    assert display.lr_ax_.get_xlabel() == "epoch" and display.ax_.get_xlabel() == ""
+    assert display.lr_ax_.get_yscale() == "linear"  # a factor of 32: linear
     assert _legend(display.ax_) == [
         "training loss", "validation loss", "validation score", "learning rate"
     ]
-    assert display.ax_.get_title() == "SimpleNamespace"
+    assert display.figure_.get_suptitle() == "SimpleNamespace"
 
 
 @needs_matplotlib
@@ -122,8 +126,7 @@ def test_from_estimator_history_fills_missing_curves(plt):
     np.testing.assert_array_equal(display.line_.get_ydata(), history.loss)
     assert display.val_loss_line_ is None and display.val_score_line_ is None
     np.testing.assert_array_equal(display.lr_line_.get_ydata(), history.lr)
-    # No score axis, so the learning-rate axis keeps the default right spine.
-    assert display.lr_ax_.spines["right"].get_position() != ("axes", 1.15)
+    assert display.score_ax_ is None and display.lr_ax_ is not None
 
 
 @needs_matplotlib
@@ -132,7 +135,7 @@ def test_from_history(plt):
     display = LossCurveDisplay.from_history(history, name="core API")
     np.testing.assert_array_equal(display.val_loss_line_.get_ydata(), [1.0, 0.8])
     assert display.val_score_line_ is None
-    assert display.ax_.get_title() == "core API"
+    assert display.figure_.get_suptitle() == "core API"
 
 
 @needs_matplotlib
@@ -219,3 +222,44 @@ def test_from_history_of_train(plt):
     np.testing.assert_array_equal(display.line_.get_ydata(), history.loss)
     np.testing.assert_array_equal(display.val_loss_line_.get_ydata(), history.val_loss)
     np.testing.assert_allclose(display.lr_line_.get_ydata(), 1e-3 * 0.5 ** np.arange(4))
+
+
+def _inside(inner, outer, slack=1.0):
+    return (inner.x0 >= outer.x0 - slack and inner.y0 >= outer.y0 - slack
+            and inner.x1 <= outer.x1 + slack and inner.y1 <= outer.y1 + slack)
+
+
+@needs_matplotlib
+@pytest.mark.parametrize("own_figure", [True, False])
+def test_every_artist_inside_the_canvas_and_legend_clear_of_curves(plt, own_figure):
+    """A plain savefig shows every axis, label and legend entry (nothing drawn
+    outside the canvas), and the legend covers no axes, hence no curve."""
+    n = 30
+    history = SimpleNamespace(
+        loss=list(np.linspace(2.0, 0.4, n)), val_loss=list(np.linspace(2.1, 0.5, n)),
+        val_score=list(np.linspace(0.1, 0.95, n)), lr=list(1e-3 * 0.8 ** np.arange(n)),
+    )
+    if own_figure:
+        display = LossCurveDisplay.from_history(history, name="a fairly long model title")
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 4), layout="constrained")
+        display = LossCurveDisplay.from_history(history, ax=axes[1], name="title")
+    fig = display.figure_
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    canvas = fig.bbox
+    for ax in (display.ax_, display.score_ax_, display.lr_ax_):
+        assert _inside(ax.get_tightbbox(renderer), canvas), ax
+    legend = display.ax_.get_legend()
+    legend_box = legend.get_window_extent(renderer)
+    assert _inside(legend_box, canvas)
+    assert len(legend.get_texts()) == 4
+    for text in legend.get_texts():
+        assert _inside(text.get_window_extent(renderer), canvas), text.get_text()
+    for ax in (display.ax_, display.lr_ax_):  # the score axes is the loss axes' twin
+        assert not legend_box.overlaps(ax.bbox), "the legend covers a plot area"
+    title = fig._suptitle if own_figure else display.ax_.title
+    title_box = title.get_window_extent(renderer)
+    assert _inside(title_box, canvas) and not title_box.overlaps(legend_box)
+    # The rate spans a factor of ~600 here: drawn on a log scale.
+    assert display.lr_ax_.get_yscale() == "log"

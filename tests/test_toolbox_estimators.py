@@ -79,6 +79,9 @@ HUBER = dict(hidden_layer_sizes=(16, 16), loss="huber", residual=True, clip_norm
                         solver="nadam", learning_rate="onecycle",
                         max_iter=100),
     NeuralNetRegressor(hidden_layer_sizes=(16, 16), activation=["gelu", "selu"], max_iter=100),
+    # scikit-learn's parameters with the target scaled (the toolbox ones
+    # above scale it too: target_scaling='auto').
+    NeuralNetRegressor(target_scaling="standard", max_iter=100),
 ])
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
@@ -99,7 +102,8 @@ def test_every_sklearn_parameter_with_its_default(ours, theirs):
     extra = set(mine) - set(inspect.signature(theirs).parameters)
     expected = {"init", "dropout", "batch_norm", "residual", "l1", "max_norm", "clip_norm",
                 "clip_value", "weight_decay", "restore_best_weights", "scoring"}
-    expected |= {"class_weight"} if ours is NeuralNetClassifier else {"huber_delta"}
+    expected |= {"class_weight"} if ours is NeuralNetClassifier else {"huber_delta",
+                                                                      "target_scaling"}
     if ours is NeuralNetRegressor and not HAS_MLP_LOSS_AND_SAMPLE_WEIGHT:
         expected.add("loss")  # scikit-learn 1.6's MLPRegressor has none
     assert extra == expected

@@ -732,3 +732,49 @@ def test_optimizer_reused_on_another_network(problem, rng):
     other32 = Network([3, 4, 2], dtype="float32", random_state=0)
     with pytest.raises(ValueError, match="call reset"):
         train(other32, X, Y, optimizer=opt)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_integer_class_labels_train_as_one_hot_bit_for_bit(dtype):
+    """TOOLBOX.md section 9: 1-D integer labels for a softmax output train
+    exactly as their one-hot rows (train, validation_data and loss_and_grad)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 5))
+    y = rng.integers(0, 3, 90)
+    Y = np.eye(3)[y]
+    results = []
+    for targets, val in ((y, y[:30]), (Y, Y[:30])):
+        net = bpcore.Network([5, 7, 3], output="softmax", loss="log_loss", dtype=dtype,
+                             dropout=0.1, random_state=0)
+        h = bpcore.train(net, X, targets, optimizer=bpcore.Adam(), epochs=3, batch_size=16,
+                         random_state=0, validation_data=(X[:30], val))
+        loss, grad = net.loss_and_grad(X, targets, alpha=1e-3)
+        results.append((net.params.copy(), h.loss, h.val_loss, loss, grad))
+    (p1, l1, v1, f1, g1), (p2, l2, v2, f2, g2) = results
+    np.testing.assert_array_equal(p1, p2)
+    assert l1 == l2 and v1 == v2 and f1 == f2
+    np.testing.assert_array_equal(g1, g2)
+
+
+def test_binary_labels_for_a_single_logistic_unit_bit_for_bit():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 4))
+    y = rng.integers(0, 2, 60)
+    params = []
+    for targets in (y, y.reshape(-1, 1).astype(float), y.astype(bool)):
+        net = bpcore.Network([4, 6, 1], output="logistic", loss="log_loss", random_state=0)
+        bpcore.train(net, X, targets, optimizer=bpcore.SGD(0.1), epochs=2, random_state=0)
+        params.append(net.params.copy())
+    np.testing.assert_array_equal(params[0], params[1])
+    np.testing.assert_array_equal(params[2], params[1])
+
+
+def test_class_labels_bad_values_say_how_to_fix():
+    net = bpcore.Network([4, 3], output="softmax", loss="log_loss", random_state=0)
+    X = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"class label 3, outside \[0, 3\).*LabelEncoder"):
+        net.loss_and_grad(X, np.array([0, 1, 3]))
+    with pytest.raises(ValueError, match=r"class label -1"):
+        bpcore.train(net, X, np.array([0, -1, 2]), optimizer=bpcore.SGD())
+    with pytest.raises(ValueError, match=r"dtype float64.*integer class labels.*astype\(int\)"):
+        net.loss_and_grad(X, np.array([0.0, 1.0, 2.0]))

@@ -63,7 +63,7 @@ PY
 )"
 mapfile -t deps <<< "$deps"
 python -m pip install -q "${deps[@]}"
-CC="$cc" CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g" \
+BPCORE_STRIP=0 CC="$cc" CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g" \
     LDFLAGS="-fsanitize=address" \
     python -m pip install -q --no-build-isolation --force-reinstall --no-deps "$src"
 # (Importing it here would fail: libasan must be loaded first.)

@@ -292,11 +292,11 @@ def _refuse_callbacks(estimator: Any) -> bool:
 
 
 try:
-    from sklearn.base import _fit_context
+    from sklearn.base import _fit_context as _sk_fit_context
     from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
     from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
     from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
-    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.metaestimators import available_if as _sk_available_if
     from sklearn.utils.multiclass import _check_partial_fit_first_call
     from sklearn.utils.optimize import _check_optimize_result
     from sklearn.utils.validation import _check_sample_weight, validate_data
@@ -310,7 +310,7 @@ try:
             is unavailable (with the reason as the ``AttributeError``'s cause)
             and the fit's callback context does nothing."""
 
-            @available_if(_refuse_callbacks)  # type: ignore[untyped-decorator]
+            @_sk_available_if(_refuse_callbacks)  # type: ignore[untyped-decorator]
             def set_callbacks(self, *callbacks: Any) -> Any:  # pragma: no cover - refused
                 raise AssertionError("unreachable: available_if refuses it")
 
@@ -340,6 +340,25 @@ try:
         MLPREGRESSOR_PARAMETER_CONSTRAINTS["loss"] = [StrOptions({"squared_error", "poisson"})]
 except (ImportError, AttributeError) as exc:  # pragma: no cover - needs another scikit-learn
     raise ImportError(unsupported_message(missing_names() or [str(exc)])) from exc
+
+_Fit = TypeVar("_Fit", bound=Callable[..., Any])
+
+
+def _fit_context(*, prefer_skip_nested_validation: bool) -> Callable[[_Fit], _Fit]:
+    """scikit-learn's ``_fit_context`` decorator, typed: a decorated ``fit``
+    keeps its signature for type checkers (scikit-learn ships no types, so
+    through the bare decorator every ``fit`` returned ``Any``)."""
+    decorator: Callable[[_Fit], _Fit] = _sk_fit_context(
+        prefer_skip_nested_validation=prefer_skip_nested_validation)
+    return decorator
+
+
+def available_if(check: Callable[[Any], bool]) -> Callable[[_Fit], _Fit]:
+    """scikit-learn's ``available_if``, typed like ``_fit_context``: to a type
+    checker the method keeps its signature (at run time, scikit-learn's
+    descriptor hides it where ``check`` is false)."""
+    decorator: Callable[[_Fit], _Fit] = _sk_available_if(check)
+    return decorator
 
 _untested = untested_message(sklearn.__version__)
 if _untested is not None:  # pragma: no cover - needs an untested scikit-learn

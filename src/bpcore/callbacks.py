@@ -1,16 +1,27 @@
 """Callbacks run by the training loop between epochs, and the ``History`` it returns.
 
-The loop calls, on every callback in order: ``set_params(params)`` (what is
-known about the fit, e.g. ``{"epochs": 50}``), ``on_train_begin(net)``, then
+The one training loop runs them for ``bpcore.train`` and for every
+estimator (``est.set_callbacks(...)``, or the toolbox estimators'
+``fit(..., callbacks=[...])``). It calls, on every callback in order:
+``set_params(params)`` (what is known about the fit, e.g. ``{"epochs":
+50}``), ``on_train_begin(net)`` (``model``, the object being trained — the
+network in ``train``, the estimator in ``fit`` — is set just before), then
 after every epoch ``on_epoch_end(epoch, logs)`` (epochs count from 0; a
 callback returning True stops training after that epoch), and finally
-``on_train_end(net)``, also when training stopped early. ``logs`` holds at
-least ``loss``, ``lr`` and ``epoch_time``, and ``val_loss`` with validation
-data.
+``on_train_end(net)``, also when training stopped early or failed. ``logs``
+holds at least ``loss``, ``lr`` and ``epoch_time``, and ``val_loss`` with
+validation data (an estimator's early stopping adds ``val_score``).
+
+Each ``Callback`` also has the four hooks of scikit-learn's callback protocol
+(``sklearn.callback``: ``setup``, ``on_fit_task_begin``, ``on_fit_task_end``,
+``teardown``) as no-ops, so that ``est.set_callbacks`` takes bpcore's
+callbacks beside scikit-learn's and ``sklearn.base.clone`` carries them.
 """
 from __future__ import annotations
 
+import copy
 import csv
+import logging
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -26,7 +37,13 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from .network import Network
 
-__all__ = ["Callback", "CallbackList", "EarlyStopping", "ProgressBar", "CSVLogger", "History"]
+__all__ = ["Callback", "CallbackList", "EarlyStopping", "ProgressBar", "CSVLogger",
+           "ModelCheckpoint", "History", "check_callbacks"]
+
+#: bpcore's logger: verbose output and warnings worth logging go here too.
+#: A library's logger: silent until the application configures logging.
+logger = logging.getLogger("bpcore")
+logger.addHandler(logging.NullHandler())
 
 
 class Callback:
@@ -47,6 +64,10 @@ class Callback:
     """
 
     params: dict[str, int] = {}
+    #: The object being trained, set by the loop before ``on_train_begin``:
+    #: the ``Network`` in ``bpcore.train``, the estimator in ``fit`` (Keras'
+    #: ``Callback.model``).
+    model: Any = None
 
     def set_params(self, params: Mapping[str, int]) -> None:
         """Receive what the loop knows about the fit before it starts.
@@ -92,6 +113,75 @@ class Callback:
         ----------
         net : Network
         """
+
+    # scikit-learn's callback protocol (``sklearn.callback.FitCallback``):
+    # no-ops, there so that ``est.set_callbacks`` accepts bpcore's callbacks
+    # and ``clone`` carries them; the estimators run the hooks above.
+
+    def setup(self, estimator: Any, context: Any) -> None:
+        """scikit-learn's hook at the start of ``fit``: nothing here."""
+
+    def on_fit_task_begin(self, estimator: Any, context: Any) -> None:
+        """scikit-learn's hook at the start of a task: nothing here."""
+
+    def on_fit_task_end(self, estimator: Any, context: Any) -> bool:
+        """scikit-learn's hook at the end of a task: never stops here."""
+        return False
+
+    def teardown(self, estimator: Any, context: Any) -> None:
+        """scikit-learn's hook at the end of ``fit``: nothing here."""
+
+
+def check_callbacks(callbacks: Iterable[Callback] | None,
+                    name: str = "callbacks") -> list[Callback]:
+    """``callbacks`` as a list of bpcore callbacks, or a clear error.
+
+    Parameters
+    ----------
+    callbacks : iterable of Callback or None
+        None is no callbacks.
+    name : str, default="callbacks"
+        The argument's name, for the messages.
+
+    Returns
+    -------
+    callbacks : list of Callback
+
+    Raises
+    ------
+    TypeError
+        If ``callbacks`` is a single callback rather than a list of them,
+        or holds anything else than bpcore callbacks.
+
+    Examples
+    --------
+    >>> from bpcore.callbacks import History, check_callbacks
+    >>> check_callbacks(History())
+    Traceback (most recent call last):
+    ...
+    TypeError: callbacks must be a list of callbacks, got one History; pass callbacks=[History(...)]
+    """
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, Iterable) or isinstance(
+            callbacks, (str, bytes, Mapping)):
+        kind = (f"one {type(callbacks).__name__}" if isinstance(callbacks, Callback)
+                else f"{type(callbacks).__name__} {callbacks!r}")
+        fix = (f"pass {name}=[{type(callbacks).__name__}(...)]"
+               if isinstance(callbacks, Callback) else f"pass {name}=[...] or None")
+        raise TypeError(f"{name} must be a list of callbacks, got {kind}; {fix}")
+    out = list(callbacks)
+    for i, cb in enumerate(out):
+        if isinstance(cb, type) or not isinstance(cb, Callback):
+            hint = ("an instance, e.g. " + cb.__name__ + "()" if isinstance(cb, type)
+                    else "a bpcore.callbacks.Callback")
+            sklearn_cb = type(cb).__module__.startswith("sklearn.callback")
+            raise TypeError(
+                f"{name}[{i}] is {cb!r}, not {hint}"
+                + ("; scikit-learn's callbacks go through est.set_callbacks(...)"
+                   if sklearn_cb else
+                   "; write one by subclassing bpcore.callbacks.Callback"))
+    return out
 
 
 class CallbackList:
@@ -141,19 +231,66 @@ class CallbackList:
             cb.on_train_begin(net)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool:
-        """Run every callback's ``on_epoch_end``; True if any asked to stop."""
+        """Run every callback's ``on_epoch_end``; True if any asked to stop.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch that ended, counted from 0.
+        logs : dict of str to float
+            Its records (``loss``, ``lr``, ``val_loss``, ...).
+
+        Returns
+        -------
+        stop : bool
+            True if any callback returned True.
+        """
         stop = False
         for cb in self.callbacks:
             stop = bool(cb.on_epoch_end(epoch, logs)) or stop
         return stop
 
     def on_train_end(self, net: Network) -> None:
-        """Run every callback's ``on_train_end``."""
+        """Run every callback's ``on_train_end``.
+
+        Parameters
+        ----------
+        net : Network
+            The network that was trained.
+        """
         for cb in self.callbacks:
             cb.on_train_end(net)
 
 
-class EarlyStopping(Callback):
+class _Monitored:
+    """What EarlyStopping and ModelCheckpoint share: a key of the epoch
+    logs to watch, and whether smaller is better."""
+
+    monitor: str
+    mode: str
+
+    def _check_monitor(self, monitor: str, mode: str) -> None:
+        if not isinstance(monitor, str):
+            raise ValueError(f"monitor must be a log key (str), got {monitor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor, self.mode = monitor, mode
+
+    @property
+    def _minimize(self) -> bool:
+        return self.mode == "min" or (self.mode == "auto" and self.monitor.endswith("loss"))
+
+    def _monitored(self, logs: Mapping[str, float]) -> float:
+        if self.monitor not in logs:
+            raise ValueError(
+                f"{type(self).__name__} monitors {self.monitor!r}, which is not in the epoch "
+                f"logs (keys: {', '.join(sorted(logs))}); "
+                + ("pass validation data or " if self.monitor.startswith("val_") else "")
+                + "set monitor= to one of those keys")
+        return float(logs[self.monitor])
+
+
+class EarlyStopping(_Monitored, Callback):
     """Stop when a monitored value has stopped improving (Keras' ``EarlyStopping``).
 
     Parameters
@@ -213,20 +350,11 @@ class EarlyStopping(Callback):
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
                  restore_best: bool = True,
                  mode: Literal["auto", "min", "max"] = "auto") -> None:
-        if not isinstance(monitor, str):
-            raise ValueError(f"monitor must be a log key (str), got {monitor!r}")
-        self.monitor = monitor
+        self._check_monitor(monitor, mode)
         self.patience = check_positive_int(patience, "patience", minimum=0)
         self.min_delta = abs(check_real(min_delta, "min_delta"))
         self.restore_best = bool(restore_best)
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        self.mode = mode
         self._init_state()
-
-    @property
-    def _minimize(self) -> bool:
-        return self.mode == "min" or (self.mode == "auto" and self.monitor.endswith("loss"))
 
     def _init_state(self) -> None:
         self.best = math.inf if self._minimize else -math.inf
@@ -241,13 +369,7 @@ class EarlyStopping(Callback):
         self._net = net
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool:
-        if self.monitor not in logs:
-            raise ValueError(
-                f"EarlyStopping monitors {self.monitor!r}, which is not in the epoch logs "
-                f"(keys: {', '.join(sorted(logs))}); "
-                + ("pass validation data or " if self.monitor.startswith("val_") else "")
-                + "set monitor= to one of those keys")
-        current = float(logs[self.monitor])
+        current = self._monitored(logs)
         if self.restore_best and self._best_state is None:
             self._best_state, self.best_epoch = self._snapshot(), epoch
         self.wait += 1
@@ -288,6 +410,108 @@ class EarlyStopping(Callback):
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
                 f"min_delta={self.min_delta}, restore_best={self.restore_best}, "
                 f"mode={self.mode!r})")
+
+
+class ModelCheckpoint(_Monitored, Callback):
+    """Save the model as it trains, with ``bpcore.save`` (Keras' ``ModelCheckpoint``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Where to write. It may name ``{epoch}`` (the number of epochs done,
+        from 1, as in Keras) and any key of the epoch logs, formatted by
+        ``str.format``: ``"ckpt-{epoch:03d}-{val_loss:.4f}.bpcore"``.
+    monitor : str, default="val_loss"
+        Key of the epoch logs that decides what is best.
+    save_best_only : bool, default=True
+        Save only after an epoch that improves on the best value so far (so
+        a fixed ``path`` always holds the best model); False saves after
+        every epoch.
+    mode : {"auto", "min", "max"}, default="auto"
+        ``auto`` is ``min`` for a monitor ending in ``loss``, ``max`` otherwise.
+
+    Attributes
+    ----------
+    best : float
+        Best monitored value of this fit (``inf`` / ``-inf`` before).
+    best_epoch : int or None
+        0-based epoch of ``best``.
+    saved : list of str
+        The paths written during the last fit, in order.
+
+    Notes
+    -----
+    What is saved is the object being trained (``Callback.model``): the
+    ``Network`` in ``bpcore.train``, the estimator in ``fit`` —
+    ``bpcore.load(path)`` then gives an estimator that predicts as this one
+    did after that epoch (its fit state in progress; scikit-learn's
+    callbacks are not saved). A NaN value never improves. Every fit starts
+    afresh (``best`` is reset), as EarlyStopping does.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, bpcore
+    >>> from bpcore.callbacks import ModelCheckpoint
+    >>> X = np.random.default_rng(0).standard_normal((64, 3)); Y = X.sum(1, keepdims=True)
+    >>> net = bpcore.Network([3, 8, 1], random_state=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "best.bpcore")
+    >>> ckpt = ModelCheckpoint(path, monitor="loss")
+    >>> _ = bpcore.train(net, X, Y, optimizer=bpcore.Adam(1e-2), epochs=3, callbacks=[ckpt])
+    >>> ckpt.best_epoch, bpcore.load(path).n_params == net.n_params
+    (2, True)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss",
+                 save_best_only: bool = True,
+                 mode: Literal["auto", "min", "max"] = "auto") -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
+        self.path = os.fspath(path)
+        self._check_monitor(monitor, mode)
+        if not isinstance(save_best_only, (bool, np.bool_)):
+            raise ValueError(f"save_best_only must be True or False, got {save_best_only!r}")
+        self.save_best_only = bool(save_best_only)
+        self.best = math.inf if self._minimize else -math.inf
+        self.best_epoch: int | None = None
+        self.saved: list[str] = []
+
+    def on_train_begin(self, net: Network) -> None:
+        self.best = math.inf if self._minimize else -math.inf
+        self.best_epoch = None
+        self.saved = []
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
+        current = self._monitored(logs) if self.save_best_only else math.nan
+        if self.save_best_only:
+            if not (current < self.best if self._minimize else current > self.best):
+                return None
+            self.best, self.best_epoch = current, epoch
+        from .persistence import save
+        path = self.path.format(epoch=epoch + 1, **logs)
+        save(_snapshot(self.model), path)  # type: ignore[no-untyped-call]  # persistence is not annotated yet
+        self.saved.append(path)
+        logger.debug("ModelCheckpoint: epoch %d saved to %s", epoch, path)
+        return None
+
+    def __repr__(self) -> str:
+        return (f"ModelCheckpoint({self.path!r}, monitor={self.monitor!r}, "
+                f"save_best_only={self.save_best_only}, mode={self.mode!r})")
+
+
+def _snapshot(model: Any) -> Any:
+    """``model`` as ``bpcore.save`` takes it mid-fit: an estimator without
+    scikit-learn's callback machinery (its callbacks, the fit's context)."""
+    if model is None:
+        raise RuntimeError("ModelCheckpoint saves Callback.model, which the training "
+                           "loop sets; it was not set (on_train_begin called by hand?)")
+    if not hasattr(model, "get_params"):
+        return model                            # a Network
+    snap = copy.copy(model)
+    snap.__dict__ = {k: v for k, v in vars(model).items()
+                     if not k.startswith(("_skl_callbacks", "_callback_fit_ctx",
+                                          "_parent_callback_ctx"))}
+    return snap
 
 
 class ProgressBar(Callback):
@@ -522,7 +746,14 @@ class History(Callback):
         return len(self.loss)
 
     def as_dict(self) -> dict[str, list[float]]:
-        """Every record as ``{name: list of float}`` (copies), extra keys included."""
+        """Every record as ``{name: list of float}`` (copies), extra keys included.
+
+        Returns
+        -------
+        records : dict of str to list of float
+            ``loss``, ``val_loss``, ``val_score``, ``lr``, ``epoch_time`` and
+            any extra key, one value per epoch.
+        """
         out = {name: list(getattr(self, name)) for name in self.FIELDS}
         out.update((k, list(v)) for k, v in self.extra.items())
         return out

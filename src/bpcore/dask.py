@@ -7,6 +7,8 @@ The engine-level pieces the estimators call when they get dask arrays:
   partition computes its share of the loss and gradient, a tree aggregate
   sums them, the optimizer runs on the driver).
 * ``compute_classes`` / ``binarize``: label handling on the cluster.
+* ``compute_target_moments``: the regressor's target scaling (weighted mean
+  and variance per column) in one pass on the cluster.
 * ``predict`` / ``predict_proba``: blockwise inference returning dask arrays,
   as dask-ml's ``ParallelPostFit`` does.
 
@@ -70,9 +72,12 @@ after starting it, as ``tests/test_dask.py`` does.
 """
 import numbers
 import pickle
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import scipy.optimize
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 try:
     import dask
@@ -295,8 +300,9 @@ class BlockwiseObjective:
     >>> loss, grad = obj(net.params)                                 # doctest: +SKIP
     """
 
-    def __init__(self, net, X, Y, sample_weight=None, *, alpha=0.0, l1=0.0, client=None,
-                 broadcast="scatter", split_every=_SPLIT_EVERY):
+    def __init__(self, net: Network, X: Any, Y: Any, sample_weight: Any = None, *,
+                 alpha: float = 0.0, l1: float = 0.0, client: Any = None,
+                 broadcast: str = "scatter", split_every: int = _SPLIT_EVERY) -> None:
         _check_net(net)
         if not isinstance(X, da.Array):
             raise TypeError(
@@ -384,7 +390,7 @@ class BlockwiseObjective:
                      for g in groups]
         return parts[0].result()
 
-    def __call__(self, theta):
+    def __call__(self, theta: ArrayLike) -> tuple[float, NDArray[np.float64]]:
         theta = np.ascontiguousarray(theta, dtype=self.dtype)
         if theta.shape != (self.n_params,):
             raise ValueError(f"theta must have shape ({self.n_params},), got {theta.shape}")
@@ -402,7 +408,7 @@ class BlockwiseObjective:
                                          float(sw_total), grad)
         return float(loss), grad
 
-    def bytes_per_evaluation(self, n_workers=None):
+    def bytes_per_evaluation(self, n_workers: int | None = None) -> int:
         """Bytes the parameters and gradients move per evaluation.
 
         ``n_params`` values of the network's dtype to each worker
@@ -410,6 +416,17 @@ class BlockwiseObjective:
         one float64 vector of ``n_params + 2`` per block and per reduction
         task (an upper bound: parts summed where they were computed do not
         move), the last one to the client.
+
+        Parameters
+        ----------
+        n_workers : int or None, default=None
+            Workers the parameters go to (``broadcast="scatter"``); None
+            counts the cluster's.
+
+        Returns
+        -------
+        n_bytes : int
+            Bytes moved per evaluation of the loss and gradient.
         """
         if n_workers is None:
             n_workers = len(set(self._where))
@@ -431,8 +448,9 @@ class BlockwiseObjective:
 
 # ------------------------------------------------------------------ L-BFGS
 
-def minimize_lbfgs(net, X, Y, sample_weight=None, *, alpha=0.0, l1=0.0, options=None,
-                   client=None):
+def minimize_lbfgs(net: Network, X: Any, Y: Any, sample_weight: Any = None, *,
+                   alpha: float = 0.0, l1: float = 0.0, options: Mapping[str, Any] | None = None,
+                   client: Any = None) -> Any:
     """Full-batch L-BFGS-B on dask arrays; ``net.params`` receives the result.
 
     The data-parallel counterpart of ``bpcore._lbfgs.minimize_lbfgs``: each
@@ -495,7 +513,26 @@ def minimize_lbfgs(net, X, Y, sample_weight=None, *, alpha=0.0, l1=0.0, options=
 
 # ------------------------------------------------------------------ labels
 
-def compute_classes(y):
+def compute_target_moments(Y, sample_weight=None):
+    """Weighted mean and (biased) variance of each column of a dask ``Y``, in
+    one ``dask.compute`` (the regressor's target scaling, ``bpcore._target``).
+
+    Returns
+    -------
+    mean, var : ndarray of shape (n_outputs,)
+    """
+    from ._target import target_moments
+    if isinstance(Y, da.Array):
+        _check_rows_known(Y, "y")
+    else:
+        Y = da.from_array(np.asarray(Y))
+    Y = Y.astype(np.float64)
+    sw = None if sample_weight is None else _as_dask(sample_weight, "sample_weight",
+                                                     Y.chunks[0]).astype(np.float64)
+    return dask.compute(*target_moments(Y, sw))
+
+
+def compute_classes(y: Any) -> NDArray[Any]:
     """Sorted unique labels of a dask (or NumPy) label vector, computed on the cluster.
 
     Only the unique values come back to the client.
@@ -530,7 +567,7 @@ def _binarize_block(y, classes, dtype):
     return lb.transform(y).astype(dtype, copy=False)
 
 
-def binarize(y, classes, dtype="float64"):
+def binarize(y: Any, classes: ArrayLike, dtype: DTypeLike = "float64") -> Any:
     """One-hot targets (n, k) from dask labels, block by block on the workers.
 
     As scikit-learn's ``LabelBinarizer`` fitted on ``classes`` (and as
@@ -603,7 +640,7 @@ def _n_features(model):
     return getattr(model, "n_features_in_", None)
 
 
-def predict(model, X):
+def predict(model: Any, X: Any) -> Any:
     """Blockwise ``predict`` (estimators) or ``forward`` (Network) over a dask array.
 
     Parameters
@@ -629,7 +666,7 @@ def predict(model, X):
     return _blockwise(fn, X, _n_features(model))
 
 
-def predict_proba(model, X):
+def predict_proba(model: Any, X: Any) -> Any:
     """Blockwise ``predict_proba`` (classifiers) or the probabilities of a Network.
 
     For a Network, ``forward`` of a ``softmax`` or ``logistic`` output.

@@ -19,12 +19,15 @@ weights before a ``warm_start`` fit) are copied into the buffer at the next
 """
 import contextlib
 import copy
+import logging
 import operator
 import threading
 import time
 import warnings
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
@@ -39,6 +42,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from ._engine import DivergenceError, EpochRunner
+from ._typing import MatrixLike, RandomStateLike, Self
 from ._sklearn_compat import (  # every version-sensitive scikit-learn name
     CallbackSupportMixin,
     MLPCLASSIFIER_PARAMETER_CONSTRAINTS,
@@ -57,7 +61,7 @@ from ._kernels import CSRInput, InferenceHead
 from ._lbfgs import minimize_lbfgs
 from ._validation import csr_input
 from .network import Network
-from .callbacks import Callback
+from .callbacks import Callback, CallbackList, check_callbacks, logger
 from .optimizers import OPTIMIZERS
 from .schedules import SKLEARN_RATES, OneCycleLR, SklearnSchedule, named_schedule
 from .training import run_epochs
@@ -95,6 +99,22 @@ def _as_engine_input(X, dtype):
     if sp.issparse(X):
         return csr_input(X, dtype)
     return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _say(verbose, level, msg, *args):
+    """A message of the fit, ``msg % args``: printed with ``verbose``
+    (scikit-learn's output, to the letter) and logged to the ``bpcore``
+    logger either way (per-epoch lines at DEBUG, decisions at INFO);
+    formatted only when someone reads it."""
+    if verbose:
+        print(msg % args)
+    logger.log(level, msg, *args)
+
+
+def _warn(msg, category=UserWarning):
+    """scikit-learn's warning, and the same words on the ``bpcore`` logger."""
+    warnings.warn(msg, category)
+    logger.warning(msg)
 
 
 def _store_parameters(est, arguments):
@@ -137,43 +157,38 @@ class _SklearnRules(Callback):
         est.loss_ = logs["loss"]
         est.t_ += self.n_samples
         est.loss_curve_.append(est.loss_)
-        if est.verbose:
-            print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+        _say(est.verbose, logging.DEBUG, "Iteration %d, loss = %.8f", est.n_iter_, est.loss_)
         early_stopping = self.validation is not None
         est._update_no_improvement_count(early_stopping, *(self.validation or (None,) * 3),
                                          diverged=np.isnan(logs["loss"]),
                                          score=logs.get("val_score"))
+        if early_stopping and "val_score" not in logs:
+            logs["val_score"] = est.validation_scores_[-1]   # for the user's callbacks
         sklearn_schedule = isinstance(est._schedule, SklearnSchedule)
         if sklearn_schedule:
             est._schedule.iteration_ends(est.t_)
             # The optimizer holds the rate the next epoch will use, as scikit-learn's.
             est._optimizer.learning_rate = est._schedule.lr
         if est._no_improvement_count > est.n_iter_no_change:
-            if early_stopping:
-                msg = ("Validation score did not improve more than "
-                       "tol=%f for %d consecutive epochs." % (est.tol, est.n_iter_no_change))
-            else:
-                msg = ("Training loss did not improve more than tol=%f"
-                       " for %d consecutive epochs." % (est.tol, est.n_iter_no_change))
-            if sklearn_schedule:
-                stop = est._schedule.on_stall(msg, est.verbose)
-                est._optimizer.learning_rate = est._schedule.lr
-            else:
-                # A torch-style schedule sets the rates itself: a stall stops.
-                stop = True
-                if est.verbose:
-                    print(msg + " Stopping.")
-            if stop:
+            msg = ("Validation score did not improve more than tol=%f for %d consecutive "
+                   "epochs." if early_stopping else "Training loss did not improve more "
+                   "than tol=%f for %d consecutive epochs.") % (est.tol, est.n_iter_no_change)
+            # 'adaptive' lowers the rate instead while it can; any other
+            # schedule (a torch-style one sets the rates itself) stops.
+            lowered = est._schedule.on_stall() if sklearn_schedule else None
+            if lowered is None:
+                too_small = sklearn_schedule and est._schedule.kind == "adaptive"
+                _say(est.verbose, logging.INFO, "%s%s Stopping.", msg,
+                     " Learning rate too small." if too_small else "")
                 return True
+            _say(est.verbose, logging.INFO, "%s%s", msg, lowered)
+            est._optimizer.learning_rate = est._schedule.lr
             est._no_improvement_count = 0
         if self.incremental:
             return True
         if est.n_iter_ == est.max_iter:
-            warnings.warn(
-                "Stochastic Optimizer: Maximum iterations (%d) "
-                "reached and the optimization hasn't converged yet." % est.max_iter,
-                ConvergenceWarning,
-            )
+            _warn("Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                  "optimization hasn't converged yet." % est.max_iter, ConvergenceWarning)
         return False
 
 
@@ -299,7 +314,8 @@ class _FitPlan:
       (the engine's rules beyond ``alpha``);
     - when to stop: ``split`` (the validation data), ``validation`` (what the
       loop logs on it) and ``restore_best``; scikit-learn's ``tol`` /
-      ``n_iter_no_change`` rule itself is ``_SklearnRules``.
+      ``n_iter_no_change`` rule itself is ``_SklearnRules``, and the user's
+      ``callbacks`` (bpcore's) run after it.
 
     These are scikit-learn's rules, exactly. The toolbox's plan
     (``bpcore.toolbox._ToolboxPlan``) decides more from more parameters;
@@ -309,10 +325,16 @@ class _FitPlan:
     #: Solvers that train by epochs; ``partial_fit`` exists for them only.
     STOCHASTIC_SOLVERS = _STOCHASTIC_SOLVERS
 
-    def __init__(self, est, X, incremental, validation_data=None):
+    def __init__(self, est, X, incremental, validation_data=None, callbacks=None):
         self.est = est
         self.incremental = incremental
         self.validation_data = validation_data
+        # bpcore's callbacks: those given to set_callbacks, then fit's own.
+        self.callbacks = CallbackList(
+            [cb for cb in getattr(est, "_skl_callbacks", ()) if isinstance(cb, Callback)]
+            + check_callbacks(callbacks))
+        for cb in self.callbacks.callbacks:
+            cb.model = est
         hidden = est.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if np.any(np.array(hidden) <= 0):
@@ -351,6 +373,14 @@ class _FitPlan:
         """The network's targets for the estimator's validated ``y``."""
         return y.reshape((-1, 1)) if y.ndim == 1 else y
 
+    def estimator_targets(self, Y):
+        """The estimator's ``y`` for network targets ``Y`` (what ``score``
+        compares predictions with): the labels of a classifier; a regressor's
+        targets in y's units (mapped back when it scales its target)."""
+        est = self.est
+        return (est._label_binarizer.inverse_transform(Y) if is_classifier(est)
+                else est._targets_from_outputs(Y))
+
     def split(self, X, Y, sample_weight, random_state):
         """``(X, Y, sample_weight)`` to train on and ``(X_val, y_val, Y_val,
         sw_val)`` to validate on (Nones without validation): the given
@@ -374,8 +404,8 @@ class _FitPlan:
                 "The validation set is too small. Increase 'validation_fraction' "
                 "or the size of your dataset."
             )
-        y_val = est._label_binarizer.inverse_transform(Y_val) if is_classifier(est) else Y_val
-        return (X_train, Y_train, sw_train), (X_val, y_val, Y_val, sw_val)
+        return (X_train, Y_train, sw_train), (X_val, self.estimator_targets(Y_val), Y_val,
+                                              sw_val)
 
     def check_validation_data(self, validation_data):
         """``(X_val, y_val, Y_val, sw_val)`` from a ``validation_data`` argument."""
@@ -604,7 +634,39 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
     # -- scikit-learn's callback protocol -------------------------------------
 
     def _has_skl_callbacks(self):
-        return bool(getattr(self, "_skl_callbacks", None))
+        """Whether scikit-learn's own callbacks are set (bpcore's run in the loop)."""
+        return any(not isinstance(cb, Callback) for cb in getattr(self, "_skl_callbacks", ()))
+
+    def set_callbacks(self, *callbacks):
+        """Set the callbacks of every later fit and partial_fit.
+
+        Takes bpcore's callbacks (:mod:`bpcore.callbacks`: ``EarlyStopping``,
+        ``ProgressBar``, ``CSVLogger``, ``ModelCheckpoint``, subclasses of
+        ``Callback``), run by the training loop after every epoch, and
+        scikit-learn's (``sklearn.callback``), which see one task per fit
+        and one subtask per epoch (L-BFGS: per iteration); in any mix.
+        ``sklearn.base.clone`` carries them; none replaces them all.
+
+        Parameters
+        ----------
+        *callbacks : callback instances
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        if len(callbacks) == 1 and isinstance(callbacks[0], (list, tuple)):
+            raise TypeError("set_callbacks takes callbacks as separate arguments: "
+                            "est.set_callbacks(cb1, cb2), not a list")
+        try:
+            return super().set_callbacks(*callbacks)
+        except TypeError:
+            got = ", ".join(repr(cb) for cb in callbacks
+                            if isinstance(cb, type) or not isinstance(cb, Callback))
+            raise TypeError(
+                "set_callbacks takes callback instances: bpcore's (subclasses of "
+                "bpcore.callbacks.Callback) or scikit-learn's (sklearn.callback); got "
+                f"{got}") from None
 
     def _reconstruction_attributes(self, params=None):
         """Attributes of an estimator frozen at the current (or ``params``)
@@ -617,13 +679,15 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
 
     # -- fitting ------------------------------------------------------------
 
-    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None,
+             callbacks=None):
         """The one fit: ``fit``, ``partial_fit`` and the toolbox's, every solver."""
         with _one_fit_at_a_time(self):
-            return self._fit_unguarded(X, y, sample_weight, incremental, validation_data)
+            return self._fit_unguarded(X, y, sample_weight, incremental, validation_data,
+                                       callbacks)
 
-    def _fit_unguarded(self, X, y, sample_weight, incremental, validation_data):
-        plan = self._Plan(self, X, incremental, validation_data)
+    def _fit_unguarded(self, X, y, sample_weight, incremental, validation_data, callbacks):
+        plan = self._Plan(self, X, incremental, validation_data, callbacks)
         y_given = y
         X, Y, sample_weight = plan.data(X, y, sample_weight)
         self.n_outputs_ = Y.shape[1]
@@ -661,9 +725,32 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         """Full-batch L-BFGS-B on the flat parameters (on dask arrays: the
         blockwise objective of ``bpcore.dask``, on the workers)."""
         net = self._net
-        dtype = net.dtype
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         l1 = float(plan.penalties.get("l1", 0.0))
+        plan.callbacks.on_train_begin(net, epochs=self.max_iter)
+        try:
+            result = self._minimize_lbfgs(plan, X, Y, sample_weight, cb_data, options, l1)
+            self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+            self.loss_ = result.fun
+            if plan.history is not None or plan.callbacks.callbacks:
+                self._lbfgs_logs(plan, result)
+        finally:
+            plan.callbacks.on_train_end(net)
+
+    def _lbfgs_logs(self, plan, result):
+        """L-BFGS's run as one epoch of logs, for ``history_`` and the callbacks."""
+        logs = {"loss": float(result.fun), "lr": np.nan, "epoch_time": result.epoch_time}
+        if plan.validation_data is not None:
+            X_val, y_val, Y_val, sw_val = plan.check_validation_data(plan.validation_data)
+            logs.update(plan.validation(X_val, Y_val, y_val, sw_val)())
+        if plan.history is not None:
+            plan.history.append(logs)
+            self.history_ = plan.history
+        plan.callbacks.on_epoch_end(0, logs)
+
+    def _minimize_lbfgs(self, plan, X, Y, sample_weight, cb_data, options, l1):
+        net = self._net
+        dtype = net.dtype
         t0 = time.perf_counter()
         if plan.dask:
             from . import dask as bpdask        # names the missing extra
@@ -684,16 +771,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             finally:
                 if bridge is not None:
                     bridge.close()
-        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
-        self.loss_ = result.fun
-        if plan.history is not None:
-            logs = {"loss": float(result.fun), "lr": np.nan,
-                    "epoch_time": time.perf_counter() - t0}
-            if plan.validation_data is not None:
-                X_val, y_val, Y_val, sw_val = plan.check_validation_data(plan.validation_data)
-                logs.update(plan.validation(X_val, Y_val, y_val, sw_val)())
-            plan.history.append(logs)
-            self.history_ = plan.history
+        result.epoch_time = time.perf_counter() - t0
+        return result
 
     def _fit_stochastic(self, plan, X, Y, sample_weight, cb_data):
         """Epochs of minibatch training in the one loop (``run_epochs``), with
@@ -730,9 +809,10 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
                 self._schedule, first_epoch - self._schedule_start, runner.n_batches)
         rules = _SklearnRules(self, n_samples,
                               (X_val, y_val, sw_val) if early_stopping else None, incremental)
-        callbacks = [rules]
+        callbacks = [rules] + plan.callbacks.callbacks
         bridge = None
         epochs = 1 if incremental else self.max_iter
+        plan.callbacks.on_train_begin(net, epochs=epochs, steps_per_epoch=runner.n_batches)
         if self._has_skl_callbacks():
             bridge = _SklearnCallbackBridge(self, cb_data[0], epochs, callbacks, *cb_data[1:])
             callbacks = [bridge]
@@ -741,18 +821,29 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         if plan.history is not None:
             self.history_ = plan.history
         try:
+            self._run_epochs(plan, runner, validate, callbacks, bridge, fresh, first_epoch)
+            if early_stopping and plan.restore_best:
+                np.copyto(net.params, self._best_params)
+                np.copyto(net.buffers, self._best_buffers)
+        finally:
+            # After scikit-learn's restore: the user's callbacks have the last word.
+            plan.callbacks.on_train_end(net)
+
+    def _run_epochs(self, plan, runner, validate, callbacks, bridge, fresh, first_epoch):
+        """The one loop over the epochs, and what a fit keeps when it ends."""
+        try:
             run_epochs(
                 runner, epochs=self.max_iter, shuffle=self.shuffle,
                 random_state=self._random_state, schedule=self._schedule,
                 validate=validate, callbacks=callbacks, history=plan.history,
                 first_epoch=first_epoch,
                 schedule_first_epoch=0 if fresh else first_epoch - self._schedule_start,
-                keep_going_after_divergence=early_stopping)
+                keep_going_after_divergence=self.early_stopping)
         except DivergenceError as exc:
             raise ValueError(_NONFINITE_WEIGHTS) from exc
         except KeyboardInterrupt:
             # The engine has applied the batches finished before Ctrl-C.
-            warnings.warn("Training interrupted by user.")
+            _warn("Training interrupted by user.")
         finally:
             # The next fit / partial_fit of this network reuses the scratch.
             runner.release()
@@ -761,10 +852,6 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             if fresh:
                 self._schedule_start = first_epoch
             self._epochs_trained = first_epoch + self.n_iter_
-
-        if early_stopping and plan.restore_best:
-            np.copyto(net.params, self._best_params)
-            np.copyto(net.buffers, self._best_buffers)
 
     def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val,
                                      diverged=False, score=None):
@@ -775,8 +862,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             elif score is None:
                 score = self._score(X_val, y_val, sample_weight=sw_val)
             self.validation_scores_.append(score)
-            if self.verbose:
-                print("Validation score: %f" % self.validation_scores_[-1])
+            _say(self.verbose, logging.DEBUG, "Validation score: %f", self.validation_scores_[-1])
             last = self.validation_scores_[-1]
             if last < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
@@ -795,7 +881,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self: Self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            ) -> Self:
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -1005,6 +1092,9 @@ _NOTES_DOC = """
       restored without an error.
     - Ctrl-C stops training within milliseconds with scikit-learn's
       "Training interrupted by user." warning; the model stays usable.
+    - ``set_callbacks`` takes bpcore's callbacks (``bpcore.callbacks``, run
+      after every epoch) as well as scikit-learn's; the verbose lines and
+      the warnings also go to the ``bpcore`` logger (``logging``).
 
     Where scikit-learn 1.9 has a bug, bpcore does not copy it:
 
@@ -1038,13 +1128,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> clf.predict(X[:3]).shape
     (3,)""")
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000):
+    def __init__(self, hidden_layer_sizes: ArrayLike = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
@@ -1079,7 +1171,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict class labels.
 
         Parameters
@@ -1123,7 +1215,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     @classifier_partial_fit_signature
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self: Self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> Self:
         """Train for one epoch over (X, y), keeping the optimizer's state.
 
         Parameters
@@ -1146,7 +1240,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> NDArray[Any]:
         """Log of ``predict_proba(X)``.
 
         Parameters
@@ -1160,7 +1254,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> NDArray[Any]:
         """Class probabilities, columns in the order of ``classes_``.
 
         Parameters
@@ -1212,16 +1306,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _parameter_constraints: dict = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
 
     @regressor_init_signature
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000):
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: ArrayLike = (100,),
+                 activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         _store_parameters(self, locals())
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict targets.
 
         Parameters
@@ -1270,7 +1367,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self: Self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """Train for one epoch over (X, y), keeping the optimizer's state.
 
         Parameters

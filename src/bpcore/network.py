@@ -244,18 +244,22 @@ class Network:
 
     @property
     def n_params(self) -> int:
+        """Number of trainable values: the length of ``params``."""
         return self.layout.n_params
 
     @property
     def n_features(self) -> int:
+        """Width of the input layer."""
         return self.layer_sizes[0]
 
     @property
     def n_outputs(self) -> int:
+        """Width of the output layer."""
         return self.layer_sizes[-1]
 
     @property
     def has_batch_norm(self) -> bool:
+        """True if any hidden layer is batch-normalized."""
         return any(self._batch_norm)
 
     def _make_views(self) -> None:
@@ -300,6 +304,16 @@ class Network:
         draw ``W`` only (``bpcore.initializers``) and zero the bias. Drawn in
         float64, then cast. Batch norm: gamma 1, shift 0, running mean 0,
         running variance 1.
+
+        Parameters
+        ----------
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draw (scikit-learn's ``check_random_state``).
+
+        Returns
+        -------
+        self : Network
+            This network, re-initialized in place.
         """
         rs = check_random_state(random_state)
         s = self.layer_sizes
@@ -343,6 +357,16 @@ class Network:
         they keep spinning for ~0.1 s after a call, and a training epoch
         started meanwhile ran 2-8x slower. Every row's output is the same
         for any thread count.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        out : ndarray of shape (n_samples, n_outputs)
+            The output layer's activations, of the network's dtype.
         """
         # The common input (an array of this dtype and width) by the short
         # path; anything else is validated and converted first.
@@ -411,7 +435,11 @@ class Network:
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        Y : array-like of shape (n_samples, n_outputs)
+            Inputs.
+        Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            Targets. For log loss with a softmax output, one-hot rows or 1-D
+            integer class labels in ``[0, n_outputs)`` (the same numbers, bit
+            for bit); with a single output unit, a 1-D array is its column.
         alpha : float, default=0.0
             L2 strength: ``0.5 * alpha * sum(||W||^2) / sum(sample_weight)``.
         sample_weight : array-like of shape (n_samples,), optional
@@ -477,6 +505,21 @@ class Network:
         (``_kernels.all_in_range``: finite, and in the loss's target range);
         anything else, and any array that fails the scan, goes through the
         full validation, which converts and names the problem.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            Targets (1-D integer class labels for a softmax output become
+            one-hot rows).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        X, Y, sample_weight : tuple
+            As the kernels take them.
         """
         if (sample_weight is None and type(X) is np.ndarray and type(Y) is np.ndarray
                 and X.dtype == self.dtype and Y.dtype == self.dtype
@@ -488,7 +531,8 @@ class Network:
                 and _kernels.all_in_range(Y, *_TARGET_RANGE.get(self.loss, _ANY))):
             return X, Y, None
         X = as_input(X, "X", self.dtype, self.n_features)
-        Y = as_matrix(Y, "Y", self.dtype, self.n_outputs, allow_1d=self.n_outputs == 1)
+        Y = as_matrix(self._one_hot(Y), "Y", self.dtype, self.n_outputs,
+                      allow_1d=self.n_outputs == 1)
         if Y.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
         check_targets(self.loss, Y)
@@ -496,6 +540,34 @@ class Network:
         return X, Y, sample_weight
 
     _check_xy = check_xy
+
+    def _one_hot(self, Y: ArrayLike) -> ArrayLike:
+        """1-D integer class labels as one-hot rows for a softmax output.
+
+        PyTorch's and Keras' users pass class indices; the rows built here
+        hold exact 0s and 1s, so training on them is the one-hot training bit
+        for bit. A single-unit logistic output takes 0/1 labels as its column
+        already (``as_matrix``'s 1-D case); anything else passes unchanged.
+        """
+        if self.output != "softmax" or self.n_outputs < 2:
+            return Y
+        labels = np.asarray(Y)
+        if labels.ndim != 1:
+            return Y
+        if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
+            raise ValueError(
+                f"Y is 1-D with dtype {labels.dtype}, but a softmax output takes integer "
+                f"class labels in [0, {self.n_outputs}) or one-hot rows of shape "
+                f"(n_samples, {self.n_outputs}); cast labels with y.astype(int)")
+        if labels.size and (labels.min() < 0 or labels.max() >= self.n_outputs):
+            bad = labels[(labels < 0) | (labels >= self.n_outputs)][0]
+            raise ValueError(
+                f"Y holds class label {bad}, outside [0, {self.n_outputs}) for a softmax "
+                f"output of {self.n_outputs} units; number the classes 0..{self.n_outputs - 1} "
+                "(sklearn.preprocessing.LabelEncoder does)")
+        one_hot = np.zeros((labels.size, self.n_outputs), dtype=self.dtype)
+        one_hot[np.arange(labels.size), labels.astype(np.intp)] = 1
+        return one_hot
 
     def _use_sklearn_gradient(self) -> Network:
         """Make the squared-error gradient sum over outputs, as scikit-learn's does.
@@ -509,7 +581,14 @@ class Network:
         return self
 
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments (JSON-able), as ``Network(**config)`` takes them."""
+        """The constructor arguments (JSON-able), as ``Network(**config)`` takes them.
+
+        Returns
+        -------
+        config : dict
+            ``layer_sizes``, ``activation``, ``output``, ``loss``, ``init``,
+            ``dropout``, ``batch_norm``, ``residual``, ``huber_delta``, ``dtype``.
+        """
         def plain(v: object) -> object:
             if isinstance(v, (list, tuple)):
                 return [plain(x) for x in v]
@@ -524,6 +603,72 @@ class Network:
             "dtype": self.dtype.name,
         }
 
+    def summary(self) -> str:
+        """A table of the layers and their parameter counts, as text.
+
+        One row per layer: its kind (input, dense hidden, output), width,
+        activation, batch norm, dropout rate, identity skip, and its counts
+        (weights, bias or batch norm's shift, batch norm's scale; running
+        statistics are buffers). The totals are ``n_params`` (every
+        trainable value, the length of ``params``) and the buffer count
+        (``buffers.size``).
+
+        Returns
+        -------
+        table : str
+            ``print(net.summary())`` shows it.
+
+        Examples
+        --------
+        >>> import bpcore
+        >>> net = bpcore.Network([64, 128, 128, 10], output="softmax", loss="log_loss",
+        ...                      batch_norm=[True, False], dropout=0.1, residual=True)
+        >>> print(net.summary())
+        Network: 64 -> 128 -> 128 -> 10, float64, log_loss loss
+        layer  kind    width  activation  batch norm  dropout  skip  params  buffers
+        0      input      64
+        1      dense     128  relu        yes             0.1         8,448      256
+        2      dense     128  relu        no              0.1  yes   16,512        0
+        3      output     10  softmax                                 1,290        0
+        Trainable parameters: 26,250 (net.n_params = 26250)
+        Buffers (batch-norm running statistics, not trained): 256
+        Total: 26,506 values
+        """
+        sizes = self.layer_sizes
+        header = ("layer", "kind", "width", "activation", "batch norm", "dropout", "skip",
+                  "params", "buffers")
+        rows: list[tuple[str, ...]] = [("0", "input", str(sizes[0]), "", "", "", "", "", "")]
+        n_hidden = len(sizes) - 2
+        for i in range(1, len(sizes)):
+            fan_in, fan_out = sizes[i - 1], sizes[i]
+            hidden = i <= n_hidden
+            bn = hidden and self._batch_norm[i - 1]
+            params = fan_in * fan_out + fan_out + (fan_out if bn else 0)
+            buffers = 2 * fan_out if bn else 0
+            rows.append((
+                str(i), "dense" if hidden else "output", str(fan_out),
+                self._hidden[i - 1] if hidden else self.output,
+                ("yes" if bn else "no") if hidden else "",
+                f"{self._dropout[i - 1]:g}" if hidden and self._dropout[i - 1] else "",
+                "yes" if hidden and self._residual[i - 1] else "",
+                f"{params:,}", f"{buffers:,}"))
+        numeric = {"width", "dropout", "params", "buffers"}
+        widths = [max(len(r[c]) for r in (header, *rows)) for c in range(len(header))]
+
+        def line(cells: tuple[str, ...]) -> str:
+            return "  ".join(cell.rjust(w) if name in numeric else cell.ljust(w)
+                             for cell, w, name in zip(cells, widths, header)).rstrip()
+
+        n_buffers = int(self.buffers.size)
+        title = (f"Network: {' -> '.join(map(str, sizes))}, {self.dtype.name}, "
+                 f"{self.loss} loss")
+        return "\n".join([
+            title, line(header), *(line(r) for r in rows),
+            f"Trainable parameters: {self.n_params:,} (net.n_params = {self.n_params})",
+            f"Buffers (batch-norm running statistics, not trained): {n_buffers:,}",
+            f"Total: {self.n_params + n_buffers:,} values",
+        ])
+
     def __repr__(self) -> str:
         extra = ""
         for name, default in (("init", "sklearn"), ("dropout", 0.0), ("batch_norm", False),
@@ -531,6 +676,8 @@ class Network:
             value = getattr(self, name)
             if not (isinstance(value, type(default)) and value == default):
                 extra += f", {name}={value!r}"
+        if self.huber_delta != 1.0:
+            extra += f", huber_delta={self.huber_delta!r}"
         return (f"Network({list(self.layer_sizes)}, activation={self.activation!r}, "
                 f"output={self.output!r}, loss={self.loss!r}{extra}, "
                 f"dtype={self.dtype.name!r})")

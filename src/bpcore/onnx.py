@@ -17,6 +17,8 @@
   lacks), GELU as ``0.5 * x * (1 + Erf(x / sqrt(2)))`` (in float64 graphs
   the ``Erf`` runs in float32, so GELU agrees to about 1e-7), SiLU as
   ``x * Sigmoid(x)``, ``Softmax`` and Poisson's ``Exp``;
+- a regressor's target scaling (``target_scaling``) as ``Mul`` + ``Add``
+  after the network's output;
 - regressors and networks output ``(n, k)``; classifiers output the labels,
   then the probabilities as a plain ``(n, n_classes)`` tensor (no ZipMap):
   ``(n, 2)`` for binary targets as ``predict_proba``, and an ``(n, n_labels)``
@@ -25,15 +27,18 @@
 The graph computes in the input's dtype (``X_sample``'s: float32 or
 float64; float32 when no sample is given), with the weights cast to it.
 
-Importing this module also registers bpcore's estimators with skl2onnx
-(when it is installed), so that ``skl2onnx.to_onnx(est, X[:1])`` works as
-for scikit-learn's MLPs, ZipMap and its options included.
+bpcore's estimators are registered with skl2onnx as soon as both are
+imported, in either order (``import bpcore`` arranges it without importing
+skl2onnx; importing this module registers too), so that
+``skl2onnx.to_onnx(est, X[:1])`` works as for scikit-learn's MLPs, ZipMap
+and its options included, for the estimators and pipelines holding them.
 
 Needs the ``onnx`` extra: ``pip install "bpcore[onnx]"``.
 """
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:
     import onnx
@@ -45,6 +50,8 @@ except ImportError as exc:
 
 from .network import BN_EPS, Network
 from .activations import ELU_ALPHA, LEAKY_RELU_SLOPE
+
+__all__ = ["to_onnx", "register_skl2onnx", "TARGET_OPSET"]
 
 #: The opset of the graphs ``to_onnx`` writes (every operator used exists there).
 TARGET_OPSET = 17
@@ -187,6 +194,19 @@ def _network(g, net, x, dtype):
         a = g.op("Add", [h, a]) if net._residual[i] else h
 
 
+def _regressor(g, est, x, dtype):
+    """Nodes computing a regressor's ``predict`` (2-D): the network, then the
+    target scaling's ``out * target_scale_ + target_offset_`` when it has one
+    (``NeuralNetRegressor(target_scaling=...)``), in the graph's dtype as
+    ``predict`` maps it."""
+    out = _network(g, est._sync_params(), x, dtype)
+    scale = getattr(est, "target_scale_", None)
+    if scale is None:
+        return out
+    out = g.op("Mul", [out, g.const(scale.astype(dtype), "target_scale")])
+    return g.op("Add", [out, g.const(est.target_offset_.astype(dtype), "target_offset")])
+
+
 def _classifier(g, est, x, dtype, label_name, proba_name):
     """Labels and probabilities of a bpcore classifier, as predict/predict_proba."""
     net = est._sync_params()
@@ -267,7 +287,7 @@ def _estimator_kind(obj):
                     f"{type(obj).__module__}.{type(obj).__qualname__}")
 
 
-def to_onnx(obj, X_sample=None):
+def to_onnx(obj: object, X_sample: ArrayLike | None = None) -> onnx.ModelProto:
     """Export a network or a fitted estimator to ONNX.
 
     Parameters
@@ -311,9 +331,8 @@ def to_onnx(obj, X_sample=None):
         g.op("Identity", [out], "output")
         outputs = [helper.make_tensor_value_info("output", elem, [None, obj.n_outputs])]
     elif kind == "regressor":
-        net = obj._sync_params()
-        g.op("Identity", [_network(g, net, "X", dtype)], "variable")
-        outputs = [helper.make_tensor_value_info("variable", elem, [None, net.n_outputs])]
+        g.op("Identity", [_regressor(g, obj, "X", dtype)], "variable")
+        outputs = [helper.make_tensor_value_info("variable", elem, [None, obj._net.n_outputs])]
     else:
         _classifier(g, obj, "X", dtype, "label", "probabilities")
         label_elem, label_shape = _label_type(obj)
@@ -365,8 +384,7 @@ def _skl2onnx_converter(scope, operator, container):
     if dtype == np.float32 and not _is_float(operator.inputs[0].type):
         x = g.op("Cast", [x], to=TensorProto.FLOAT)
     if _estimator_kind(est) == "regressor":
-        g.op("Identity", [_network(g, est._sync_params(), x, dtype)],
-             operator.outputs[0].full_name)
+        g.op("Identity", [_regressor(g, est, x, dtype)], operator.outputs[0].full_name)
     else:
         _classifier(g, est, x, dtype, operator.outputs[0].full_name,
                     operator.outputs[1].full_name)
@@ -377,8 +395,8 @@ def _is_float(t):
     return isinstance(t, FloatTensorType)
 
 
-def register_skl2onnx():
-    """Register bpcore's estimators with skl2onnx (done on ``import bpcore.onnx``).
+def register_skl2onnx() -> list[str]:
+    """Register bpcore's estimators with skl2onnx (done when skl2onnx is imported).
 
     After it, ``skl2onnx.to_onnx(est, X[:1])`` converts a fitted bpcore
     estimator as it converts scikit-learn's, with the same output names and

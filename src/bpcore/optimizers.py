@@ -32,7 +32,38 @@ class _Config(Protocol):
 
 
 class Optimizer:
-    """Base class: hyperparameters in ``self._config``, state in ``self.state``."""
+    """Base class of the optimizers: hyperparameters, state and one-kernel ``step``.
+
+    A subclass validates its hyperparameters and names its update rule;
+    the base keeps the step size (:attr:`learning_rate`, which schedules
+    change between epochs), the per-parameter state (``state``: moments,
+    velocities; created on the first :meth:`step`, of the parameters' size
+    and dtype) and the step count :attr:`t`. Not used directly: pick
+    :class:`SGD`, :class:`Adam`, :class:`AdamW`, :class:`NAdam`,
+    :class:`RMSProp`, :class:`AdaGrad` or :class:`RPROP`.
+
+    Parameters
+    ----------
+    learning_rate : float
+        Step size, > 0.
+
+    Attributes
+    ----------
+    state : ndarray of shape (n_state, n_params) or None
+        The optimizer's buffers (None before the first step or after
+        :meth:`reset`).
+
+    Examples
+    --------
+    >>> import numpy as np, bpcore
+    >>> opt = bpcore.Adam(learning_rate=0.1)
+    >>> isinstance(opt, bpcore.Optimizer)
+    True
+    >>> params = np.array([1.0, -2.0])
+    >>> opt.step(params, grad=2 * params)     # one step on sum(params**2)
+    >>> np.round(params, 6), opt.t   # Adam's first step: lr * sign(g)
+    (array([ 0.9, -1.9]), 1)
+    """
 
     _kind: int | None = None
     _config: _Config
@@ -59,7 +90,19 @@ class Optimizer:
         self._config.lr = check_real(value, "learning_rate", low=0.0)
 
     def state_for(self, params: NDArray[np.floating[Any]]) -> NDArray[np.floating[Any]]:
-        """The state buffers for ``params``, created zeroed on first use."""
+        """The state buffers for ``params``, created zeroed on first use.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n_params,)
+            The flat parameters the state belongs to.
+
+        Returns
+        -------
+        state : ndarray of shape (n_state, n_params)
+            The buffers, of ``params``' dtype; a ValueError if the optimizer
+            already holds state of another size or dtype.
+        """
         n_state = self._config.n_state
         shape = (n_state, params.shape[0])
         if self.state is None:
@@ -87,10 +130,20 @@ class Optimizer:
              n_weights: int | np.integer[Any] | None = None) -> None:
         """Update ``params`` in place from ``grad`` (both flat, same dtype).
 
-        ``params[:n_weights]`` are weights, the rest biases or batch-norm
-        parameters (for a ``Network``: ``sum(W.size for W in net.coefs)``);
-        only :class:`AdamW`'s decay tells them apart. None: all are weights.
         One kernel call.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n_params,)
+            Writable, contiguous float32 or float64 parameters (e.g.
+            ``Network.params``), updated in place.
+        grad : array-like of shape (n_params,)
+            The gradient of the loss with respect to ``params``.
+        n_weights : int or None, default=None
+            ``params[:n_weights]`` are weights, the rest biases or
+            batch-norm parameters (for a ``Network``:
+            ``sum(W.size for W in net.coefs)``); only :class:`AdamW`'s decay
+            tells them apart. None: all are weights.
         """
         if not (isinstance(params, np.ndarray) and params.ndim == 1
                 and params.dtype in (np.float32, np.float64)
@@ -162,6 +215,24 @@ class SGD(Optimizer):
         theta += momentum * v - learning_rate * g   # nesterov=True
 
     With ``momentum=0`` this is ``theta -= learning_rate * g`` and keeps no state.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+        Step size, > 0.
+    momentum : float, default=0.0
+        Momentum, in [0, 1].
+    nesterov : bool, default=False
+        Nesterov's momentum (needs ``momentum > 0``).
+
+    Examples
+    --------
+    >>> import numpy as np, bpcore
+    >>> opt = bpcore.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
+    >>> params = np.array([1.0])
+    >>> opt.step(params, grad=np.array([1.0]))
+    >>> params            # 1 + 0.9 * (-0.1) - 0.1 * 1
+    array([0.81])
     """
 
     _kind = _kernels.OptimizerKind.SGD
@@ -328,6 +399,24 @@ class RMSProp(Optimizer):
 
         v = rho * v + (1 - rho) * g**2
         theta -= learning_rate * g / (sqrt(v) + epsilon)
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.001
+        Step size, > 0.
+    rho : float, default=0.9
+        Decay rate of the running mean of squared gradients, in [0, 1).
+    epsilon : float, default=1e-8
+        Added to the denominator, > 0.
+
+    Examples
+    --------
+    >>> import numpy as np, bpcore
+    >>> opt = bpcore.RMSProp(learning_rate=0.01)
+    >>> params = np.array([1.0])
+    >>> opt.step(params, grad=np.array([2.0]))
+    >>> round(float(params[0]), 6)     # 1 - 0.01 * 2 / (sqrt(0.1 * 4) + 1e-8)
+    0.968377
     """
 
     _kind = _kernels.OptimizerKind.RMSPROP
@@ -353,6 +442,22 @@ class AdaGrad(Optimizer):
 
         G += g**2
         theta -= learning_rate * g / (sqrt(G) + epsilon)
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+        Step size, > 0.
+    epsilon : float, default=1e-10
+        Added to the denominator, > 0.
+
+    Examples
+    --------
+    >>> import numpy as np, bpcore
+    >>> opt = bpcore.AdaGrad(learning_rate=0.5)
+    >>> params = np.array([1.0, 1.0])
+    >>> opt.step(params, grad=np.array([2.0, -4.0]))
+    >>> params             # each moves by the rate: g / sqrt(g**2) = sign(g)
+    array([0.5, 1.5])
     """
 
     _kind = _kernels.OptimizerKind.ADAGRAD

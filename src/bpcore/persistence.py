@@ -24,6 +24,7 @@ import math
 import os
 import re
 import struct
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ def _safetensors():
 
 # -- the public functions ----------------------------------------------------
 
-def save(obj, path):
+def save(obj: object, path: str | os.PathLike[str]) -> None:
     """Save a network or an estimator to ``path`` in bpcore's safe format.
 
     Parameters
@@ -116,7 +117,7 @@ def save(obj, path):
             os.remove(tmp)
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Any:
     """Load a network or an estimator saved by :func:`save`.
 
     Parameters
@@ -152,7 +153,7 @@ def load(path):
     return loads(data)
 
 
-def loads(data):
+def loads(data: bytes) -> Any:
     """:func:`load` from the bytes of a file (see :func:`load`).
 
     Examples
@@ -385,7 +386,9 @@ class _Encoder:
         net = state.get("_net")
         attributes = {}
         for key, v in state.items():
-            if key in params:
+            # Callbacks (set_callbacks) are hooks of the fits to come, not
+            # model state: not saved, as a file stores no code to run.
+            if key in params or key == "_skl_callbacks":
                 continue
             if net is not None and key in ("coefs_", "intercepts_") and _are_views(
                     v, getattr(net, key[:-1])):
@@ -684,6 +687,8 @@ class _Decoder:
                        and n > 0 for n in sizes):
                 raise ValueError(f"hidden_layer_sizes must be integers > 0, got {sizes}")
         est.__dict__.update(state)
+        from ._target import check_fitted_scaling
+        check_fitted_scaling(est)       # the regressor's target scaling (issue 28)
         return est
 
 

@@ -51,8 +51,12 @@ class LossCurveDisplay:
 
     The training and validation losses share the left axis; the validation
     score (accuracy or R², as the estimator's ``score``) has its own axis on
-    the right, and the learning rate a second right axis further out. Curves
-    that were not recorded are simply not drawn. Build it with
+    the right; the learning rate has its own panel below, on the same epoch
+    axis (log scale when it spans more than a factor of 100). One legend for
+    all curves sits in a row above the plot, clear of the curves. On a figure
+    that the display creates (``ax=None``), constrained layout keeps every
+    label inside the canvas of a plain ``savefig``. Curves that were not
+    recorded are simply not drawn. Build it with
     :meth:`from_estimator` or :meth:`from_history` rather than directly.
 
     Parameters
@@ -83,7 +87,7 @@ class LossCurveDisplay:
     score_ax_ : matplotlib.axes.Axes or None
         The right-hand axes of the validation score.
     lr_ax_ : matplotlib.axes.Axes or None
-        The outer right-hand axes of the learning rate.
+        The panel of the learning rate, under :attr:`ax_`.
     figure_ : matplotlib.figure.Figure
         The figure holding the axes.
 
@@ -124,8 +128,9 @@ class LossCurveDisplay:
         Parameters
         ----------
         ax : matplotlib.axes.Axes, default=None
-            Axes to draw the losses on (the score and learning-rate axes are
-            twins of it). A new figure and axes are created if None.
+            Axes to draw the losses on (the score axis is its twin; the
+            learning-rate panel takes the bottom quarter of its grid cell).
+            A new figure with constrained layout is created if None.
         name : str, default=None
             Name of the model for the title; overrides the one given at
             construction.
@@ -162,10 +167,19 @@ class LossCurveDisplay:
                     f"{loss.size} epochs: give one value per epoch."
                 )
 
+        figure_owned = ax is None
         if ax is None:
             import matplotlib.pyplot as plt
 
-            _, ax = plt.subplots()
+            # Constrained layout keeps every label, the twin axis and the
+            # legend inside the canvas of a plain ``savefig``.
+            fig = plt.figure(layout="constrained")
+            ax = fig.add_subplot()
+        # The rate's panel is cut from `ax`'s slot before any twin copies
+        # `ax`'s position.
+        self.lr_ax_: Axes | None = None
+        if curves["learning_rate"] is not None:
+            self.lr_ax_ = _panel_below(ax)
         epochs = np.arange(1, loss.size + 1)
         lines: list[Line2D] = []
 
@@ -189,32 +203,42 @@ class LossCurveDisplay:
             )
             self.score_ax_.set_ylabel("validation score")
             lines.append(self.val_score_line_)
+            # Twins are drawn over `ax`; lift `ax` (with a clear background)
+            # so its curves are not hidden behind the score axes.
+            ax.set_zorder(self.score_ax_.get_zorder() + 1)
+            ax.patch.set_visible(False)
 
-        self.lr_ax_: Axes | None = None
         self.lr_line_: Line2D | None = None
-        if curves["learning_rate"] is not None:
-            self.lr_ax_ = ax.twinx()
-            if self.score_ax_ is not None:
-                # A second right-hand axis, moved out so its ticks do not
-                # overlap the score's (matplotlib's "multiple y-axes" layout).
-                self.lr_ax_.spines["right"].set_position(("axes", 1.15))
+        if self.lr_ax_ is not None and curves["learning_rate"] is not None:
+            # The rate on its own panel under the losses, sharing the epoch
+            # axis: on a third y axis it read as a value of the score axis.
             (self.lr_line_,) = self.lr_ax_.plot(
-                epochs, curves["learning_rate"], color="C3", linestyle="--",
-                label="learning rate",
+                epochs, curves["learning_rate"], color="C3", label="learning rate"
             )
+            lr = curves["learning_rate"]
+            if lr.min() > 0 and lr.max() / lr.min() > 100:
+                self.lr_ax_.set_yscale("log")
             self.lr_ax_.set_ylabel("learning rate")
+            self.lr_ax_.set_xlabel("epoch")
+            ax.set_xlabel("")
+            ax.tick_params(labelbottom=False)
             lines.append(self.lr_line_)
 
-        twins = [a for a in (self.score_ax_, self.lr_ax_) if a is not None]
-        if twins:
-            # Twins are drawn over `ax`; lift `ax` (with a clear background) so
-            # the legend, kept on `ax`, is not crossed by their curves.
-            ax.set_zorder(max(a.get_zorder() for a in twins) + 1)
-            ax.patch.set_visible(False)
-        ax.legend(lines, [str(line.get_label()) for line in lines], loc="best")
+        # One legend for every curve, in rows above the loss axes (outside
+        # them): inside, no place is sure to miss the score's twin curve. On
+        # a figure of its own there is width for one row; on a user's axes
+        # (maybe one of many) two entries a row.
+        ncols = len(lines) if figure_owned else min(len(lines), 2)
+        ax.legend(lines, [str(line.get_label()) for line in lines], loc="lower left",
+                  bbox_to_anchor=(0.0, 1.01), ncols=ncols, borderaxespad=0.0,
+                  frameon=False, fontsize="small")
         title = name if name is not None else self.name
         if title is not None:
-            ax.set_title(title)
+            if figure_owned:
+                ax.figure.suptitle(title)
+            else:
+                rows = -(-len(lines) // ncols)
+                ax.set_title(title, pad=8 + 14 * rows)  # above the legend's rows
         self.ax_: Axes = ax
         self.figure_: Figure | SubFigure = ax.figure
         return self
@@ -330,6 +354,20 @@ class LossCurveDisplay:
             learning_rate=_as_list(getattr(history, "lr", None)),
             name=name,
         ).plot(ax=ax)
+
+
+def _panel_below(ax: Axes) -> Axes:
+    """A new axes under ``ax``, sharing its x axis, taken from ``ax``'s own slot.
+
+    A subplot's grid cell is split 3:1 (the figure's other axes keep their
+    places); an axes placed by hand gets an inset along its bottom quarter.
+    """
+    spec = ax.get_subplotspec()
+    if spec is None:
+        return ax.inset_axes((0.0, -0.45, 1.0, 0.25), sharex=ax)
+    grid = spec.subgridspec(2, 1, height_ratios=(3, 1), hspace=0.05)
+    ax.set_subplotspec(grid[0])
+    return ax.figure.add_subplot(grid[1], sharex=ax)
 
 
 def _as_list(values: Sequence[float] | None) -> list[float] | None:

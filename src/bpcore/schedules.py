@@ -40,6 +40,7 @@ __all__ = [
     "Schedule", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
     "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
     "ReduceLROnPlateau", "SequentialLR", "SCHEDULES", "schedule_from_config",
+    "named_schedule",
 ]
 
 
@@ -149,6 +150,11 @@ class Schedule:
         """The constructor arguments, as plain JSON-able values.
 
         ``schedule_from_config`` rebuilds an unbound copy from them.
+
+        Returns
+        -------
+        config : dict
+            Argument name to value.
         """
         return {k: _to_json(getattr(self, k)) for k in self._PARAMS}
 
@@ -947,6 +953,11 @@ def schedule_from_config(name: str, config: Mapping[str, Any]) -> Schedule:
     config : dict
         The output of ``get_config()``.
 
+    Returns
+    -------
+    schedule : Schedule
+        A new, unbound schedule.
+
     Examples
     --------
     >>> from bpcore.schedules import StepLR, schedule_from_config
@@ -1016,21 +1027,14 @@ class SklearnSchedule(Schedule):
         if self.kind == "invscaling":
             self.lr = self.learning_rate_init / (time_step + 1) ** self.power_t
 
-    def on_stall(self, msg: str, verbose: bool) -> bool:
-        """The stopping rule fired: True to stop; ``adaptive`` lowers the rate
-        instead while it is above 1e-6."""
-        if self.kind != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
-        if self.lr <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
+    def on_stall(self) -> str | None:
+        """The stopping rule fired: ``adaptive`` divides the rate by 5 instead
+        of stopping while it is above 1e-6. Returns what it did (scikit-learn's
+        words, to follow the rule's message), or None: training stops."""
+        if self.kind != "adaptive" or self.lr <= 1e-6:
+            return None
         self.lr = self.lr / 5.0
-        if verbose:
-            print(msg + " Setting learning rate to %f" % self.lr)
-        return False
+        return " Setting learning rate to %f" % self.lr
 
 
 #: scikit-learn's ``learning_rate`` names (``SklearnSchedule``).
@@ -1043,21 +1047,45 @@ def named_schedule(name: str, *, max_iter: int, learning_rate_init: float,
                    n_iter_no_change: int, steps_per_epoch: int = 1) -> Schedule:
     """The schedule a ``learning_rate`` name stands for, with its defaults.
 
-    ============== =========================================================
-    name           schedule (``E = max_iter`` epochs)
-    ============== =========================================================
-    step           ``StepLR(step_size=max(1, E // 3), gamma=0.1)``
-    exponential    ``ExponentialLR(gamma=0.01 ** (1 / E))``: 1% at the end
-    cosine         ``CosineAnnealingLR(T_max=E, eta_min=0)``
+    =============== ========================================================
+    name            schedule (``E = max_iter`` epochs)
+    =============== ========================================================
+    step            ``StepLR(step_size=max(1, E // 3), gamma=0.1)``
+    exponential     ``ExponentialLR(gamma=0.01 ** (1 / E))``: 1% at the end
+    cosine          ``CosineAnnealingLR(T_max=E, eta_min=0)``
     cosine_restarts ``CosineAnnealingWarmRestarts(T_0=max(1, E // 4))``:
-                   four cycles
-    onecycle       ``OneCycleLR(max_lr=learning_rate_init, total_steps=E *
-                   batches per epoch)``; past the cycle the final rate holds
-    plateau        ``ReduceLROnPlateau(factor=0.1, patience=max(1,
-                   n_iter_no_change // 2))`` (torch's relative threshold
-                   1e-4) on the validation loss when there is validation
-                   data, else the training loss
-    ============== =========================================================
+                    four cycles
+    onecycle        ``OneCycleLR(max_lr=learning_rate_init, total_steps=E *
+                    batches per epoch)``; past the cycle the final rate holds
+    plateau         ``ReduceLROnPlateau(factor=0.1, patience=max(1,
+                    n_iter_no_change // 2))`` (torch's relative threshold
+                    1e-4) on the validation loss when there is validation
+                    data, else the training loss
+    =============== ========================================================
+
+    Parameters
+    ----------
+    name : {'step', 'exponential', 'cosine', 'cosine_restarts', 'onecycle', 'plateau'}
+        The ``learning_rate`` name.
+    max_iter : int
+        The estimator's ``max_iter`` (epochs, ``E`` above).
+    learning_rate_init : float
+        The estimator's initial rate (``OneCycleLR``'s peak).
+    n_iter_no_change : int
+        The estimator's patience (``ReduceLROnPlateau``'s is half of it).
+    steps_per_epoch : int, default=1
+        Batches per epoch (``OneCycleLR`` counts steps).
+
+    Returns
+    -------
+    schedule : Schedule
+        A new schedule, unbound.
+
+    Examples
+    --------
+    >>> from bpcore.schedules import named_schedule
+    >>> named_schedule("cosine", max_iter=50, learning_rate_init=1e-3, n_iter_no_change=10)
+    CosineAnnealingLR(T_max=50, eta_min=0.0)
     """
     E = int(max_iter)
     if name == "step":

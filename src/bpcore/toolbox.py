@@ -8,10 +8,14 @@ rules and the same random draws. What differs is the plan the fit reads
 (``_ToolboxPlan``, made once per fit from the parameters), so that with
 every toolbox option at its default they give scikit-learn's numbers.
 """
+import inspect
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
+from typing import Any, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.preprocessing import LabelBinarizer
@@ -20,6 +24,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_consistent_length
 
+from . import _target
 from ._sklearn_compat import (  # every version-sensitive scikit-learn name
     HasMethods,
     Interval,
@@ -30,13 +35,22 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
 )
 
 from .activations import HIDDEN_ACTIVATIONS
-from .callbacks import History
-from .estimators import MLPClassifier, MLPRegressor, _class_doc, _FitPlan, _store_parameters
+from .callbacks import Callback, History
+from ._docstrings import complete_parameters
+from ._typing import MatrixLike, RandomStateLike, Self
+from .estimators import (_PARAMS_DOC, MLPClassifier, MLPRegressor, _class_doc, _FitPlan,
+                         _store_parameters)
 from .initializers import INITIALIZERS
-from .schedules import SCHEDULE_NAMES, SKLEARN_RATES, named_schedule
+from .schedules import SCHEDULE_NAMES, SKLEARN_RATES, Schedule
+from .schedules import named_schedule  # noqa: F401  (documented as bpcore.toolbox.named_schedule)
 from .training import Validation
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
+
+#: ``scoring=``: a scorer name, a callable ``scorer(est, X, y)``, or None.
+Scoring = Union[str, Callable[..., float], None]
+#: ``fit(validation_data=...)``: ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``.
+ValidationData = Union[tuple[Any, Any], tuple[Any, Any, Any]]
 
 
 def _is_dask_array(X):
@@ -45,6 +59,7 @@ def _is_dask_array(X):
 
 
 SOLVERS = ("lbfgs", "sgd", "adam", "adamw", "nadam", "rmsprop", "adagrad", "rprop")
+SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
 _TOOLBOX_CONSTRAINTS = {
     "activation": [StrOptions(set(HIDDEN_ACTIVATIONS)), list, tuple],
@@ -74,8 +89,8 @@ class _ToolboxPlan(_FitPlan):
 
     STOCHASTIC_SOLVERS = tuple(s for s in SOLVERS if s != "lbfgs")
 
-    def __init__(self, est, X, incremental, validation_data=None):
-        super().__init__(est, X, incremental, validation_data)
+    def __init__(self, est, X, incremental, validation_data=None, callbacks=None):
+        super().__init__(est, X, incremental, validation_data, callbacks)
         self.dask = _is_dask_array(X)
         if self.dask:
             self._check_dask(est, incremental, validation_data)
@@ -142,7 +157,13 @@ class _ToolboxPlan(_FitPlan):
             return self._dask_data(X, y, sample_weight)
         if getattr(self.est, "class_weight", None) is not None:
             sample_weight = self._class_sample_weight(y, sample_weight)
-        return super().data(X, y, sample_weight)
+        X, Y, sample_weight = super().data(X, y, sample_weight)
+        if not is_classifier(self.est):
+            # Target scaling (issue 28): fitted by a first pass, kept after.
+            if self.first_pass:
+                self.est._set_target_scaling(*_target.numpy_moments(Y, sample_weight))
+            Y = self.est._target_to_network(Y)
+        return X, Y, sample_weight
 
     def _dask_data(self, X, y, sample_weight):
         """The dask route's data: validated and encoded lazily, never
@@ -159,6 +180,10 @@ class _ToolboxPlan(_FitPlan):
                                 else np.float64)
         else:
             Y = y.reshape(-1, 1) if y.ndim == 1 else y
+            # Target scaling (issue 28): the moments in one pass over the
+            # blocks, Y scaled lazily on the workers.
+            est._set_target_scaling(*bpdask.compute_target_moments(Y, sample_weight))
+            Y = est._target_to_network(Y)
         est.n_features_in_ = X.shape[1]
         return X, Y, sample_weight
 
@@ -207,7 +232,7 @@ class _ToolboxPlan(_FitPlan):
             y_val = check_array(y_val, ensure_2d=False, dtype=(np.float64, np.float32))
             if y_val.ndim == 2 and y_val.shape[1] == 1:
                 y_val = column_or_1d(y_val)
-            Y_val = self.targets(y_val)
+            Y_val = est._target_to_network(self.targets(y_val))   # target scaling
         check_consistent_length(X_val, y_val)
         if sw_val is not None:
             sw_val = _check_sample_weight(sw_val, X_val)
@@ -256,7 +281,9 @@ class _ToolboxMixin:
         return self._net
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self: Self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            validation_data: ValidationData | None = None,
+            callbacks: Sequence[Callback] | None = None) -> Self:
         """Fit the network to (X, y).
 
         Parameters
@@ -270,13 +297,16 @@ class _ToolboxMixin:
             ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``:
             validated on after every epoch (``history_``) and, with
             ``early_stopping=True``, used for stopping instead of a hold-out.
+        callbacks : list of bpcore.callbacks.Callback, default=None
+            Run after every epoch of this fit, after those given to
+            ``set_callbacks`` (see the user guide, "Callbacks").
 
         Returns
         -------
         self : object
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False,
-                         validation_data=validation_data)
+                         validation_data=validation_data, callbacks=callbacks)
 
 
 _TOOLBOX_PARAMS_DOC = """
@@ -340,7 +370,7 @@ _TOOLBOX_NOTES = """
     its meaning; as in scikit-learn 'adam' ignores them), a schedule name
     ('step', 'exponential', 'cosine', 'cosine_restarts', 'onecycle',
     'plateau', defaults derived from ``max_iter`` in
-    ``bpcore.toolbox.named_schedule``) or a ``bpcore.schedules`` object (copied
+    ``bpcore.schedules.named_schedule``) or a ``bpcore.schedules`` object (copied
     at every fit), for every minibatch solver, starting from
     ``learning_rate_init``. With a schedule, scikit-learn's ``tol``/
     ``n_iter_no_change`` rule still stops training.
@@ -357,22 +387,28 @@ _TOOLBOX_NOTES = """
     per-epoch ``loss``, ``lr``, ``epoch_time`` and, with validation data,
     ``val_loss`` and ``val_score``; ``partial_fit`` appends to it.
 
-    scikit-learn's callbacks (``est.set_callbacks(...)``, ``sklearn.callback``)
-    see one task per fit and one subtask per epoch (L-BFGS: per iteration);
-    a callback returning True from ``on_fit_task_end`` stops training."""
+    Callbacks: bpcore's (``bpcore.callbacks``: ``EarlyStopping``,
+    ``ProgressBar``, ``CSVLogger``, ``ModelCheckpoint``, your ``Callback``
+    subclasses) through ``est.set_callbacks(...)`` or
+    ``fit(..., callbacks=[...])``, run after every epoch; scikit-learn's
+    (``est.set_callbacks(...)``, ``sklearn.callback``) see one task per fit
+    and one subtask per epoch (L-BFGS: per iteration), and one returning
+    True from ``on_fit_task_end`` stops training."""
 
 
 _TOOLBOX_SOLVER_DOC = """
     solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'nadam', 'rmsprop', 'adagrad', \
 'rprop'}, default='adam'
+        The optimizer: scikit-learn's three, and the toolbox's (see Notes).
     learning_rate : str or bpcore.schedules.Schedule, default='constant'
         scikit-learn's {'constant', 'invscaling', 'adaptive'}, a schedule
         name {'step', 'exponential', 'cosine', 'cosine_restarts', 'onecycle',
         'plateau'} or a schedule object."""
 
 
-def _toolbox_doc(kind, base, parameters, examples):
-    """The docstring of a toolbox estimator extending ``base`` (a drop-in)."""
+def _toolbox_doc(kind, base, parameters, examples, attributes="", notes=""):
+    """The docstring of a toolbox estimator extending ``base`` (a drop-in);
+    ``attributes`` and ``notes`` are added to the shared sections."""
     name = base.__name__
     return _class_doc(
         f"""Neural-network {kind} with bpcore's whole toolbox as parameters.
@@ -387,9 +423,9 @@ def _toolbox_doc(kind, base, parameters, examples):
         ``epoch_time``.
     network_ : bpcore.Network
         The fitted network (batch norm's scales and running statistics
-        included).
+        included).{attributes}
     Also every attribute of :class:`bpcore.{name}`.""",
-        notes=_TOOLBOX_NOTES, examples=examples)
+        notes=_TOOLBOX_NOTES + notes, examples=examples)
 
 
 class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
@@ -414,16 +450,23 @@ class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, init="sklearn", dropout=0.0,
-                 batch_norm=False, residual=False, l1=0.0, max_norm=None, clip_norm=None,
-                 clip_value=None, weight_decay=0.01, class_weight=None,
-                 restore_best_weights=True, scoring=None):
+    def __init__(self, hidden_layer_sizes: ArrayLike = (100,),
+                 activation: str | Sequence[str] = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str | Schedule = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 init: str | Sequence[str] = "sklearn",
+                 dropout: float | Sequence[float] = 0.0,
+                 batch_norm: bool | Sequence[bool] = False, residual: bool = False,
+                 l1: float = 0.0, max_norm: float | None = None, clip_norm: float | None = None,
+                 clip_value: float | None = None, weight_decay: float = 0.01,
+                 class_weight: Mapping[Any, float] | str | None = None,
+                 restore_best_weights: bool = True, scoring: Scoring = None) -> None:
         _store_parameters(self, locals())
 
 
@@ -435,32 +478,135 @@ default='squared_error'
         'huber' is ``torch.nn.HuberLoss(delta=huber_delta)``; both with an
         identity output.""" + _TOOLBOX_SOLVER_DOC + _TOOLBOX_PARAMS_DOC + """
     huber_delta : float, default=1.0
-        Huber's delta (> 0), used by ``loss='huber'``.""", examples="""
+        Huber's delta (> 0), used by ``loss='huber'``. When the target is
+        scaled (``target_scaling``) delta is in scaled units, i.e. in
+        standard deviations of each column: the default 1.0 is then "one
+        standard deviation" whatever y's units; unscaled, it is in y's units.
+    target_scaling : {'auto', 'standard'} or None, default='auto'
+        Train on a scaled target and map the predictions back, so that y
+        needs no preprocessing (as ``TransformedTargetRegressor(...,
+        transformer=StandardScaler())`` would do, with sample weights):
+
+        - 'standard': each column of y is standardized with its
+          ``sample_weight``-weighted mean and standard deviation
+          (``loss='poisson'``: divided by its weighted mean, not centered,
+          so that y stays >= 0 and the log link keeps its meaning);
+        - None: y is used as it is (scikit-learn's behaviour);
+        - 'auto': 'standard' as soon as any toolbox option is in use (a
+          toolbox parameter away from its default, or a ``solver``,
+          ``learning_rate``, ``activation`` or ``loss`` that scikit-learn's
+          MLPRegressor lacks; ``weight_decay`` counts with 'adamw' only,
+          ``huber_delta`` with 'huber' only), else None: at the defaults
+          the numbers stay scikit-learn's, and the toolbox recipes work on
+          raw targets. Left unscaled by 'auto', a target far from the
+          output's starting range (``|mean| > 3 * max(sd, 1)`` or ``sd >
+          10`` in a column; identity-output losses) gets a UserWarning that
+          says to set 'standard'; None silences it.
+
+        The scaling is fitted by the first ``fit`` (or ``partial_fit``: on
+        its first chunk) and kept by ``warm_start`` and later
+        ``partial_fit`` calls. See Notes for the reported losses.""", examples="""
     >>> import numpy as np
     >>> from bpcore import NeuralNetRegressor
     >>> from sklearn.datasets import load_diabetes
-    >>> X, y = load_diabetes(return_X_y=True)
-    >>> reg = NeuralNetRegressor(hidden_layer_sizes=(64, 64), loss="huber", huber_delta=20.0, residual=True,
+    >>> X, y = load_diabetes(return_X_y=True)      # y: mean 152, sd 77, not scaled
+    >>> reg = NeuralNetRegressor(hidden_layer_sizes=(64, 64), loss="huber", residual=True,
     ...                          clip_norm=5.0, learning_rate_init=0.01, max_iter=30,
     ...                          random_state=0).fit(X, y)
     >>> reg.predict(X[:2]).shape
-    (2,)""")
+    (2,)
+    >>> reg.target_offset_.round(1), reg.target_scale_.round(1)   # y is scaled itself
+    (array([152.1]), array([77.]))""", attributes="""
+    target_offset_, target_scale_ : ndarray of shape (n_outputs,) or None
+        The target scaling: the network learns ``(y - target_offset_) /
+        target_scale_`` and ``predict`` returns ``output * target_scale_ +
+        target_offset_``. None when the target is not scaled.""", notes="""
+
+    With a scaled target, the losses (``loss_``, ``loss_curve_``,
+    ``best_loss_``, ``history_.loss`` and ``val_loss``) are those of the
+    scaled target, the ones the optimizer minimizes, so that ``tol`` keeps
+    one meaning whatever y's units (for one squared-error output, times
+    ``target_scale_ ** 2`` gives y's units); scores (``score``,
+    ``validation_scores_``, ``history_.val_score``, ``scoring``) compare
+    predictions with y in y's units (R^2 is the same in both).""")
 
     _parameter_constraints: dict = {
         **MLPRegressor._parameter_constraints, **_TOOLBOX_CONSTRAINTS,
         "loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
+        "target_scaling": [StrOptions({"auto", "standard"}), None],
     }
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, init="sklearn", dropout=0.0,
-                 batch_norm=False, residual=False, l1=0.0, max_norm=None, clip_norm=None,
-                 clip_value=None, weight_decay=0.01, restore_best_weights=True,
-                 scoring=None, huber_delta=1.0):
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: ArrayLike = (100,),
+                 activation: str | Sequence[str] = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str | Schedule = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: RandomStateLike = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 init: str | Sequence[str] = "sklearn",
+                 dropout: float | Sequence[float] = 0.0,
+                 batch_norm: bool | Sequence[bool] = False, residual: bool = False,
+                 l1: float = 0.0, max_norm: float | None = None, clip_norm: float | None = None,
+                 clip_value: float | None = None, weight_decay: float = 0.01,
+                 restore_best_weights: bool = True, scoring: Scoring = None,
+                 huber_delta: float = 1.0, target_scaling: str | bool = "auto") -> None:
         _store_parameters(self, locals())
 
+    # -- target scaling (issue 28; the maths in bpcore._target) -----------------
+
+    def _toolbox_in_use(self):
+        """True when a parameter leaves scikit-learn's MLPRegressor: a toolbox
+        parameter away from its default (a list of the default counts as the
+        default; ``weight_decay`` and ``huber_delta`` only where they apply),
+        or a solver, learning_rate, activation or loss it lacks."""
+        defaults = {name: p.default for name, p in
+                    inspect.signature(NeuralNetRegressor.__init__).parameters.items()}
+        toolbox = set(defaults) - set(MLPRegressor._get_param_names()) - {
+            "self", "target_scaling"}
+        if self.solver != "adamw":
+            toolbox.discard("weight_decay")     # ignored: it changes nothing
+        if self.loss != "huber":
+            toolbox.discard("huber_delta")
+        for name in toolbox:
+            value, default = getattr(self, name), defaults[name]
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if not all(v is default or (default is not None and v == default)
+                       for v in values):
+                return True
+        return not (self.solver in ("lbfgs", "sgd", "adam")
+                    and isinstance(self.learning_rate, str)
+                    and self.learning_rate in SKLEARN_RATES
+                    and isinstance(self.activation, str)
+                    and self.activation in SKLEARN_ACTIVATIONS
+                    and self.loss in ("squared_error", "poisson"))
+
+    def _set_target_scaling(self, mean, var):
+        """Fit ``target_offset_``/``target_scale_`` from y's weighted moments
+        (or set them to None), warning about a far target 'auto' leaves."""
+        scaled = self.target_scaling == "standard" or (
+            self.target_scaling == "auto" and self._toolbox_in_use())
+        if scaled:
+            self.target_offset_, self.target_scale_ = _target.scaling_from_moments(
+                mean, var, self.loss)
+            return
+        self.target_offset_ = self.target_scale_ = None
+        if (self.target_scaling == "auto" and self.loss != "poisson"
+                and _target.far_from_output_range(mean, var)):
+            warnings.warn(_target.far_target_message(mean, var), UserWarning)
+
+    def _target_to_network(self, Y):
+        return _target.scale_target(Y, getattr(self, "target_offset_", None),
+                                    getattr(self, "target_scale_", None))
+
+    def _targets_from_outputs(self, y_pred):
+        return _target.unscale_output(y_pred, getattr(self, "target_offset_", None),
+                                      getattr(self, "target_scale_", None))
+
+
+# Every inherited parameter documented too, in the signature's order.
+complete_parameters(NeuralNetClassifier, _PARAMS_DOC)
+complete_parameters(NeuralNetRegressor, _PARAMS_DOC)

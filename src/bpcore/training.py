@@ -25,7 +25,7 @@ from ._engine import DivergenceError, EpochRunner, blas_for, reshuffle
 from ._lbfgs import LBFGS, minimize_lbfgs
 from ._scratch import _training_lock
 from ._validation import check_positive_int, check_real
-from .callbacks import Callback, History
+from .callbacks import Callback, History, check_callbacks
 from .network import Network
 from .optimizers import Optimizer
 from .schedules import Schedule
@@ -214,8 +214,11 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
     ----------
     net : Network
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
-    Y : array-like of shape (n_samples, n_outputs)
-        Targets (one-hot rows for log loss with a softmax output).
+    Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+        Targets. For log loss with a softmax output, one-hot rows or 1-D
+        integer class labels in ``[0, n_outputs)`` (trained exactly as their
+        one-hot rows); with a single output unit (e.g. logistic for a binary
+        problem), a 1-D array is its column.
     optimizer : Optimizer or LBFGS
         ``SGD``, ``Adam``, ``AdamW``, ``NAdam``, ``RMSProp``, ``AdaGrad``,
         ``RPROP``: its state carries over between calls, so calling ``train``
@@ -251,7 +254,9 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
     validation_data : tuple, optional
         ``(X_val, Y_val)`` or ``(X_val, Y_val, sample_weight_val)``: its
         data loss after every epoch is ``history.val_loss``.
-    callbacks : sequence of bpcore.callbacks.Callback
+    callbacks : list of bpcore.callbacks.Callback, default=()
+        Run after every epoch (``bpcore.callbacks``; each one's ``model`` is
+        ``net``).
 
     Returns
     -------
@@ -302,15 +307,9 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
         clip_value = check_real(clip_value, "clip_value", low=0.0, low_open=True)
     if schedule is not None and not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a bpcore.schedules.Schedule, got {schedule!r}")
-    if isinstance(callbacks, Callback) or not isinstance(callbacks, Iterable):
-        hint = (f"; pass a single callback in a list: callbacks=[{type(callbacks).__name__}"
-                "(...)]" if isinstance(callbacks, Callback) else "")
-        raise TypeError("callbacks must be a list of bpcore.callbacks.Callback instances, "
-                        f"got {callbacks!r}{hint}")
-    callbacks = list(callbacks)
+    callbacks = check_callbacks(callbacks)
     for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be bpcore.callbacks.Callback instances, got {cb!r}")
+        cb.model = net
     X, Y, sample_weight = net.check_xy(X, Y, sample_weight)
     validate = None
     if validation_data is not None:

@@ -30,6 +30,9 @@ from .timing import paired_ratio, summarize, time_alternating
 __all__ = ["ComparisonResult", "compare", "main"]
 
 _DTYPES = ("float64", "float32")
+#: ``python -m bpcore.benchmark``'s shape without ``--layers``: 64 features,
+#: one hidden layer of 100, 10 classes (workload W1 of ``benchmarks/``).
+DEFAULT_LAYERS = (64, 100, 10)
 
 
 @dataclass
@@ -47,10 +50,28 @@ class ComparisonResult:
         ``compile_seconds``), ``notes`` and ``error`` (None, or why it has no
         time).
     config : dict
-        The problem and how it was timed (shapes, batch size, dtype, epochs,
-        rounds, threads, rows).
+        The problem and how it was timed (``layers``: features, hidden sizes,
+        classes; ``output``: ``"softmax"``, or ``"logistic"`` for one output
+        unit on two classes; batch size, dtype, epochs, rounds, threads, rows).
     notes : list of str
         Contenders skipped and why, thread settings that could not be honoured.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The ``rows`` attribute.
+    config : dict
+        The ``config`` attribute.
+    notes : list of str, default=[]
+        The ``notes`` attribute.
+
+    Examples
+    --------
+    >>> from bpcore.benchmark import compare
+    >>> result = compare(hidden_layer_sizes=(8,), n_samples=200, n_features=4, n_classes=2,
+    ...                  epochs=1, rounds=1, contenders=("bpcore",), progress=False)
+    >>> result.config["layers"], result.row("bpcore")["library"]
+    ([4, 8, 2], 'bpcore')
     """
 
     rows: list
@@ -58,7 +79,18 @@ class ComparisonResult:
     notes: list = field(default_factory=list)
 
     def row(self, library):
-        """The row of ``library`` (KeyError if it did not run)."""
+        """The row of ``library`` (KeyError if it did not run).
+
+        Parameters
+        ----------
+        library : str
+            ``"bpcore"``, ``"sklearn"``, ``"torch"`` or ``"jax"``.
+
+        Returns
+        -------
+        row : dict
+            See ``rows``.
+        """
         for r in self.rows:
             if r["library"] == library:
                 return r
@@ -66,14 +98,22 @@ class ComparisonResult:
                        f"{[r['library'] for r in self.rows]}")
 
     def as_dict(self):
-        """Plain Python data (JSON-ready): ``{"config", "rows", "notes"}``."""
+        """Plain Python data (JSON-ready): ``{"config", "rows", "notes"}``.
+
+        Returns
+        -------
+        data : dict
+            Copies of ``config``, ``rows`` and ``notes``.
+        """
         return {"config": dict(self.config), "rows": [dict(r) for r in self.rows],
                 "notes": list(self.notes)}
 
     def __str__(self):
         c = self.config
         head = (f"{c['n_train']:,} x {c['layers'][0]} -> {tuple(c['layers'][1:-1])} -> "
-                f"{c['layers'][-1]} classes, batch {c['batch_size']}, {c['dtype']}, "
+                f"{c['layers'][-1]} classes"
+                f"{' (one logistic output unit)' if c.get('output') == 'logistic' else ''}, "
+                f"batch {c['batch_size']}, {c['dtype']}, "
                 f"{c['threads']} thread{'s' if c['threads'] != 1 else ''}, "
                 f"{_plural(c['rounds'], 'round')} x {_plural(c['epochs'], 'epoch')} "
                 f"(alternating, after {_plural(c['warmup'], 'warm-up round')})")
@@ -157,7 +197,7 @@ def synthetic_data(n_samples, n_features, n_classes, random_state=0):
     Examples
     --------
     >>> X, y = synthetic_data(100, 8, 3)
-    >>> X.shape, sorted(set(y))
+    >>> X.shape, sorted(set(y.tolist()))
     ((100, 8), [0, 1, 2])
     """
     rng = np.random.default_rng(random_state)
@@ -212,8 +252,9 @@ def compare(X=None, y=None, *, hidden_layer_sizes=(100,), batch_size=32, dtype="
             random_state=0, progress=True):
     """Time bpcore against scikit-learn (and PyTorch, JAX if installed) on one problem.
 
-    Every contender trains the same ReLU network (softmax output,
-    cross-entropy, Adam with ``learning_rate`` and scikit-learn's betas and
+    Every contender trains the same ReLU network (softmax output and
+    cross-entropy; for two classes one logistic unit and binary cross-entropy,
+    the network scikit-learn's ``MLPClassifier`` builds), Adam with ``learning_rate`` and scikit-learn's betas and
     epsilon, L2 ``0.5 * alpha * sum(W**2) / batch_size``) on the same rows
     from scikit-learn's initial weights for ``random_state``. After one
     warm-up round, ``rounds`` rounds run each contender for ``epochs`` epochs
@@ -317,7 +358,8 @@ def compare(X=None, y=None, *, hidden_layer_sizes=(100,), batch_size=32, dtype="
         if r["times"]:
             r["vs_bpcore"] = paired_ratio(r["times"], bp["times"])
     config = {
-        "layers": task.layer_units(), "batch_size": batch_size, "dtype": dtype,
+        "layers": [task.X_train.shape[1], *hidden, k], "output": task.output,
+        "batch_size": batch_size, "dtype": dtype,
         "epochs": epochs, "rounds": rounds, "warmup": 1, "threads": threads,
         "n_train": task.n_train, "n_test": int(X_te.shape[0]), "alpha": alpha,
         "learning_rate": learning_rate, "random_state": random_state,
@@ -430,9 +472,10 @@ def _parser():
         description="Time bpcore against scikit-learn (and PyTorch, JAX if installed) "
                     "on one network shape, on this machine: seconds per epoch, ratios, "
                     "held-out accuracy.")
-    p.add_argument("--layers", type=_positive_int, nargs="+", required=True,
+    p.add_argument("--layers", type=_positive_int, nargs="+", default=list(DEFAULT_LAYERS),
                    metavar="N",
-                   help="input features, hidden layer sizes, classes: e.g. 64 100 10")
+                   help="input features, hidden layer sizes, classes (default: "
+                        f"{' '.join(map(str, DEFAULT_LAYERS))}, the project's workload W1)")
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument("--dtype", choices=_DTYPES, default="float64")
     p.add_argument("--epochs", type=_positive_int, default=3,
@@ -451,6 +494,17 @@ def _parser():
 
 def main(argv=None):
     """Entry point of ``python -m bpcore.benchmark``; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The command-line arguments (``sys.argv[1:]`` if None); no arguments
+        time the default shape, ``DEFAULT_LAYERS``.
+
+    Returns
+    -------
+    status : int
+        0 on success (argparse exits with 2 on bad arguments).
 
     Examples
     --------

@@ -17,7 +17,7 @@ of them) and trains on the same rows with the same Adam and L2:
   on the weights (exact but for a short last batch).
 - ``jax``     the whole epoch as one ``jax.jit`` of a ``lax.scan`` over the
   shuffled minibatches (the short last batch as one more step), ``optax.adam``,
-  softmax cross-entropy plus ``0.5 * alpha * sum(W**2) / batch_rows``. Compiled
+  cross-entropy plus ``0.5 * alpha * sum(W**2) / batch_rows``. Compiled
   when built (``compile_seconds``, reported apart), every run blocked on.
 
 XLA's CPU client sizes its thread pool from the CPUs the process may use when
@@ -46,7 +46,10 @@ class Task:
     """One classification problem at one dtype, and how every contender trains on it.
 
     ``y_train``/``y_test`` are class codes ``0 .. n_classes-1``; ``X_train``
-    and ``X_test`` are C-contiguous arrays of the working dtype.
+    and ``X_test`` are C-contiguous arrays of the working dtype. A binary
+    problem is the network scikit-learn's ``MLPClassifier`` builds for it, for
+    every contender: one logistic output unit and binary cross-entropy (not
+    two softmax units), so all of them train the same network.
     """
 
     X_train: np.ndarray
@@ -72,15 +75,27 @@ class Task:
     def n_train(self):
         return self.X_train.shape[0]
 
+    @property
+    def binary(self):
+        return self.n_classes == 2
+
+    @property
+    def output(self):
+        """The output activation: ``"logistic"`` (one unit) for two classes, else softmax."""
+        return "logistic" if self.binary else "softmax"
+
     def layer_units(self):
-        return [self.X_train.shape[1], *self.hidden, self.n_classes]
+        return [self.X_train.shape[1], *self.hidden, 1 if self.binary else self.n_classes]
 
     @property
     def Y_train(self):
-        """One-hot training targets of the working dtype."""
+        """Training targets of the working dtype: one-hot rows, or the 0/1 column."""
         if "Y" not in self._cache:
-            Y = np.zeros((self.n_train, self.n_classes), dtype=self.dtype)
-            Y[np.arange(self.n_train), self.y_train] = 1
+            if self.binary:
+                Y = np.ascontiguousarray(self.y_train.reshape(-1, 1), dtype=self.dtype)
+            else:
+                Y = np.zeros((self.n_train, self.n_classes), dtype=self.dtype)
+                Y[np.arange(self.n_train), self.y_train] = 1
             self._cache["Y"] = Y
         return self._cache["Y"]
 
@@ -92,7 +107,7 @@ class Task:
         """
         if "init" not in self._cache:
             import bpcore
-            net = bpcore.Network(self.layer_units(), activation="relu", output="softmax",
+            net = bpcore.Network(self.layer_units(), activation="relu", output=self.output,
                                  loss="log_loss", dtype="float64", random_state=self.seed)
             self._cache["init"] = ([c.copy() for c in net.coefs],
                                    [b.copy() for b in net.intercepts])
@@ -148,7 +163,7 @@ class BpcoreEpoch(Contender):
         super().__init__(task, epochs_per_run)
         import bpcore
         self.bp = bpcore
-        self.net = bpcore.Network(task.layer_units(), activation="relu", output="softmax",
+        self.net = bpcore.Network(task.layer_units(), activation="relu", output=task.output,
                                   loss="log_loss", dtype=task.dtype, random_state=task.seed)
         self.opt = bpcore.Adam(learning_rate=task.learning_rate, beta_1=task.beta_1,
                                beta_2=task.beta_2, epsilon=task.epsilon)
@@ -161,7 +176,8 @@ class BpcoreEpoch(Contender):
                       random_state=self.rs, alpha=self.task.alpha)
 
     def predict_codes(self, X):
-        return np.argmax(self.net.forward(X), axis=1)
+        out = self.net.forward(X)
+        return (out[:, 0] > 0.5).astype(np.intp) if self.task.binary else np.argmax(out, axis=1)
 
 
 # --------------------------------------------------------------------------
@@ -188,8 +204,6 @@ class SklearnEpoch(Contender):
             random_state=np.random.RandomState(task.seed), tol=0.0,
             n_iter_no_change=NEVER, max_iter=1)
         self.classes = np.arange(task.n_classes)
-        if task.n_classes == 2:
-            self.notes.append("sklearn: one logistic output unit (binary target)")
 
     def run(self, i):
         import sklearn
@@ -251,9 +265,13 @@ class TorchEpoch(Contender):
              {"params": biases, "weight_decay": 0.0}],
             lr=task.learning_rate, betas=(task.beta_1, task.beta_2), eps=task.epsilon,
             **({"fused": True} if fused else {}))
-        self.loss_fn = torch.nn.CrossEntropyLoss()
         self.X = torch.from_numpy(task.X_train)  # shares memory, no copy
-        self.y = torch.from_numpy(np.ascontiguousarray(task.y_train, dtype=np.int64))
+        if task.binary:  # one logit, as scikit-learn's network for two classes
+            self.loss_fn = torch.nn.BCEWithLogitsLoss()
+            self.y = torch.from_numpy(task.Y_train)
+        else:
+            self.loss_fn = torch.nn.CrossEntropyLoss()
+            self.y = torch.from_numpy(np.ascontiguousarray(task.y_train, dtype=np.int64))
         self.generator = torch.Generator().manual_seed(task.seed)
 
     def run(self, i):
@@ -271,7 +289,10 @@ class TorchEpoch(Contender):
 
     def predict_codes(self, X):
         with self.torch.inference_mode():
-            return self.model(self.torch.from_numpy(X)).argmax(1).numpy()
+            logits = self.model(self.torch.from_numpy(X))
+            if self.task.binary:
+                return (logits[:, 0] > 0).numpy().astype(np.intp)
+            return logits.argmax(1).numpy()
 
 
 # --------------------------------------------------------------------------
@@ -452,13 +473,16 @@ class JaxEpoch(Contender):
         jnp = jax.numpy
         alpha, tx = self.task.alpha, self.tx
         n_full, rest, bs = self.n_full, self.rest, self.bs
+        # One logit and binary cross-entropy for two classes (scikit-learn's net).
+        xent = (optax.sigmoid_binary_cross_entropy if self.task.binary
+                else optax.softmax_cross_entropy)
 
         def batch_loss(params, xb, yb):
             a = xb
             for W, b in params[:-1]:
                 a = jax.nn.relu(a @ W + b)
             W, b = params[-1]
-            data = optax.softmax_cross_entropy(a @ W + b, yb).mean()
+            data = xent(a @ W + b, yb).mean()
             l2 = sum(jnp.sum(W * W) for W, _ in params)
             return data + (0.5 * alpha / xb.shape[0]) * l2
 
@@ -494,7 +518,10 @@ class JaxEpoch(Contender):
             for W, b in self.params[:-1]:
                 a = self.jax.nn.relu(a @ W + b)
             W, b = self.params[-1]
-            return np.asarray(self.jax.numpy.argmax(a @ W + b, axis=1))
+            logits = np.asarray(a @ W + b)
+            if self.task.binary:
+                return (logits[:, 0] > 0).astype(np.intp)
+            return np.argmax(logits, axis=1)
 
     def extra(self):
         out = {"compile_seconds": self.compile_seconds}
