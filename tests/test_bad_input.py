@@ -22,10 +22,12 @@ import pytest
 import scipy.sparse as sp
 import sklearn
 
-from bpcore import (SGD, AdaGrad, Adam, DivergenceError, MLPClassifier, MLPRegressor,
+from bpcore import (LBFGS, SGD, AdaGrad, Adam, DivergenceError, MLPClassifier, MLPRegressor,
                     Network, RMSProp, train)
-from bpcore import _kernels
+from bpcore import _kernels, schedules
 from bpcore._sklearn_compat import HAS_MLP_LOSS_AND_SAMPLE_WEIGHT
+from bpcore.callbacks import History
+from bpcore.optimizers import OPTIMIZERS
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((12, 4))
@@ -251,6 +253,129 @@ CORE = [
          "grad has shape (4,), params (3,)"),
     Case("step-other-size", lambda: _step_twice(Adam(), 3, 4), ValueError,
          "Adam holds state for 3 float64 parameters but got 4 float64"),
+]
+
+
+# -- issue #27 (the second audit): each of its cases ---------------------------
+
+def _pandas_frame(dtype, na_at=None, values=X):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(values).astype(dtype)
+    if na_at is not None:
+        frame.iloc[na_at] = pd.NA
+    return frame
+
+
+class _NoReset(schedules.Schedule):
+    pass
+
+
+class _NoEpochRate(schedules.Schedule):
+    def _reset(self):
+        self.last_epoch, self.lr = -1, self.base_lr
+
+
+def _train_with_schedule(schedule):
+    train(net(), X, Y, optimizer=SGD(), schedule=schedule)
+
+
+def _forged(edit, est=None):
+    """A saved MLPClassifier whose content ``edit`` changed, checksum recomputed."""
+    import json
+    import safetensors.numpy as stn
+    from bpcore import persistence
+    est = est or MLPClassifier((3,), max_iter=2, random_state=np.random.RandomState(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y_cls)
+    enc = persistence._Encoder()
+    content = {"object": enc.top(est)}
+    edit(content["object"])
+    text = json.dumps(content)
+    data = stn.save(enc.tensors, metadata={
+        "format": "bpcore", "format_version": "1", "content": text,
+        "sha256": persistence._digest(text, enc.tensors)})
+    return lambda: persistence.loads(data)
+
+
+def _set_pos(obj):
+    obj["params"]["random_state"]["random_state"]["pos"] = 2147483647
+
+
+def _dropout_hidden_divergence():
+    from bpcore import NeuralNetRegressor
+    NeuralNetRegressor(loss="poisson", hidden_layer_sizes=(1,), dropout=0.95, max_iter=1,
+                       random_state=0).fit([[20409.0]], [2.56])
+
+
+CORE += [
+    # defect 4: complex sparse X was made real
+    Case("forward-complex-csr", lambda: net().forward(sp.csr_matrix(X + 1j * X)), TypeError,
+         "X must be real, got complex values"),
+    Case("forward-complex-coo", lambda: net().forward(sp.coo_matrix(X * 1j)), TypeError,
+         "X must be real, got complex values"),
+    Case("train-complex-csr", lambda: train(net(), sp.csr_matrix(X + 1j * X), Y,
+                                            optimizer=SGD()), TypeError,
+         "X must be real, got complex values"),
+    Case("loss-grad-complex-csc", lambda: net().loss_and_grad(sp.csc_matrix(X + 1j), Y),
+         TypeError, "X must be real, got complex values"),
+    # defect 9: pandas nullable columns: NA is refused as NaN is
+    Case("forward-pandas-Float64-NA", lambda: net().forward(_pandas_frame("Float64", (2, 1))),
+         ValueError, "X contains NaN or infinity (first at index (2, 1)); remove or impute"),
+    Case("train-pandas-Int64-NA-Y", lambda: train(
+        net(), X, _pandas_frame("Int64", (0, 2), np.round(Y * 10)), optimizer=SGD()),
+        ValueError, "Y contains NaN or infinity (first at index (0, 2))"),
+    Case("train-pandas-sample-weight-NA", lambda: train(
+        net(), X, Y, optimizer=SGD(),
+        sample_weight=_pandas_frame("Float64", 3, np.ones(12))[0]), ValueError,
+        "sample_weight contains NaN or infinity"),
+    # defect 8: NumPy scalars are validated as numbers (and accepted: below)
+    Case("dropout-numpy-out-of-range", lambda: net(dropout=np.float32(1.0)), ValueError,
+         "dropout must be in [0.0, 1.0), got np.float32(1.0)"),
+    # defect 10: messages a user can act on
+    Case("init-none", lambda: net(init=None), TypeError,
+         "init must be an initializer name or a list of one per layer, got None; choose "
+         "one of 'sklearn'"),
+    Case("init-int", lambda: net(init=3), TypeError, "init must be an initializer name"),
+    Case("sizes-bool", lambda: Network([4, True, 3]), TypeError,
+         "layer_sizes must be integers, got [4, True, 3] (a bool is not a layer size)"),
+    Case("sizes-numpy-bool", lambda: Network([4, np.True_, 3]), TypeError,
+         "(a bool is not a layer size)"),
+    Case("sample-weight-1e308", lambda: fit(sample_weight=np.full(12, 1e308))(), ValueError,
+         "sample_weight is too large (largest 1e+308, sum inf): the weighted losses would "
+         "overflow; scale them down"),
+    Case("sample-weight-too-large-float32", lambda: train(
+        net(dtype="float32"), X, Y, optimizer=SGD(), sample_weight=np.full(12, 1e300)),
+        ValueError, "sample_weight has values too large for float32 (first at index 0: "
+                    "1e+300); scale them down"),
+    Case("schedule-without-reset", lambda: _train_with_schedule(_NoReset()),
+         NotImplementedError, "_NoReset does not implement _reset(), which a Schedule "
+                              "subclass must"),
+    Case("schedule-without-epoch-rate", lambda: _train_with_schedule(_NoEpochRate()),
+         NotImplementedError, "_NoEpochRate does not implement _epoch_rate(epoch)"),
+    Case("callbacks-not-a-list", lambda: fit(callbacks=History())(), TypeError,
+         "callbacks must be a list of callbacks, got one History; pass "
+         "callbacks=[History(...)]"),
+    Case("callbacks-int", lambda: fit(callbacks=3)(), TypeError,
+         "callbacks must be a list of callbacks, got int 3; pass callbacks=[...] or None"),
+    # defects 1 and 5: forged files (valid checksum), refused at load
+    Case("load-forged-randomstate-position", _forged(_set_pos), ValueError,
+         "a RandomState position must be in [0, 624], got 2147483647"),
+    Case("load-forged-attribute-shadows-method",
+         _forged(lambda o: o["attributes"].__setitem__("predict", "x")), ValueError,
+         "the attribute 'predict' would shadow MLPClassifier.predict"),
+    Case("load-forged-n-outputs",
+         _forged(lambda o: o["attributes"].__setitem__("n_outputs_", 7)), ValueError,
+         "n_outputs_ is 7 but the network's is 3"),
+    Case("load-forged-step-count",
+         _forged(lambda o: o["attributes"]["_optimizer"]["optimizer"].__setitem__("t", -5)),
+         ValueError, "the Adam step count must be >= 0, got -5"),
+    # defect 7: a divergence dropout hid from training
+    Case("toolbox-dropout-hidden-divergence", _dropout_hidden_divergence, ValueError,
+         "Training diverged: the fitted network predicts non-finite values"),
+    # defect 3: L-BFGS on a non-finite loss
+    Case("lbfgs-nonfinite-loss", lambda: train(net(), X, Y * 1e300, optimizer=LBFGS()),
+         DivergenceError, "the loss became non-finite in L-BFGS"),
 ]
 
 
@@ -716,3 +841,164 @@ def test_concurrent_train_on_one_network_is_refused():
     finally:
         stop.set()
         worker.join()
+
+
+def test_lbfgs_refused_while_another_thread_trains_the_network():
+    """Issue #27, defect 6's pattern elsewhere: train(..., optimizer=LBFGS())
+    wrote the parameters of a network another thread was training (it took
+    no lock). It is refused now, and the running fit ends as it would alone."""
+    from bpcore import _engine
+    rng = np.random.default_rng(0)
+    Xc = rng.standard_normal((100000, 32))
+    Yc = rng.standard_normal((100000, 4))
+    alone = Network([32, 64, 4], random_state=0)
+    train(alone, Xc, Yc, optimizer=SGD(1e-4), epochs=1, batch_size=16, random_state=0)
+    n = Network([32, 64, 4], random_state=0)
+    errors = []
+
+    def background():
+        try:
+            train(n, Xc, Yc, optimizer=SGD(1e-4), epochs=1, batch_size=16, random_state=0)
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    lock = _engine._training_lock(n)
+    while not lock.locked() and worker.is_alive():
+        time.sleep(0.0005)
+    with pytest.raises(RuntimeError, match="already being trained by another thread"):
+        train(n, Xc[:100], Yc[:100], optimizer=LBFGS(max_iter=50))
+    worker.join()
+    assert errors == []
+    np.testing.assert_array_equal(n.params, alone.params)
+    train(n, Xc[:100], Yc[:100], optimizer=LBFGS(max_iter=5))    # and it can again
+
+
+# ---------------------------------------------------------------------------
+# Issue #27: input that must be accepted, and give the same numbers
+# ---------------------------------------------------------------------------
+
+def _numeric_defaults(cls, **values):
+    """The numeric constructor arguments of ``cls`` (defaults, or ``values``)."""
+    import inspect
+    out = {}
+    for p in inspect.signature(cls.__init__).parameters.values():
+        v = values.get(p.name, p.default)
+        if isinstance(v, (int, float, tuple)) and not isinstance(v, bool) and v != ():
+            out[p.name] = v
+    return out
+
+
+def _as_numpy(v, wide):
+    if isinstance(v, tuple):
+        return tuple(_as_numpy(x, wide) for x in v)
+    if isinstance(v, int):
+        return np.int64(v) if wide else np.int32(v)
+    return np.float64(v) if wide else np.float32(v)
+
+
+def _same_fit(make, run, values):
+    """``run(make(**values))`` equals the run with every value as a NumPy scalar."""
+    want = run(make(**values))
+    for wide in (False, True):
+        got = run(make(**{k: _as_numpy(v, wide) for k, v in values.items()}))
+        if not wide:    # float32 rounds some values (0.9 -> 0.8999999761...)
+            continue
+        np.testing.assert_array_equal(got, want)
+
+
+def _core_fit(**train_kw):
+    def run(opt):
+        n = Network([4, 5, 3], random_state=0)
+        train(n, X, Y, optimizer=opt, epochs=3, batch_size=4, random_state=0, **train_kw)
+        return n.params
+    return run
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS) + ["LBFGS"])
+def test_numpy_scalars_accepted_by_every_optimizer(name):
+    """Issue #27, defect 8: every hyperparameter takes NumPy scalars, as
+    scikit-learn's do; np.float64/np.int64 give bitwise the same fit."""
+    cls = LBFGS if name == "LBFGS" else OPTIMIZERS[name]
+    values = _numeric_defaults(cls, learning_rate=0.01)
+    _same_fit(cls, _core_fit(), values)
+
+
+def test_numpy_scalars_accepted_by_network_and_train():
+    def run(kw):
+        n = Network(kw.pop("layer_sizes"), dropout=kw.pop("dropout"),
+                    huber_delta=kw.pop("huber_delta"), loss="huber", random_state=0)
+        train(n, X, Y, optimizer=SGD(0.01), random_state=0, **kw)
+        return n.params
+    _same_fit(dict, run, {"layer_sizes": (4, 6, 3), "dropout": 0.5, "huber_delta": 2.0,
+                          "epochs": 2, "batch_size": 5, "alpha": 0.1, "l1": 0.01,
+                          "max_norm": 3.0, "clip_norm": 1.0, "clip_value": 0.5})
+
+
+SCHEDULE_ARGS = {"StepLR": {"step_size": 2}, "MultiStepLR": {"milestones": (1, 2)},
+                 "ExponentialLR": {"gamma": 0.9}, "CosineAnnealingLR": {"T_max": 3},
+                 "CosineAnnealingWarmRestarts": {"T_0": 2},
+                 "OneCycleLR": {"max_lr": 0.1, "total_steps": 100}}
+
+
+@pytest.mark.parametrize("name", sorted(set(schedules.SCHEDULES) - {"SequentialLR"}))
+def test_numpy_scalars_accepted_by_every_schedule(name):
+    cls = schedules.SCHEDULES[name]
+    values = {**_numeric_defaults(cls), **SCHEDULE_ARGS.get(name, {})}
+
+    def run(schedule):
+        n = Network([4, 5, 3], random_state=0)
+        train(n, X, Y, optimizer=SGD(0.01), epochs=3, batch_size=4, random_state=0,
+              schedule=schedule, validation_data=(X, Y))
+        return n.params
+    _same_fit(cls, run, values)
+
+
+def test_numpy_scalars_accepted_by_early_stopping():
+    from bpcore.callbacks import EarlyStopping
+
+    def run(cb):
+        n = Network([4, 5, 3], random_state=0)
+        return np.array(train(n, X, Y, optimizer=SGD(0.01), epochs=4, callbacks=[cb],
+                              validation_data=(X, Y), random_state=0).loss)
+    _same_fit(EarlyStopping, run, {"patience": 2, "min_delta": 1e-3})
+
+
+@pytest.mark.parametrize("name", ["NeuralNetClassifier", "NeuralNetRegressor"])
+def test_numpy_scalars_accepted_by_the_toolbox_estimators(name):
+    """The audit's case: NeuralNetClassifier(dropout=np.float32(0.5))."""
+    import bpcore
+    cls = getattr(bpcore, name)
+    target = y_cls if name == "NeuralNetClassifier" else Y
+    values = {**_numeric_defaults(cls, hidden_layer_sizes=(5,), max_iter=3),
+              "dropout": 0.5, "batch_size": 4, "max_norm": 3.0, "clip_norm": 1.0,
+              "l1": 1e-3}
+    values.pop("max_fun")       # L-BFGS only
+
+    def run(est):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return est.set_params(random_state=0).fit(X, target)._net.params
+    _same_fit(cls, run, values)
+
+
+@pytest.mark.parametrize("dtype", ["Float64", "Int64"])
+def test_pandas_nullable_columns_accepted_by_the_core_api(dtype):
+    """Issue #27, defect 9: nullable columns give the numbers of their float64
+    values (NA is refused as NaN is: the table above)."""
+    pd = pytest.importorskip("pandas")
+    Xi = np.round(X * 10)
+    frame = pd.DataFrame(Xi).astype(dtype)
+    mixed = pd.DataFrame({0: pd.array(Xi[:, 0], dtype), 1: Xi[:, 1],
+                          2: pd.array(Xi[:, 2] > 0, "boolean"), 3: Xi[:, 3]})
+    Xm = Xi.copy()
+    Xm[:, 2] = Xi[:, 2] > 0
+    for f, plain in ((frame, Xi), (mixed, Xm)):
+        np.testing.assert_array_equal(net().forward(f), net().forward(plain))
+        a, b = net(), net()
+        train(a, f, pd.DataFrame(Y).astype("Float64"), optimizer=SGD(0.01), random_state=0,
+              sample_weight=pd.Series(np.arange(1, 13)).astype("Int64"))
+        train(b, plain, Y, optimizer=SGD(0.01), random_state=0,
+              sample_weight=np.arange(1, 13))
+        np.testing.assert_array_equal(a.params, b.params)

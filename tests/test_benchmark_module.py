@@ -223,6 +223,27 @@ def test_cli_rejects_bad_arguments(args, match, capsys):
     assert match in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("where, match", [
+    ("missing/dir/x.json", "does not exist; create it first"),
+    (".", "is a directory; give a file name"),
+])
+def test_cli_checks_the_json_path_before_running(where, match, tmp_path, capsys,
+                                                 monkeypatch):
+    """Issue #27, defect 10: a bad --json path ran the whole benchmark, then
+    died with a traceback."""
+    import bpcore.benchmark as cli
+
+    def not_run(**kwargs):
+        raise AssertionError("the benchmark ran before the --json path was checked")
+
+    monkeypatch.setattr(cli, "compare", not_run)
+    with pytest.raises(SystemExit) as exc:
+        main(["--layers", "8", "4", "3", "--json", str(tmp_path / where)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--json {tmp_path / where}: " in err and match in err, err
+
+
 def test_timing_helpers():
     assert summarize([]) == {"median": None, "min": None, "max": None}
     assert paired_ratio([1.0, 6.0, 3.0], [1.0, 2.0, 1.0]) == 3.0

@@ -7,6 +7,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -727,3 +728,75 @@ def test_toolbox_activations_are_estimator_parameters():
         bpcore.MLPClassifier(activation="gelu").fit(X, y)
     with pytest.raises(AttributeError, match="not fitted yet"):
         NeuralNetClassifier().network_
+
+
+@pytest.mark.parametrize("name", ["NeuralNetRegressor", "MLPRegressor"])
+def test_a_refused_concurrent_partial_fit_leaves_the_running_one_untouched(name):
+    """Issue #27, defect 6: a second thread's partial_fit was refused only at
+    the network's lock, after it had replaced the running fit's state, and
+    its cleanup (del self._scorer) then failed the running fit with an
+    AttributeError. Now it is refused on entry, and the running fit ends
+    exactly as it would alone."""
+    import threading
+    from bpcore import _engine, estimators
+    rng = np.random.default_rng(0)
+    Xb = rng.standard_normal((100_000, 32))
+    yb = Xb[:, :2] @ np.ones((2, 2))
+    params = dict(hidden_layer_sizes=(64,), batch_size=16, random_state=0)
+    if name == "NeuralNetRegressor":
+        params["scoring"] = "r2"
+    cls = getattr(bpcore, name)
+
+    def first_fit(est):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return est.partial_fit(Xb[:200], yb[:200])
+
+    alone = first_fit(cls(**params)).partial_fit(Xb, yb)
+    est = first_fit(cls(**params))
+    errors = []
+
+    def background():
+        try:
+            est.partial_fit(Xb, yb)
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    lock = _engine._training_lock(est._net)
+    while not lock.locked() and worker.is_alive():      # in the middle of its epoch
+        time.sleep(0.0005)
+    with pytest.raises(RuntimeError, match="already being (fitted|trained) by another "
+                                           "thread") as refused:
+        est.partial_fit(Xb[:100], yb[:100])
+    worker.join()
+    assert errors == []
+    assert f"this {name} is already being fitted by another thread" in str(refused.value)
+    np.testing.assert_array_equal(est._net.params, alone._net.params)
+    assert est.n_iter_ == alone.n_iter_ and est.loss_curve_ == alone.loss_curve_
+    assert id(est) not in getattr(estimators, "_fits_running", {})
+    est.partial_fit(Xb[:100], yb[:100])       # and it can be fitted again
+
+
+def test_divergence_hidden_by_dropout_is_reported():
+    """Issue #27, defect 7: dropout masked the overflowing unit in every
+    training batch, so the fit succeeded and predicted inf. The fit now
+    reports it (the toolbox's docs promise divergence is reported); seeds
+    whose model predicts finite values still fit."""
+    outcomes = {}
+    for seed in range(10):
+        est = bpcore.NeuralNetRegressor(loss="poisson", hidden_layer_sizes=(1,), dropout=0.95,
+                                        max_iter=1, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            try:
+                est.fit([[20409.0]], [2.56])
+            except ValueError as exc:
+                assert "Training diverged: the fitted network predicts non-finite values" in \
+                    str(exc) and "dropout or batch norm hid" in str(exc)
+                outcomes[seed] = "refused"
+                continue
+        assert np.isfinite(est.predict([[20409.0]])).all(), seed
+        outcomes[seed] = "finite"
+    assert set(outcomes.values()) == {"refused", "finite"}, outcomes

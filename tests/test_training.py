@@ -540,6 +540,78 @@ def test_divergence_restores_the_epoch_start_and_resets_the_optimizer():
     assert np.isfinite(losses).all() and np.isfinite(net.params).all()
 
 
+def test_divergence_after_epochs_of_growing_loss_restores_usable_parameters():
+    """Issue #27, defect 2: the loss grows over several epochs before it
+    overflows, so the start of the diverging epoch already holds weights of
+    1e140-1e148 (14 of these 30 seeds before the fix). What comes back must
+    be usable: finite, of sane size, with a loss no higher than the fit's
+    start, and the message says which start it is."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    Y = rng.standard_normal((60, 2)) * 1e3
+    start = Network([4, 6, 6, 2], random_state=0)
+    start_loss = start.loss_and_grad(X, Y)[0]
+    for seed in range(30):
+        net = Network([4, 6, 6, 2], random_state=0)
+        with pytest.raises(DivergenceError, match="restored to their values at the "
+                                                  "start of (this fit|that epoch)") as info:
+            train(net, X, Y, optimizer=SGD(1e3, momentum=0.9), epochs=20, batch_size=10,
+                  random_state=seed)
+        loss = net.loss_and_grad(X, Y)[0]
+        assert np.abs(net.params).max() < 1e3, (seed, str(info.value))
+        assert np.isfinite(loss) and loss <= start_loss, (seed, loss, start_loss)
+        if "this fit" in str(info.value):
+            np.testing.assert_array_equal(net.params, start.params)
+            if "epoch 0;" not in str(info.value):
+                assert "the start of that epoch had a training loss of" in str(info.value)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e200])
+def test_lbfgs_nonfinite_loss_raises_divergence_error(scale):
+    """Issue #27, defect 3: L-BFGS returned ``history.loss == [nan]`` without an
+    error; now it raises DivergenceError like the minibatch optimizers and
+    leaves the starting parameters."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3))
+    Y = rng.standard_normal((30, 1)) * scale
+    net = Network([3, 4, 1], random_state=0)
+    start = net.params.copy()
+    with pytest.raises(DivergenceError, match="became non-finite in L-BFGS .*restored to "
+                                              "their values at the start of this fit"):
+        train(net, X, Y, optimizer=bpcore.LBFGS())
+    np.testing.assert_array_equal(net.params, start)
+    assert np.isfinite(net.forward(X)).all()
+
+
+def test_divergence_keeps_the_epoch_start_when_training_had_improved():
+    """Three good epochs, then a rate of 1e4: the start of the diverging
+    epoch (better than the fit's start) is what comes back."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    Y = X @ rng.standard_normal((4, 2))
+
+    class Boost(bpcore.callbacks.Callback):
+        def __init__(self, opt):
+            self.opt, self.ends = opt, []
+
+        def on_train_begin(self, net):
+            self.net = net
+
+        def on_epoch_end(self, epoch, logs):
+            self.ends.append(self.net.params.copy())
+            if epoch == 2:
+                self.opt.learning_rate = 1e4
+
+    net = Network([4, 6, 2], random_state=0)
+    opt = SGD(0.01)
+    boost = Boost(opt)
+    with pytest.raises(DivergenceError, match="start of that epoch"):
+        train(net, X, Y, optimizer=opt, epochs=20, batch_size=10, random_state=0,
+              callbacks=[boost])
+    assert len(boost.ends) == 3
+    np.testing.assert_array_equal(net.params, boost.ends[-1])
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_minibatch_with_zero_total_weight_is_skipped(n_threads):
     """A batch whose sample weights are all zero carries no information: it

@@ -57,6 +57,11 @@ def as_input(
         raise ValueError(f"{name} has no rows; at least one sample is required")
     if n_columns is not None and X.shape[1] != n_columns:
         raise ValueError(f"{name} has {X.shape[1]} columns, expected {n_columns}")
+    if np.issubdtype(X.dtype, np.complexfloating):
+        # (the conversion to a real dtype would silently drop the imaginary part)
+        raise TypeError(f"{name} must be real, got complex values")
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
+        raise TypeError(f"{name} must be numeric, got a sparse matrix of dtype {X.dtype}")
     X = csr_input(X, dtype, name)
     if not np.isfinite(X.data).all():
         raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
@@ -191,6 +196,26 @@ def _index_problem(idx: NDArray[np.integer[Any]], bound: int, what: str) -> str 
     return None
 
 
+def _from_pandas(a: Any) -> Any:
+    """A pandas DataFrame or Series of nullable numeric columns (``Int64``,
+    ``Float64``, ``boolean``, ...) as float64 with NA as NaN (which the
+    callers refuse as they refuse NaN); anything else as it is.
+
+    NumPy sees such columns as objects; scikit-learn's estimators convert
+    them, and the core API does the same.
+    """
+    if not type(a).__module__.startswith("pandas") or not hasattr(a, "to_numpy"):
+        return a
+    # (pandas ships no types without pandas-stubs)
+    from pandas.api.types import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        is_numeric_dtype)
+    dtypes = list(a.dtypes) if hasattr(a, "columns") else [getattr(a, "dtype", None)]
+    if (not dtypes or all(isinstance(d, np.dtype) for d in dtypes)
+            or not all(is_numeric_dtype(d) for d in dtypes)):
+        return a            # plain NumPy columns (or non-numeric ones): as before
+    return a.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def as_matrix(
     a: ArrayLike, name: str, dtype: DTypeLike, n_columns: int | None = None,
     allow_1d: bool = False,
@@ -198,7 +223,7 @@ def as_matrix(
     """C-contiguous 2-D array of ``dtype`` with finite entries, copied only if needed."""
     if sp.issparse(a):
         raise TypeError(f"{name} must be a dense array, got a sparse matrix")
-    arr = np.asarray(a)
+    arr = np.asarray(_from_pandas(a))
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
     ):
@@ -239,21 +264,48 @@ def as_sample_weight(
     """Validated 1-D weights of ``dtype``, or None."""
     if sample_weight is None:
         return None
-    sw = np.asarray(sample_weight)
+    sw = np.asarray(_from_pandas(sample_weight))
     if sw.ndim == 0:
         sw = np.full(n_samples, sw)
     if sw.ndim != 1 or sw.shape[0] != n_samples:
         raise ValueError(
             f"sample_weight must have shape ({n_samples},), got {np.shape(sample_weight)}"
         )
-    sw = np.ascontiguousarray(sw, dtype=dtype)
+    source = sw
+    with np.errstate(over="ignore"):
+        sw = np.ascontiguousarray(sw, dtype=dtype)
     if not np.isfinite(sw).all():
+        where = _first_nonfinite(sw)
+        if _is_number(source) and np.isfinite(source[where]):
+            raise ValueError(
+                f"sample_weight has values too large for {np.dtype(dtype).name} (first at "
+                f"index {where[0]}: {float(source[where])!r}); scale them down, e.g. divide "
+                "them by their mean (the weighted mean loss stays the same)")
         raise ValueError("sample_weight contains NaN or infinity")
     if (sw < 0).any():
         raise ValueError("sample_weight must be non-negative")
-    if not sw.sum() > 0:
+    with np.errstate(over="ignore"):
+        total = sw.sum(dtype=np.float64)
+    if not total > 0:
         raise ValueError("sample_weight sums to zero; at least one weight must be positive")
+    # Weighted losses sum w * loss over a batch: weights near the top of the
+    # float range overflow there, and the divergence would be blamed on the
+    # learning rate.
+    if not np.isfinite(total) or sw.max() > _WEIGHT_MAX[np.dtype(dtype).name]:
+        raise ValueError(
+            f"sample_weight is too large (largest {float(sw.max())!r}, sum {float(total)!r}): "
+            "the weighted losses would overflow; scale them down, e.g. divide them by their "
+            "mean (the weighted mean loss stays the same)")
     return sw
+
+
+#: Largest sample weight taken: the weighted loss sums (w * loss, over a
+#: batch) keep 1e100 (float32: 1e19) of headroom for the loss itself.
+_WEIGHT_MAX = {"float64": 1e200, "float32": 1e19}
+
+
+def _is_number(a: NDArray[Any]) -> bool:
+    return bool(np.issubdtype(a.dtype, np.number)) and not np.iscomplexobj(a)
 
 
 def check_positive_int(value: object, name: str, minimum: int = 1) -> int:

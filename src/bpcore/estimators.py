@@ -17,9 +17,11 @@ parameter buffer. Arrays assigned to them by the user (e.g. custom initial
 weights before a ``warm_start`` fit) are copied into the buffer at the next
 ``fit``, ``partial_fit`` or prediction.
 """
+import contextlib
 import copy
 import logging
 import operator
+import threading
 import time
 import warnings
 from typing import Any
@@ -265,6 +267,37 @@ class _LbfgsCallbackBridge:
         self.task.call_on_fit_task_end(estimator=self.est)
 
 
+_fits_guard = threading.Lock()
+_fits_running = {}  # id(estimator) -> the thread fitting it
+
+
+@contextlib.contextmanager
+def _one_fit_at_a_time(est):
+    """Refuse a second thread's fit/partial_fit of ``est`` while one runs.
+
+    Refused on entry, before it changes anything: a call refused later (by
+    the network's training lock) had already replaced the running fit's
+    state (its RandomState, n_outputs_, n_iter_, its network on a fresh
+    fit; before the fit plan, the toolbox's scorer, whose cleanup then
+    failed the running fit with an AttributeError). Re-entrant for the
+    fitting thread.
+    """
+    me = threading.get_ident()
+    with _fits_guard:
+        owner = _fits_running.get(id(est))
+        if owner is not None and owner != me:
+            raise RuntimeError(
+                f"this {type(est).__name__} is already being fitted by another thread; fit "
+                "one estimator from one thread at a time (or fit a sklearn.base.clone of it)")
+        _fits_running[id(est)] = me
+    try:
+        yield
+    finally:
+        if owner is None:
+            with _fits_guard:
+                del _fits_running[id(est)]
+
+
 class _FitPlan:
     """One fit, decided once from the estimator's parameters.
 
@@ -314,6 +347,10 @@ class _FitPlan:
         self.restore_best = True
         self.history = None         # the History a fit appends to (None: a throwaway)
         self.dask = False           # X is a dask array (bpcore.dask's L-BFGS)
+
+    def check_predictions(self, net, X):
+        """After training: nothing more for scikit-learn's networks (the
+        toolbox's plan checks what dropout and batch norm can hide)."""
 
     # -- the data -------------------------------------------------------------
 
@@ -650,6 +687,11 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None,
              callbacks=None):
         """The one fit: ``fit``, ``partial_fit`` and the toolbox's, every solver."""
+        with _one_fit_at_a_time(self):
+            return self._fit_unguarded(X, y, sample_weight, incremental, validation_data,
+                                       callbacks)
+
+    def _fit_unguarded(self, X, y, sample_weight, incremental, validation_data, callbacks):
         plan = self._Plan(self, X, incremental, validation_data, callbacks)
         y_given = y
         X, Y, sample_weight = plan.data(X, y, sample_weight)
@@ -679,6 +721,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
 
         if not np.isfinite(net.params).all():
             raise ValueError(_NONFINITE_WEIGHTS)
+        plan.check_predictions(net, X)
         ctx.call_on_fit_task_end(estimator=self, X=X, y=y_given, metadata=metadata,
                                  reconstruction_attributes=self._reconstruction_attributes)
         return self

@@ -8,9 +8,11 @@ class DivergenceError(ValueError):
     """Training produced a non-finite loss or non-finite parameters.
 
     The network is left with the parameters (and running statistics) it had
-    at the start of the epoch in which training diverged, and the optimizer's
-    state (moments, velocities, step count) is reset, so that training can
-    resume, e.g. with a lower learning rate. A ``ValueError``.
+    at the start of the epoch in which training diverged if its training
+    loss there is finite and no higher than at the start of the fit, else
+    with those it had at the start of the fit (the message says which); the
+    optimizer's state (moments, velocities, step count) is reset, so that
+    training can resume, e.g. with a lower learning rate. A ``ValueError``.
 
     Parameters
     ----------

@@ -1,6 +1,7 @@
 """The network: layer spec, its compiled plan, the flat buffers and their views."""
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -201,7 +202,7 @@ class Network:
         self._hidden: list[str] = hidden
         self._inits = _check_inits(init, len(sizes) - 1)
         self._dropout = [check_real(p, "dropout", low=0.0, high=1.0, high_open=True)
-                         for p in _per_layer(dropout, n_hidden, "dropout", (int, float))]
+                         for p in _per_layer(dropout, n_hidden, "dropout", numbers.Real)]
         self._batch_norm = [bool(b) for b in _per_layer(batch_norm, n_hidden, "batch_norm",
                                                          (bool, np.bool_))]
         self._residual = _check_residual(residual, sizes)
@@ -742,6 +743,10 @@ def _per_layer(value: Any, n: int, name: str,
 
 
 def _check_inits(init: str | Sequence[str], n_layers: int) -> list[str]:
+    if not isinstance(init, (str, list, tuple)):
+        raise TypeError(
+            f"init must be an initializer name or a list of one per layer, got {init!r}; "
+            "choose one of " + ", ".join(repr(k) for k in INITIALIZERS))
     inits = [init] * n_layers if isinstance(init, str) else list(init)
     if len(inits) != n_layers:
         raise ValueError(
@@ -785,6 +790,12 @@ def _check_seed(seed: int | np.integer[Any]) -> int:
 
 
 def _check_sizes(layer_sizes: Iterable[int]) -> list[int]:
+    layer_sizes = list(layer_sizes) if hasattr(layer_sizes, "__iter__") else layer_sizes
+    if isinstance(layer_sizes, list) and any(isinstance(s, (bool, np.bool_))
+                                             for s in layer_sizes):
+        # int(True) == 1: a bool is almost surely a mistake (batch_size=True is refused too)
+        raise TypeError(f"layer_sizes must be integers, got {layer_sizes!r} (a bool is not "
+                        "a layer size)")
     try:
         sizes = [int(s) for s in layer_sizes]
     except (TypeError, ValueError):

@@ -493,10 +493,21 @@ class _Decoder:
         _keys(x, {"keys", "pos", "has_gauss", "cached_gaussian"})
         keys = self.array(x["keys"])
         if keys.dtype != np.uint32 or keys.shape != (624,):
-            raise ValueError("malformed RandomState")
+            raise ValueError(f"a RandomState needs 624 uint32 keys, the file stores "
+                             f"{keys.shape} {keys.dtype}")
+        # NumPy's set_state does not bound-check these: a position past the
+        # key array makes the next draw read (and write) outside it.
+        pos, has_gauss = _int(x["pos"]), _int(x["has_gauss"])
+        cached = self.value(x["cached_gaussian"])
+        if not 0 <= pos <= 624:
+            raise ValueError(f"a RandomState position must be in [0, 624], got {pos}")
+        if has_gauss not in (0, 1):
+            raise ValueError(f"a RandomState's has_gauss must be 0 or 1, got {has_gauss}")
+        if not isinstance(cached, float) or not math.isfinite(cached):
+            raise ValueError(f"a RandomState's cached Gaussian must be a finite float, "
+                             f"got {cached!r}")
         rs = np.random.RandomState()
-        rs.set_state(("MT19937", keys, _int(x["pos"]), _int(x["has_gauss"]),
-                      float(self.value(x["cached_gaussian"]))))
+        rs.set_state(("MT19937", keys, pos, has_gauss, cached))
         return rs
 
     def network(self, x):
@@ -546,14 +557,27 @@ class _Decoder:
             return cls(**init)
         _keys(x, {"class", "init", "lr", "t", "mu_product", "state"})
         opt = cls(learning_rate=x["lr"], **init)
-        opt._config.t = _int(x["t"])
-        opt._config.mu_product = float(x["mu_product"])
+        t, mu_product = _int(x["t"]), x["mu_product"]
+        if t < 0:
+            raise ValueError(f"the {name} step count must be >= 0, got {t}")
+        # mu_product (NAdam's running product of momenta, 1.0 for the others)
+        # is a product of factors in (0, 1].
+        if (not isinstance(mu_product, (int, float)) or isinstance(mu_product, bool)
+                or not 0.0 <= mu_product <= 1.0):
+            raise ValueError(f"the {name} momentum product must be a number in [0, 1], "
+                             f"got {mu_product!r}")
+        opt._config.t = t
+        opt._config.mu_product = float(mu_product)
         state = self.value(x["state"])
         if state is not None:
+            n_state = opt._config.n_state
             if (not isinstance(state, np.ndarray) or state.ndim != 2
                     or state.dtype not in (np.float32, np.float64)
-                    or state.shape[0] != opt._config.n_state):
-                raise ValueError(f"malformed {name} state")
+                    or state.shape[0] != n_state):
+                raise ValueError(f"the {name} state must be a float32 or float64 array "
+                                 f"of {n_state} rows, got {_describe(state)}")
+            if not np.isfinite(state).all():
+                raise ValueError(f"the {name} state holds non-finite values")
             state = np.ascontiguousarray(state)
         opt.state = state
         return opt
@@ -606,7 +630,9 @@ class _Decoder:
             if not isinstance(fields.get("classes_"), np.ndarray):
                 raise ValueError("malformed LabelBinarizer classes_")
             lb.y_type_ = fields["y_type_"]
-            lb.sparse_input_ = bool(fields.get("sparse_input_", False))
+            if not isinstance(fields.get("sparse_input_", False), bool):
+                raise ValueError("malformed LabelBinarizer sparse_input_")
+            lb.sparse_input_ = fields.get("sparse_input_", False)
             lb.classes_ = fields["classes_"]
         return lb
 
@@ -641,15 +667,163 @@ class _Decoder:
             if key == "_net":
                 continue
             if isinstance(v, dict) and set(v) == {"views"}:
-                if v["views"] not in ("coefs", "intercepts") or "_net" not in state:
+                if v["views"] not in ("coefs", "intercepts"):
                     raise ValueError("malformed view entry")
+                if "_net" not in state:
+                    raise ValueError(f"{key} refers to the network's arrays, but the file "
+                                     "holds no network")
                 state[key] = list(getattr(state["_net"], v["views"]))
             else:
                 state[key] = self.value(v)
+        _check_fitted_state(cls, state)
+        if "_net" in state:
+            # A fitted estimator resumes training (partial_fit, warm_start)
+            # with these parameters: refuse invalid ones now, with
+            # scikit-learn's message, rather than at the next fit.
+            est._validate_params()
+            sizes = est.hidden_layer_sizes
+            sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+            if not all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
+                       and n > 0 for n in sizes):
+                raise ValueError(f"hidden_layer_sizes must be integers > 0, got {sizes}")
         est.__dict__.update(state)
         from ._target import check_fitted_scaling
         check_fitted_scaling(est)       # the regressor's target scaling (issue 28)
         return est
+
+
+# -- the fitted state, cross-checked before it reaches an estimator ---------------
+
+#: Integer attributes of a fitted estimator, with their least value.
+_COUNTS = {"n_features_in_": 1, "n_outputs_": 1, "n_layers_": 2, "n_iter_": 0, "t_": 0,
+           "_epochs_trained": 0, "_no_improvement_count": 0, "_schedule_start": 0}
+#: What every fitted estimator holds beside its network.
+_FITTED = ("n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "coefs_",
+           "intercepts_", "_best_params", "_best_buffers", "n_iter_", "t_",
+           "_epochs_trained")
+#: ... and what a minibatch fit adds, which partial_fit and warm_start read.
+_STOCHASTIC = ("_schedule", "_schedule_start", "loss_curve_", "_no_improvement_count",
+               "best_loss_", "validation_scores_", "best_validation_score_")
+
+
+def _describe(v):
+    if isinstance(v, np.ndarray):
+        return f"an array of shape {v.shape} and dtype {v.dtype}"
+    return f"a {type(v).__name__}"
+
+
+def _check_fitted_state(cls, state):
+    """Refuse fitted state that a fit of ``cls`` cannot have produced.
+
+    A forged file (a hostile author recomputes the checksum) could otherwise
+    load inconsistent state that predicts silently wrong (``classes_`` of 7
+    labels beside a 3-output network) or breaks later with a misleading
+    error (an attribute named ``predict`` shadowing the method).
+    """
+    from sklearn.base import ClassifierMixin
+    from .callbacks import History
+    from .network import Network
+    from .optimizers import Optimizer
+    from .schedules import Schedule
+    name = cls.__name__
+    others = [c for c in _estimator_classes().values() if c is not cls]
+    for key in state:
+        # Methods, properties, descriptors and class constants alike: an
+        # instance attribute of that name would shadow them ...
+        if hasattr(cls, key):
+            raise ValueError(f"the attribute {key!r} would shadow {name}.{key}")
+        # ... or fake them for duck typing (predict_proba on a regressor).
+        owner = next((c for c in others if callable(getattr(c, key, None))), None)
+        if owner is not None:
+            raise ValueError(f"the attribute {key!r} would pose as the method "
+                             f"{owner.__name__}.{key} on a {name}")
+    for key, low in _COUNTS.items():
+        if key in state:
+            v = state[key]
+            if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)) \
+                    or v < low:
+                raise ValueError(f"{key} must be an integer >= {low}, got {v!r}")
+    for key in ("loss_", "best_loss_", "best_validation_score_"):
+        v = state.get(key)
+        if v is not None and (not isinstance(v, (float, int, np.floating, np.integer))
+                              or isinstance(v, (bool, np.bool_))):
+            raise ValueError(f"{key} must be a number, got {_describe(v)}")
+    for key in ("loss_curve_", "validation_scores_"):
+        v = state.get(key)
+        if v is not None and (not isinstance(v, list) or not all(
+                isinstance(a, (float, int, np.floating, np.integer))
+                and not isinstance(a, (bool, np.bool_)) for a in v)):
+            raise ValueError(f"{key} must be a list of numbers")
+    for key, kind in (("_random_state", np.random.RandomState), ("_optimizer", Optimizer),
+                      ("_schedule", Schedule), ("history_", History)):
+        if key in state and not isinstance(state[key], kind) and not (
+                key == "_schedule" and state[key] is None):
+            raise ValueError(f"{key} must be a {kind.__name__}, got {_describe(state[key])}")
+    net = state.get("_net")
+    if net is None:
+        fitted = sorted(k for k in (*_FITTED, "classes_", "_label_binarizer", "_optimizer")
+                        if k in state)
+        if fitted:
+            raise ValueError(f"the file holds the fitted attributes {fitted} but no network")
+        return
+    if not isinstance(net, Network):
+        raise ValueError("the estimator's _net is not a network")
+    missing = [k for k in _FITTED + (_STOCHASTIC if "_optimizer" in state else ())
+               if k not in state]
+    if missing:
+        raise ValueError(f"a fitted {name} needs the attributes {missing}")
+    sizes = list(net.layer_sizes)
+    for key, want in (("n_features_in_", sizes[0]), ("n_outputs_", sizes[-1]),
+                      ("n_layers_", len(sizes)), ("out_activation_", net.output)):
+        if state[key] != want:
+            raise ValueError(f"{key} is {state[key]!r} but the network's is {want!r}")
+    for key, views in (("coefs_", net.coefs), ("intercepts_", net.intercepts)):
+        v = state[key]
+        if not isinstance(v, list) or [np.shape(a) for a in v] != [a.shape for a in views] \
+                or not all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in v):
+            raise ValueError(f"{key} must be float arrays of the shapes "
+                             f"{[a.shape for a in views]} of the network")
+    for key, like in (("_best_params", net.params), ("_best_buffers", net.buffers)):
+        v = state[key]
+        if not isinstance(v, np.ndarray) or v.shape != like.shape or v.dtype != like.dtype:
+            raise ValueError(f"{key} must be an array of shape {like.shape} and dtype "
+                             f"{like.dtype} (the network's), got {_describe(v)}")
+    opt = state.get("_optimizer")
+    if opt is not None and getattr(opt, "state", None) is not None and (
+            opt.state.shape[1] != net.n_params or opt.state.dtype != net.dtype):
+        raise ValueError(f"the optimizer's state is for {opt.state.shape[1]} "
+                         f"{opt.state.dtype} parameters, the network has {net.n_params} "
+                         f"{net.dtype}")
+    if issubclass(cls, ClassifierMixin):
+        _check_classes(state, sizes[-1])
+
+
+def _check_classes(state, n_outputs):
+    from sklearn.preprocessing import LabelBinarizer
+    classes, lb = state.get("classes_"), state.get("_label_binarizer")
+    if not isinstance(classes, np.ndarray) or classes.ndim != 1 or classes.size == 0:
+        raise ValueError(f"classes_ must be a non-empty 1-d array, got {_describe(classes)}")
+    if not isinstance(lb, LabelBinarizer) or not hasattr(lb, "classes_"):
+        raise ValueError("a fitted classifier needs a fitted _label_binarizer")
+    if (lb.neg_label, lb.pos_label, lb.sparse_output) != (0, 1, False):
+        raise ValueError("the _label_binarizer must have neg_label=0, pos_label=1 and "
+                         "sparse_output=False, as a fit makes it")
+    if lb.sparse_input_ and lb.y_type_ != "multilabel-indicator":
+        raise ValueError("only multilabel targets come as a sparse matrix "
+                         "(_label_binarizer.sparse_input_)")
+    if not (lb.classes_.shape == classes.shape and (lb.classes_ == classes).all()):
+        raise ValueError("classes_ differs from the _label_binarizer's classes_")
+    if len(np.unique(classes)) != classes.size:
+        raise ValueError("classes_ holds repeated labels")
+    if lb.y_type_ == "binary":
+        ok = n_outputs == 1 and classes.size <= 2
+    elif lb.y_type_ in ("multiclass", "multilabel-indicator"):
+        ok = n_outputs == classes.size
+    else:
+        raise ValueError(f"a classifier cannot have been fitted on {lb.y_type_!r} targets")
+    if not ok:
+        raise ValueError(f"{classes.size} classes ({lb.y_type_}) do not fit a network of "
+                         f"{n_outputs} outputs")
 
 
 def _expected_sizes(config):

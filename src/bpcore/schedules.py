@@ -25,6 +25,7 @@ epoch.
 from __future__ import annotations
 
 import math
+import numbers
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -141,7 +142,9 @@ class Schedule:
                 f"(its 'schedule' entry is {name!r})")
         self.bind(state["base_lr"], state["steps_per_epoch"])
         for key in self._STATE:
-            setattr(self, key, state[key])
+            if key not in state:
+                raise ValueError(f"this {type(self).__name__} state dict has no {key!r} entry")
+            setattr(self, key, _checked_state(key, state[key]))
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, as plain JSON-able values.
@@ -166,10 +169,41 @@ class Schedule:
                 "bind(base_lr, steps_per_epoch) first")
 
     def _reset(self) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement _reset(), which a Schedule subclass "
+            "must: set the state the schedule has right after bind() (e.g. "
+            "self.last_epoch = -1; self.lr = self.base_lr); see bpcore.schedules.Schedule")
 
     def _epoch_rate(self, epoch: int) -> float:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement _epoch_rate(epoch), which a Schedule "
+            "subclass must (the learning rate of every step of that epoch), unless it "
+            "overrides epoch_rates(epoch); see bpcore.schedules.Schedule")
+
+
+#: The range of each state entry (a hostile saved file may hold anything):
+#: (integer?, least value); ``best`` is any real but NaN.
+_STATE_RANGES: dict[str, tuple[bool, float]] = {
+    "last_epoch": (True, -1), "lr": (False, 0.0), "num_bad_epochs": (True, 0),
+    "cooldown_counter": (True, 0), "T_cur": (False, -1), "T_i": (True, 1)}
+
+
+def _checked_state(key: str, value: object) -> object:
+    """A state entry of ``load_state_dict``, refused if no schedule has it."""
+    real = (type(value) is not bool and not isinstance(value, np.bool_)
+            and isinstance(value, numbers.Real))
+    number = float(value) if real else math.nan  # type: ignore[arg-type]
+    if key == "best":       # None before the first observation
+        ok = value is None or (real and not math.isnan(number))
+        what = "a number or None"
+    else:
+        integer, low = _STATE_RANGES.get(key, (False, -math.inf))
+        ok = (real and (not integer or isinstance(value, numbers.Integral))
+              and math.isfinite(number) and number >= low)
+        what = f"{'an integer' if integer else 'a finite number'} >= {low:g}"
+    if not ok:
+        raise ValueError(f"the schedule state's {key!r} must be {what}, got {value!r}")
+    return value
 
 
 def _to_json(value: object) -> object:

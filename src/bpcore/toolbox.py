@@ -115,6 +115,28 @@ class _ToolboxPlan(_FitPlan):
         self.history = (previous if incremental and isinstance(previous, History)
                         else History())
 
+    def check_predictions(self, net, X):
+        """Report a divergence that dropout or batch norm hid from training.
+
+        Training sees dropout's masks (and batch norm's batch statistics),
+        prediction does not: units that overflow at prediction can be masked
+        in every training batch, so every training loss is finite and the
+        fitted model predicts inf (issue #27: Poisson loss, dropout=0.95).
+        One forward pass over the training data (the inference path, about a
+        third of an epoch's work) catches it, only for such networks.
+        """
+        if self.dask or not (any(net._dropout) or any(net._batch_norm)):
+            return
+        with np.errstate(all="ignore"):
+            out = net.forward(X)
+        if not np.isfinite(out).all():
+            raise ValueError(
+                "Training diverged: the fitted network predicts non-finite values (inf or "
+                "NaN) on its training data, although every training loss was finite: "
+                "dropout or batch norm hid the overflowing units during training. Lower the "
+                "learning rate or the dropout, or scale the inputs and targets (e.g. with "
+                "sklearn.preprocessing.StandardScaler).")
+
     @staticmethod
     def _check_dask(est, incremental, validation_data):
         if est.solver != "lbfgs" or incremental:

@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 
 from ._engine import DivergenceError, EpochRunner, blas_for, reshuffle
 from ._lbfgs import LBFGS, minimize_lbfgs
+from ._scratch import _training_lock
 from ._validation import check_positive_int, check_real
 from .callbacks import Callback, History, check_callbacks
 from .network import Network
@@ -268,8 +269,10 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
     ------
     DivergenceError
         If the loss or the parameters become non-finite; ``net`` is left
-        with its parameters from the start of that epoch and the optimizer's
-        state is reset.
+        with its parameters from the start of that epoch if they are no worse
+        than at the start of this call, else with those of the start of this
+        call (the message says which; L-BFGS: the start of this call), and
+        the optimizer's state is reset.
     KeyboardInterrupt
         On Ctrl-C, within a few milliseconds of work; ``net`` keeps the
         parameters reached so far and stays usable.
@@ -348,14 +351,36 @@ def _train_lbfgs(net: Network, X: NDArray[np.floating[Any]], Y: NDArray[np.float
                  sample_weight: NDArray[np.floating[Any]] | None, optimizer: LBFGS,
                  alpha: float, l1: float, validate: Validation | None,
                  callbacks: list[Callback], history: History) -> History:
-    for cb in callbacks:
-        cb.set_params({"epochs": optimizer.max_iter})
-        cb.on_train_begin(net)
+    # L-BFGS writes the parameters at every evaluation: the minibatch
+    # epochs' lock (EpochRunner.run) keeps another thread's training out.
+    lock = _training_lock(net)
+    if not lock.acquire(blocking=False):
+        raise RuntimeError(
+            "this network is already being trained by another thread; train "
+            "one network from one thread at a time (or copy it first)")
+    try:
+        for cb in callbacks:
+            cb.set_params({"epochs": optimizer.max_iter})
+            cb.on_train_begin(net)
+    except BaseException:
+        lock.release()
+        raise
     t0 = time.perf_counter()
+    start = net.params.copy()
     try:
         result = minimize_lbfgs(net, X, Y, sample_weight, alpha, l1=l1, options={
             "maxiter": optimizer.max_iter, "maxfun": optimizer.max_fun,
             "gtol": optimizer.tol})
+        if not (np.isfinite(result.fun) and np.isfinite(net.params).all()):
+            # As the minibatch optimizers: an error, and usable parameters.
+            what = ("the loss" if np.isfinite(net.params).all() else "the parameters")
+            net.params[...] = start
+            raise DivergenceError(
+                f"Training diverged: {what} became non-finite in L-BFGS (loss "
+                f"{float(result.fun)!r} after {result.nit} iterations); the parameters were "
+                "restored to their values at the start of this fit. Scale the inputs and "
+                "the targets (e.g. with sklearn.preprocessing.StandardScaler) or add L2 "
+                "regularization (alpha).", epoch_loss_so_far=float(result.fun))
         logs = {"loss": float(result.fun), "lr": np.nan,
                 "epoch_time": time.perf_counter() - t0}
         if validate is not None:
@@ -365,6 +390,7 @@ def _train_lbfgs(net: Network, X: NDArray[np.floating[Any]], Y: NDArray[np.float
         for cb in callbacks:
             cb.on_epoch_end(0, logs)
     finally:
+        lock.release()
         for cb in callbacks:
             cb.on_train_end(net)
     return history

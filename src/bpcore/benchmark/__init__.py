@@ -452,6 +452,20 @@ def _positive_int(text):
     return value
 
 
+def _unwritable(path):
+    """Why ``path`` cannot be written as a new or replaced file, or None."""
+    import os
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "is a directory; give a file name"
+    if not os.path.isdir(folder):
+        return f"the directory {folder} does not exist; create it first"
+    if not os.access(folder, os.W_OK) or (os.path.exists(path)
+                                          and not os.access(path, os.W_OK)):
+        return "is not writable here"
+    return None
+
+
 def _parser():
     p = argparse.ArgumentParser(
         prog="python -m bpcore.benchmark",
@@ -510,6 +524,11 @@ def main(argv=None):
     if args.samples < 2 * args.layers[-1]:
         p.error(f"--samples must be at least twice the number of classes "
                 f"({2 * args.layers[-1]})")
+    if args.json:
+        # Checked before the run (minutes), not after it.
+        problem = _unwritable(args.json)
+        if problem:
+            p.error(f"--json {args.json}: {problem}")
     result = compare(
         hidden_layer_sizes=tuple(args.layers[1:-1]), batch_size=args.batch_size,
         dtype=args.dtype, epochs=args.epochs, rounds=args.rounds, threads=args.threads,
