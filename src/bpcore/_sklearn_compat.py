@@ -178,13 +178,19 @@ def unsupported_message(missing: list[str]) -> str:
     >>> print(unsupported_message(["sklearn.base._fit_context"])[:52])
     bpcore cannot find scikit-learn's sklearn.base._fit_
     """
-    oldest, newest = (f"{major}.{minor}" for major, minor in TESTED_SKLEARN)
+    oldest, newest = _tested_range()
     return (
         f"bpcore cannot find scikit-learn's {', '.join(missing)} in the installed "
         f"scikit-learn {sklearn.__version__}. bpcore reproduces scikit-learn "
         f"{oldest} to {newest} exactly and needs these private helpers from it; "
         f"install one of those releases: pip install 'scikit-learn>={oldest},<{_next(newest)}'."
     )
+
+
+def _tested_range() -> tuple[str, str]:
+    """The oldest and newest tested scikit-learn releases: ``('1.6', '1.9')``."""
+    oldest, newest = (f"{major}.{minor}" for major, minor in TESTED_SKLEARN)
+    return oldest, newest
 
 
 def _next(minor_version: str) -> str:
@@ -208,11 +214,11 @@ def untested_message(version: str) -> str | None:
     >>> untested_message("1.9.1") is None
     True
     >>> print(untested_message("1.10.0")[:60])
-    bpcore was tested with scikit-learn 1.6 to 1.9, not with 1.1
+    bpcore was tested with scikit-learn 1.6 to 1.9, not with the
     """
     if _minor_version(version) <= TESTED_SKLEARN[1]:
         return None
-    oldest, newest = (f"{major}.{minor}" for major, minor in TESTED_SKLEARN)
+    oldest, newest = _tested_range()
     return (
         f"bpcore was tested with scikit-learn {oldest} to {newest}, not with the "
         f"installed {version}: its MLPClassifier and MLPRegressor work, but are not "

@@ -1133,11 +1133,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> clf.predict(X[:3]).shape
     (3,)""")
 
-    # scikit-learn's MLPClassifier has ``loss == "log_loss"`` (its base
-    # __init__ stores it beside the parameters); a class attribute keeps the
-    # attribute without an __init__ that sets more than its parameters.
-    loss = "log_loss"
-
     def __init__(self, hidden_layer_sizes: ArrayLike = (100,), activation: str = "relu", *,
                  solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
                  learning_rate: str = "constant", learning_rate_init: float = 0.001,

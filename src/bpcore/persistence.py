@@ -261,6 +261,14 @@ def _schedule_classes():
     return {**SCHEDULES, "SklearnSchedule": SklearnSchedule}
 
 
+def _known_class(classes, name, kind):
+    """The class a file names, from the registry of what bpcore loads."""
+    if name not in classes:
+        raise ValueError(f"unknown {kind} class {name!r}; bpcore loads only "
+                         f"{', '.join(classes)}")
+    return classes[name]
+
+
 def _init_args(cls):
     return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
@@ -542,12 +550,8 @@ class _Decoder:
     def optimizer(self, x):
         if not isinstance(x, dict) or "class" not in x:
             raise ValueError("malformed optimizer")
-        classes = _optimizer_classes()
         name = x["class"]
-        if name not in classes:
-            raise ValueError(f"unknown optimizer class {name!r}; bpcore loads only "
-                             f"{', '.join(classes)}")
-        cls = classes[name]
+        cls = _known_class(_optimizer_classes(), name, "optimizer")
         allowed = set(_init_args(cls)) - {"learning_rate"}
         init = self.value({"dict": [[k, v] for k, v in _dict(x["init"]).items()]})
         if not set(init) <= allowed:
@@ -643,12 +647,8 @@ class _Decoder:
         return self.estimator(x)
 
     def estimator(self, x):
-        classes = _estimator_classes()
         name = x["estimator"]
-        if name not in classes:
-            raise ValueError(f"unknown estimator class {name!r}; bpcore loads only "
-                             f"{', '.join(classes)}")
-        cls = classes[name]
+        cls = _known_class(_estimator_classes(), name, "estimator")
         params = {_attr_name(k): self.value(v) for k, v in _dict(x["params"]).items()}
         known = set(cls().get_params(deep=False))
         if not set(params) <= known:
