@@ -154,6 +154,10 @@ class _SklearnRules(Callback):
     def on_epoch_end(self, epoch, logs):
         est = self.est
         est.n_iter_ += 1
+        # Current at every epoch's end, so that a model saved mid-fit
+        # (ModelCheckpoint) is a complete fitted state; the fit's end sets
+        # the same value (first epoch + n_iter_).
+        est._epochs_trained = getattr(est, "_epochs_trained", 0) + 1
         est.loss_ = logs["loss"]
         est.t_ += self.n_samples
         est.loss_curve_.append(est.loss_)
@@ -809,6 +813,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         first_epoch = getattr(self, "_epochs_trained", 0)
         if fresh:
             self._schedule = plan.schedule(self._optimizer, runner.n_batches)
+            self._schedule_start = first_epoch  # before the epochs: a mid-fit save needs it
         else:
             self._schedule = plan.continued_schedule(
                 self._schedule, first_epoch - self._schedule_start, runner.n_batches)
