@@ -30,6 +30,15 @@ from bpcore.callbacks import (
     check_callbacks,
 )
 
+from bpcore._sklearn_compat import HAS_CALLBACKS
+
+# set_callbacks is scikit-learn's callback protocol, new in 1.9: before it the
+# estimators do not have it (tests/test_sklearn_compat.py checks the refusal),
+# and bpcore's callbacks reach the estimators through the toolbox's
+# fit(callbacks=[...]) only.
+needs_protocol = pytest.mark.skipif(
+    not HAS_CALLBACKS, reason="set_callbacks needs scikit-learn >= 1.9 (sklearn.callback)")
+
 ESTIMATORS = [MLPClassifier, MLPRegressor, NeuralNetClassifier, NeuralNetRegressor]
 
 
@@ -71,6 +80,7 @@ def quiet(est, *args, **kw):
         return est.fit(*args, **kw)
 
 
+@needs_protocol
 @pytest.mark.parametrize("Est", ESTIMATORS)
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 def test_set_callbacks_runs_bpcore_callbacks_every_epoch(data, Est, solver):
@@ -86,6 +96,7 @@ def test_set_callbacks_runs_bpcore_callbacks_every_epoch(data, Est, solver):
     assert all({"loss", "lr", "epoch_time"} <= set(e[2]) for e in epochs)
 
 
+@needs_protocol
 @pytest.mark.parametrize("Est", ESTIMATORS)
 def test_callbacks_change_no_result(data, Est):
     X, y = xy(data, Est)
@@ -98,6 +109,7 @@ def test_callbacks_change_no_result(data, Est):
     assert plain.validation_scores_ == called.validation_scores_
 
 
+@needs_protocol
 @pytest.mark.parametrize("Est", ESTIMATORS)
 def test_lbfgs_is_one_epoch_for_callbacks(data, Est):
     X, y = xy(data, Est)
@@ -109,6 +121,7 @@ def test_lbfgs_is_one_epoch_for_callbacks(data, Est):
     assert rec.events[1][2]["loss"] == est.loss_
 
 
+@needs_protocol
 def test_drop_in_early_stopping_logs_val_score(data):
     X, y = data[True]
     rec = Recorder()
@@ -117,6 +130,7 @@ def test_drop_in_early_stopping_logs_val_score(data):
     assert [e[2]["val_score"] for e in rec.epochs()] == est.validation_scores_
 
 
+@needs_protocol
 @pytest.mark.parametrize("Est", [NeuralNetClassifier, NeuralNetRegressor])
 def test_toolbox_fit_takes_callbacks_after_set_callbacks(data, Est):
     X, y = xy(data, Est)
@@ -138,6 +152,7 @@ def test_toolbox_fit_takes_callbacks_after_set_callbacks(data, Est):
     assert order == ["set", "set"]
 
 
+@needs_protocol
 @pytest.mark.parametrize("Est", ESTIMATORS)
 def test_csv_logger_loss_column_is_the_loss_curve(data, Est, tmp_path):
     X, y = xy(data, Est)
@@ -150,6 +165,7 @@ def test_csv_logger_loss_column_is_the_loss_curve(data, Est, tmp_path):
     assert [float(r["loss"]) for r in rows] == est.loss_curve_
 
 
+@needs_protocol
 def test_csv_logger_over_partial_fit_calls(data, tmp_path):
     X, y = data[True]
     path = tmp_path / "log.csv"
@@ -161,6 +177,7 @@ def test_csv_logger_over_partial_fit_calls(data, tmp_path):
     assert [float(r["loss"]) for r in rows] == est.loss_curve_
 
 
+@needs_protocol
 @pytest.mark.parametrize("Est", ESTIMATORS)
 def test_early_stopping_callback_stops_and_restores(data, Est):
     X, y = xy(data, Est)
@@ -173,6 +190,7 @@ def test_early_stopping_callback_stops_and_restores(data, Est):
         assert_array_equal(a, b)
 
 
+@needs_protocol
 def test_user_callback_stop_is_honoured_and_warns_nothing(data):
     X, y = data[True]
     with warnings.catch_warnings():
@@ -200,6 +218,7 @@ def test_model_checkpoint_saves_the_best_estimator(data, Est, tmp_path):
     assert_array_equal(back.predict(X), ref.predict(X))
 
 
+@needs_protocol
 def test_model_checkpoint_every_epoch_with_sklearn_callbacks_set(data, tmp_path):
     X, y = data[True]
     sk_callback = pytest.importorskip("sklearn.callback")
@@ -230,6 +249,7 @@ def test_model_checkpoint_in_train_and_monitor_errors(tmp_path):
         ModelCheckpoint(3)
 
 
+@needs_protocol
 def test_bpcore_and_sklearn_callbacks_together_and_clone(data):
     from test_toolbox_estimators import _Recorder
     X, y = data[True]
@@ -270,6 +290,7 @@ def test_bad_callbacks_arguments(data, bad, match):
                      optimizer=bpcore.SGD(), callbacks=bad)
 
 
+@needs_protocol
 def test_bad_set_callbacks_arguments():
     with pytest.raises(TypeError, match=r"separate arguments: est.set_callbacks\(cb1, cb2\)"):
         MLPClassifier().set_callbacks([History()])
@@ -299,6 +320,7 @@ def test_messages_go_to_the_bpcore_logger(data, caplog, capsys):
     assert infos[-1].endswith("Learning rate too small. Stopping.")
 
 
+@needs_protocol
 def test_save_and_pickle_an_estimator_with_callbacks_set(data, tmp_path):
     X, y = data[True]
     est = quiet(MLPClassifier((8,), max_iter=2, random_state=0)

@@ -297,6 +297,13 @@ def _refuse_callbacks(estimator: Any) -> bool:
     )
 
 
+def callbacks_available(estimator: Any) -> bool:
+    """``available_if`` check of an estimator's ``set_callbacks``: True with
+    scikit-learn's callback protocol (1.9), else the ``AttributeError`` that
+    says why it is absent."""
+    return True if HAS_CALLBACKS else _refuse_callbacks(estimator)
+
+
 try:
     from sklearn.base import _fit_context as _sk_fit_context
     from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -374,6 +381,7 @@ if _untested is not None:  # pragma: no cover - needs an untested scikit-learn
 __all__ = [
     "ADDED_IN",
     "CallbackSupportMixin",
+    "callbacks_available",
     "HAS_CALLBACKS",
     "HAS_MLP_LOSS_AND_SAMPLE_WEIGHT",
     "HasMethods",

@@ -53,6 +53,7 @@ from ._sklearn_compat import (  # every version-sensitive scikit-learn name
     _fit_context,
     _get_additional_lbfgs_options_dict,
     available_if,
+    callbacks_available,
     classifier_partial_fit_signature,
     regressor_init_signature,
     validate_data,
@@ -646,8 +647,11 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         """Whether scikit-learn's own callbacks are set (bpcore's run in the loop)."""
         return any(not isinstance(cb, Callback) for cb in getattr(self, "_skl_callbacks", ()))
 
+    @available_if(callbacks_available)
     def set_callbacks(self, *callbacks):
-        """Set the callbacks of every later fit and partial_fit.
+        """Set the callbacks of every later fit and partial_fit (scikit-learn
+        >= 1.9, whose callback protocol this is; absent before, with the
+        reason as the ``AttributeError``'s cause).
 
         Takes bpcore's callbacks (:mod:`bpcore.callbacks`: ``EarlyStopping``,
         ``ProgressBar``, ``CSVLogger``, ``ModelCheckpoint``, subclasses of
