@@ -119,17 +119,54 @@ class Callback:
     # and ``clone`` carries them; the estimators run the hooks above.
 
     def setup(self, estimator: Any, context: Any) -> None:
-        """scikit-learn's hook at the start of ``fit``: nothing here."""
+        """Do nothing at the start of ``fit`` (scikit-learn's protocol hook).
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            The estimator being fitted.
+        context : object
+            scikit-learn's callback context of the task.
+        """
 
     def on_fit_task_begin(self, estimator: Any, context: Any) -> None:
-        """scikit-learn's hook at the start of a task: nothing here."""
+        """Do nothing at the start of a task (scikit-learn's protocol hook).
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            The estimator being fitted.
+        context : object
+            scikit-learn's callback context of the task.
+        """
 
     def on_fit_task_end(self, estimator: Any, context: Any) -> bool:
-        """scikit-learn's hook at the end of a task: never stops here."""
+        """Never stop at the end of a task (scikit-learn's protocol hook).
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            The estimator being fitted.
+        context : object
+            scikit-learn's callback context of the task.
+
+        Returns
+        -------
+        stop : bool
+            Always False: bpcore's callbacks stop from ``on_epoch_end``.
+        """
         return False
 
     def teardown(self, estimator: Any, context: Any) -> None:
-        """scikit-learn's hook at the end of ``fit``: nothing here."""
+        """Do nothing at the end of ``fit`` (scikit-learn's protocol hook).
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            The estimator being fitted.
+        context : object
+            scikit-learn's callback context of the task.
+        """
 
 
 def check_callbacks(callbacks: Iterable[Callback] | None,
