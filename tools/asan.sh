@@ -58,7 +58,10 @@ python -m pip install -q --upgrade "setuptools>=77" "Cython>=3.0.10" "numpy>=2.0
 deps="$(python - "$src/pyproject.toml" <<'PY'
 import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-print("\n".join(project["dependencies"] + project["optional-dependencies"]["test"]))
+# matplotlib left out: its C++ extensions abort under a preloaded libasan
+# ("CHECK failed: ... real___cxa_throw") at import; the plot tests skip here.
+print("\n".join(d for d in project["dependencies"] + project["optional-dependencies"]["test"]
+                if not d.startswith("matplotlib")))
 PY
 )"
 mapfile -t deps <<< "$deps"
