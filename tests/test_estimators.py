@@ -126,6 +126,23 @@ def test_public_methods_match_sklearn(name):
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
+def test_unfitted_attributes_match_sklearn(name):
+    # What __init__ stores, names and values: scikit-learn's classifier sets
+    # loss="log_loss" without taking it as a parameter, and code reads it.
+    ours, theirs = getattr(bpcore, name)(), getattr(sk, name)()
+    assert vars(ours) == vars(theirs)
+    assert ours.get_params() == theirs.get_params()
+    assert (ours.loss, type(ours).__name__) in {("log_loss", "MLPClassifier"),
+                                                ("squared_error", "MLPRegressor")}
+
+
+def test_toolbox_classifier_sets_log_loss():
+    from bpcore import NeuralNetClassifier
+    clf = NeuralNetClassifier()
+    assert clf.loss == "log_loss" and "loss" not in clf.get_params()
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_partial_fit_only_for_stochastic_solvers(name, solver):
     est = getattr(bpcore, name)(solver=solver)

@@ -118,12 +118,13 @@ def _warn(msg, category=UserWarning):
     logger.warning(msg)
 
 
-def _store_parameters(est, arguments):
+def _store_parameters(est, arguments, **fixed):
     """scikit-learn's ``__init__``: store every argument as given, under its
     own name. ``arguments`` is the ``__init__``'s ``locals()`` (no validation
-    here: it happens in ``fit``)."""
-    for name, value in arguments.items():
-        if name != "self":
+    here: it happens in ``fit``); ``fixed`` are attributes a class sets
+    without taking them as parameters (the classifiers' ``loss``)."""
+    for name, value in {**arguments, **fixed}.items():
+        if name not in ("self", "__class__"):
             setattr(est, name, value)
 
 
@@ -517,6 +518,18 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
     # the iteration order of its set, which a copy of the literal would not
     # reproduce reliably.)
     _parameter_constraints: dict = dict(MLPCLASSIFIER_PARAMETER_CONSTRAINTS)
+
+    def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size,
+                 learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
+                 random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
+                 early_stopping, validation_fraction, beta_1, beta_2, epsilon,
+                 n_iter_no_change, max_fun):
+        # scikit-learn's BaseMultilayerPerceptron signature. The concrete
+        # classes store their own parameters; this declares ``loss`` as a
+        # constructor argument of the family, which the classifiers set to
+        # "log_loss" without taking it (MLPClassifier().loss, as scikit-learn's),
+        # and which scikit-learn's check_no_attributes_set_in_init looks for.
+        _store_parameters(self, locals())
 
     # -- the network and its public views ---------------------------------
 
@@ -1151,7 +1164,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
-        _store_parameters(self, locals())
+        _store_parameters(self, locals(), loss="log_loss")
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,

@@ -467,7 +467,7 @@ class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
                  clip_value: float | None = None, weight_decay: float = 0.01,
                  class_weight: Mapping[Any, float] | str | None = None,
                  restore_best_weights: bool = True, scoring: Scoring = None) -> None:
-        _store_parameters(self, locals())
+        _store_parameters(self, locals(), loss="log_loss")
 
 
 class NeuralNetRegressor(_ToolboxMixin, MLPRegressor):
