@@ -269,7 +269,7 @@ def test_infer_declines_what_is_not_the_common_case():
 
 def test_one_chunk_shortcut_is_inference_plans_answer():
     # Network._infer skips inference_plan for at most 64 rows under its
-    # one-chunk bound; the plan must agree.
+    # one-chunk bound; the layout must agree.
     for sizes in ([64, 100, 10], [3, 1], [784, 512, 512, 10], [20, 2000, 5]):
         net = bpcore.Network(sizes, random_state=0)
         for n in range(1, 65):

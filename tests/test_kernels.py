@@ -525,7 +525,7 @@ NET_CASES = [
 def _layout(sizes, hidden, output, loss, sq_scale):
     codes = [HIDDEN_ACTIVATIONS[h] for h in hidden] + [OUTPUT_ACTIVATIONS[output]]
     lcode = K.Loss.SQUARED_ERROR if LOSSES[loss] is None else LOSSES[loss][output]
-    return K.Plan(list(sizes), codes, lcode, sq_scale=sq_scale)
+    return K.Layout(list(sizes), codes, lcode, sq_scale=sq_scale)
 
 
 def _random_net(sizes, rng, dtype):
@@ -613,9 +613,9 @@ def test_drivers_check_shapes():
     with pytest.raises(ValueError, match="params has 7 entries, the layout needs 8"):
         K.forward(layout, np.zeros(7), np.zeros((4, 3)), np.zeros((4, 2)), work, 4)
     with pytest.raises(ValueError, match="unknown activation code"):
-        K.Plan([3, 2], [99], K.Loss.SQUARED_ERROR)
+        K.Layout([3, 2], [99], K.Loss.SQUARED_ERROR)
     with pytest.raises(ValueError, match="need one activation code per weight layer"):
-        K.Plan([3, 4, 2], [0], K.Loss.SQUARED_ERROR)
+        K.Layout([3, 4, 2], [0], K.Loss.SQUARED_ERROR)
 
 
 # ---------------------------------------------------------------------------

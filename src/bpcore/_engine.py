@@ -31,7 +31,7 @@ from ._scratch import forget_scratch as forget_scratch
 from .exceptions import DivergenceError as DivergenceError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .network import Network, _Plan
+    from .network import Network, _Layout
     from .optimizers import Optimizer
 
 # How the epoch kernel splits a batch across threads (docs/DESIGN.md, Threads).
@@ -84,7 +84,7 @@ def blas_for(macs: int) -> contextlib.nullcontext[None] | _SingleThreadedBLAS:
     return contextlib.nullcontext() if blas_threads_pay(macs) else _SINGLE_BLAS
 
 
-def inference_plan(layout: _Plan, n_rows: int, block_rows: int) -> tuple[int, int]:
+def inference_plan(layout: _Layout, n_rows: int, block_rows: int) -> tuple[int, int]:
     """``(n_threads, chunk)`` for ``forward`` on ``n_rows`` rows.
 
     Inference cuts the rows into chunks shared by our own threads, BLAS on
@@ -124,7 +124,7 @@ def reshuffle(order: NDArray[np.intp], random_state: np.random.RandomState) -> N
     return order[idx]
 
 
-def unit_split_applies(layout: _Plan, dense: bool = True, n_state: int = 0,
+def unit_split_applies(layout: _Layout, dense: bool = True, n_state: int = 0,
                        rules: _kernels.StepRules | None = None) -> bool:
     """True if the hidden-unit split can run an epoch of ``layout`` on dense
     (or sparse) X with an optimizer of ``n_state`` state buffers and these
@@ -133,7 +133,7 @@ def unit_split_applies(layout: _Plan, dense: bool = True, n_state: int = 0,
     return _kernels.unit_split_refusal(layout, dense, n_state, rules) is None
 
 
-def choose_threads(layout: _Plan, batch_size: int, dense: bool = True,
+def choose_threads(layout: _Layout, batch_size: int, dense: bool = True,
                    unit_split_ok: bool = True) -> tuple[int, bool]:
     """How the epoch kernel uses threads: ``(n_threads, by_units)``.
 

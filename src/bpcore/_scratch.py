@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .network import Network, _Plan
+    from .network import Network, _Layout
 
 _locks_guard = threading.Lock()
 
@@ -32,7 +32,7 @@ class _Scratch:
     __slots__ = ("grad", "work", "batch_loss", "batch_rows", "stats", "snapshot",
                  "snapshot_buffers", "fit_start", "fit_start_buffers")
 
-    def __init__(self, layout: _Plan, params: NDArray[np.floating[Any]],
+    def __init__(self, layout: _Layout, params: NDArray[np.floating[Any]],
                  buffers: NDArray[np.floating[Any]], batch_size: int, n: int, n_batches: int,
                  n_threads: int, work: int) -> None:
         self.grad = np.zeros((n_threads, params.shape[0]), dtype=params.dtype)

@@ -40,8 +40,8 @@ BN_MOMENTUM = 0.1
 BN_EPS = 1e-5
 
 
-class _Plan(Protocol):
-    """What Python reads of a ``_kernels.Plan`` (which has no stub): its
+class _Layout(Protocol):
+    """What Python reads of a ``_kernels.Layout`` (which has no stub): its
     properties and size methods, as declared in src/kernels/layout.pxi."""
 
     @property
@@ -161,7 +161,7 @@ class Network:
     [False, False, True]
     """
 
-    layout: _Plan  # the compiled plan, a _kernels.Plan
+    layout: _Layout  # the compiled layout, a _kernels.Layout
     _params: NDArray[np.floating[Any]]
     buffers: NDArray[np.floating[Any]]
     coefs: list[NDArray[np.floating[Any]]]
@@ -337,7 +337,7 @@ class Network:
     # -- computing ------------------------------------------------------------
 
     def _block_rows(self, n: int) -> int:
-        # (layer_sizes is the plan's sizes as a stored tuple; the plan builds
+        # (layer_sizes is the layout's sizes as a stored tuple; the layout builds
         # its tuple at each read, 1.5 us of a one-row prediction)
         return max(1, min(n, max(64, _BLOCK_ELEMENTS // max(self.layer_sizes[1:]))))
 
@@ -708,14 +708,14 @@ class Network:
         self._make_views()
 
 
-def _layout_for(net: Network) -> _kernels.Plan:
+def _layout_for(net: Network) -> _kernels.Layout:
     # By default the gradient is exactly that of the reported loss (a mean
     # over outputs for the regression losses). The estimators switch to
     # scikit-learn's convention, whose squared-error gradient sums over
     # outputs (sq_scale=1).
     codes = [hidden_code(a) for a in net._hidden] + [output_code(net.output)]
     sklearn_grad = getattr(net, "_sklearn_gradient", False)
-    return _kernels.Plan(
+    return _kernels.Layout(
         net.layer_sizes, codes, loss_code(net.loss, net.output),
         sq_scale=1.0 if sklearn_grad else 1.0 / net.layer_sizes[-1],
         leaky_slope=LEAKY_RELU_SLOPE, elu_alpha=ELU_ALPHA,

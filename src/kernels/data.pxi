@@ -58,7 +58,7 @@ cdef struct Scratch:
 
 cdef struct EpochArgs:
     # What every thread of one epoch reads; set once before the parallel block.
-    const Layout* L
+    const CLayout* L
     Batches B
     Rules R
     Scratch W
@@ -158,9 +158,9 @@ cdef class Minibatches:
         self.workspace = Workspace(work)
 
 
-cdef int _bind_batches(const Layout* L, Minibatches data, Py_ssize_t n_params,
+cdef int _bind_batches(const CLayout* L, Minibatches data, Py_ssize_t n_params,
                        Batches* B, const floating* like) except -1:
-    """Check the batches against the plan and fill B (pointers stay valid
+    """Check the batches against the layout and fill B (pointers stay valid
     while ``data`` is held; ``like`` only fixes the type)."""
     cdef const floating[:, ::1] Y = data.Y
     cdef const floating[::1] sw
@@ -231,7 +231,7 @@ cdef int _bind_rules(StepRules rules, Py_ssize_t n_batches, Rules* R) except -1:
     return 0
 
 
-cdef int _epoch_args(const Layout* L, OptimizerConfig opt, Minibatches data,
+cdef int _epoch_args(const CLayout* L, OptimizerConfig opt, Minibatches data,
                      floating[::1] theta, floating[:, ::1] grad, floating[:, ::1] opt_state,
                      object buffers, EpochArgs* E) except -1:
     """Check one epoch's inputs and fill E but its scratch (pointers stay
@@ -256,7 +256,7 @@ cdef int _epoch_args(const Layout* L, OptimizerConfig opt, Minibatches data,
     return 0
 
 
-cdef int _check_stats(const Layout* L, object stats, Py_ssize_t team,
+cdef int _check_stats(const CLayout* L, object stats, Py_ssize_t team,
                       double** out) except -1:
     cdef double[::1] st
     if stats is None:
@@ -270,7 +270,7 @@ cdef int _check_stats(const Layout* L, object stats, Py_ssize_t team,
     return 0
 
 
-cdef int _bind_buffers(const Layout* L, object buffers, floating** out,
+cdef int _bind_buffers(const CLayout* L, object buffers, floating** out,
                        floating* typed) except -1:
     cdef floating[::1] bf
     out[0] = NULL
@@ -281,7 +281,7 @@ cdef int _bind_buffers(const Layout* L, object buffers, floating** out,
                          "(%d running statistics)" % L.n_buffers)
     bf = buffers
     if bf.shape[0] != L.n_buffers:
-        raise ValueError("buffers has %d entries, the plan needs %d"
+        raise ValueError("buffers has %d entries, the layout needs %d"
                          % (bf.shape[0], L.n_buffers))
     out[0] = &bf[0]
     return 0

@@ -5,7 +5,7 @@ cdef void _batch_rows(const EpochArgs* E, SparseRows* sp, Py_ssize_t start,
                       Py_ssize_t r0, Py_ssize_t r1, Rows* R, floating* typed) noexcept nogil:
     """Rows r0..r1 of the batch at ``start``: gathered by the permutation
     (sparse rows are read in place), or read in place in the natural order."""
-    cdef const Layout* L = E.L
+    cdef const CLayout* L = E.L
     cdef Py_ssize_t n0 = L.sizes[0], K = L.sizes[L.n_layers]
     cdef const Batches* B = &E.B
     cdef bint dense = B.X != NULL
@@ -53,7 +53,7 @@ cdef void _update_share(const EpochArgs* E, EpochShared* S, const Team* T,
     others': no cache line written by two cores), finish the gradient by
     the rules (penalties, 1 / batch weight, clipping) and update the slice.
     Leaves its shares of sum(W**2) and sum(|W|) in S.part (batch_end.pxi)."""
-    cdef const Layout* L = E.L
+    cdef const CLayout* L = E.L
     cdef const Rules* R = &E.R
     cdef int tid = T.tid, team = T.team, k
     cdef Py_ssize_t p0 = tid * E.n_params // team, p1 = (tid + 1) * E.n_params // team, i
@@ -120,7 +120,7 @@ cdef void _rows_team(const EpochArgs* E, EpochShared* S, Team* T, Mode* M,
 cdef void _epoch_thread(const EpochArgs* E, EpochShared* S, floating* th) noexcept nogil:
     """One thread's part of the epoch: per batch, walk its rows, then (after
     the barrier) its share of the update; thread 0 keeps the books."""
-    cdef const Layout* L = E.L
+    cdef const CLayout* L = E.L
     cdef int sense = 0
     cdef Team T
     cdef Rows R
@@ -177,7 +177,7 @@ cdef void _epoch_thread(const EpochArgs* E, EpochShared* S, floating* th) noexce
     bp_fp_exit(fp)
 
 
-def train_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
+def train_epoch(Layout layout, OptimizerConfig opt, Minibatches data,
                 floating[::1] theta, floating[:, ::1] grad, floating[:, ::1] opt_state,
                 int n_threads=1, bint by_units=False, buffers=None):
     """Run one epoch of minibatch training: gather, forward, loss, backward, update.
@@ -202,7 +202,7 @@ def train_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
     ``data.workspace.work`` must then hold ``layout.units_workspace_size(
     batch_size, n_threads)``.
     """
-    cdef const Layout* L = &layout.c
+    cdef const CLayout* L = &layout.c
     cdef EpochArgs E
     cdef EpochShared S
     cdef Acts A
@@ -241,7 +241,7 @@ def train_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
     return status
 
 
-cdef int _rows_scratch(const Layout* L, Workspace ws, floating[::1] work, Py_ssize_t bs,
+cdef int _rows_scratch(const CLayout* L, Workspace ws, floating[::1] work, Py_ssize_t bs,
                        int n_threads, Scratch* W, Acts* A) except -1:
     """Check the workspace for the row split and carve it into W and A."""
     cdef floating* xbuf

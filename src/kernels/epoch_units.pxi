@@ -9,7 +9,7 @@
 # the end. Every thread also keeps its own copy of b_1 and updates it
 # identically (it is K values).
 #
-# The packed copy is itself a plan: n0 -> hw -> K (``UnitBlock``), which the
+# The packed copy is itself a layout: n0 -> hw -> K (``UnitBlock``), which the
 # thread walks with the walk every driver uses (walk.pxi), with one seam:
 # the output layer's product A[:, h0:h1] @ W_1[h0:h1] is a partial sum. Per
 # batch each thread computes its hidden block from the whole batch and its
@@ -39,15 +39,15 @@
 # asks it through unit_split_refusal; _engine.choose_threads decides when
 # the split pays): one hidden layer, no batch norm, dropout, residual skip
 # or saved pre-activation, dense X, optimizers with at most two state
-# buffers, no l1, max-norm or clipping. Every other plan takes the row
+# buffers, no l1, max-norm or clipping. Every other layout takes the row
 # split.
 
 
 cdef struct UnitBlock:
-    # Thread t's block of the plan, n0 -> hw -> K, over its packed
+    # Thread t's block of the layout, n0 -> hw -> K, over its packed
     # parameters [W_0[:, h0:h1] | W_1[h0:h1] | b_0[h0:h1] | b_1]. ``L``
     # points into the arrays below: never copy a UnitBlock.
-    Layout L
+    CLayout L
     Py_ssize_t sizes[3]
     Py_ssize_t w_off[2]
     Py_ssize_t b_off[2]
@@ -70,10 +70,10 @@ cdef struct UnitsShared:
     BatchBooks held          # thread 0's books of the batch not recorded yet
 
 
-cdef const char* _units_refusal(const Layout* L, bint dense, int n_state,
+cdef const char* _units_refusal(const CLayout* L, bint dense, int n_state,
                                 const Rules* R) noexcept nogil:
     """Why the unit split cannot run this epoch, or NULL if it can: the one
-    place that decides. ``R`` NULL: the plan and the input alone."""
+    place that decides. ``R`` NULL: the layout and the input alone."""
     if L.n_layers != 2 or not L.plain:
         return "by_units (the hidden-unit split) needs a plain network with exactly one hidden layer"
     if not dense:
@@ -85,9 +85,9 @@ cdef const char* _units_refusal(const Layout* L, bint dense, int n_state,
     return NULL
 
 
-def unit_split_refusal(Plan layout, bint dense=True, int n_state=0, StepRules rules=None):
+def unit_split_refusal(Layout layout, bint dense=True, int n_state=0, StepRules rules=None):
     """None if ``train_epoch(..., by_units=True)`` can run an epoch of this
-    plan on this input (dense or not) with an optimizer of ``n_state``
+    layout on this input (dense or not) with an optimizer of ``n_state``
     state buffers and these rules (None: every rule off), else the reason."""
     cdef Rules R
     cdef const char* why
@@ -104,23 +104,23 @@ def unit_split_refusal(Plan layout, bint dense=True, int n_state=0, StepRules ru
 # Shared: every thread's partial output product and the output delta. Every
 # block starts on its own cache lines.
 
-cdef Py_ssize_t _units_workspace_size(const Layout* L, Py_ssize_t rows,
+cdef Py_ssize_t _units_workspace_size(const CLayout* L, Py_ssize_t rows,
                                       Py_ssize_t team) noexcept nogil:
     return (team * _units_thread_stride(L, rows) + (team + 1) * _units_partial_stride(L, rows)
             + PAD)
 
 
-cdef inline Py_ssize_t _units_thread_stride(const Layout* L, Py_ssize_t rows) noexcept nogil:
+cdef inline Py_ssize_t _units_thread_stride(const CLayout* L, Py_ssize_t rows) noexcept nogil:
     cdef Py_ssize_t n0 = L.sizes[0], H = L.sizes[1], K = L.sizes[2]
     return (4 * _round_up(L.n_params) + _round_up(rows * n0) + 2 * _round_up(rows * K)
             + _round_up(rows) + _round_up(rows * H) + _round_up(rows * max(H, K)))
 
 
-cdef inline Py_ssize_t _units_partial_stride(const Layout* L, Py_ssize_t rows) noexcept nogil:
+cdef inline Py_ssize_t _units_partial_stride(const CLayout* L, Py_ssize_t rows) noexcept nogil:
     return _round_up(rows * L.sizes[2])
 
 
-cdef void _unit_block(const Layout* L, Py_ssize_t hw, UnitBlock* U) noexcept nogil:
+cdef void _unit_block(const CLayout* L, Py_ssize_t hw, UnitBlock* U) noexcept nogil:
     cdef Py_ssize_t n0 = L.sizes[0], K = L.sizes[2], l
     U.L = L[0]
     U.sizes[0] = n0
@@ -266,7 +266,7 @@ cdef void _units_step(const EpochArgs* E, const UnitBlock* U, UnitsShared* sh,
 cdef void _units_thread(const EpochArgs* E, UnitsShared* sh, EpochShared* S,
                         floating* th, floating* work) noexcept nogil:
     """One thread's part of the epoch (see the comment at the top)."""
-    cdef const Layout* L = E.L
+    cdef const CLayout* L = E.L
     cdef int sense = 0, tid
     cdef Py_ssize_t H = L.sizes[1], h0, b, par, since_poll = 0, pending = OK
     cdef UnitBlock U
@@ -337,7 +337,7 @@ cdef void _units_pack(const EpochArgs* E, const UnitBlock* U, Py_ssize_t h0,
                       floating* th, floating** p, bint pack) noexcept nogil:
     """Copy the thread's block of the parameters and the optimizer state in
     (``pack``) or back out (b_1 only from thread 0)."""
-    cdef const Layout* L = E.L
+    cdef const CLayout* L = E.L
     cdef Py_ssize_t n0 = L.sizes[0], H = L.sizes[1], K = L.sizes[2], hw = U.sizes[1]
     cdef Py_ssize_t w0 = L.w_off[0], w1 = L.w_off[1], b0 = L.b_off[0], b1 = L.b_off[1]
     cdef floating* shared[3]
@@ -423,7 +423,7 @@ cdef inline void _unpack_units(const floating* src, floating* dst, Py_ssize_t n0
         memcpy(dst + b1, src + hw, K * sizeof(floating))
 
 
-cdef int _check_units(const Layout* L, const EpochArgs* E, OptimizerConfig opt,
+cdef int _check_units(const CLayout* L, const EpochArgs* E, OptimizerConfig opt,
                       Py_ssize_t work_size) except -1:
     cdef const char* why = _units_refusal(L, E.B.X != NULL, opt.n_state, &E.R)
     cdef Py_ssize_t team = max(1, min(E.n_threads, L.sizes[1]))

@@ -2,7 +2,7 @@
 # barrier the probe times; bpcore.benchmark.floor drives both.
 # Included by src/_kernels.pyx (see its Design docstring for the order).
 
-def floor_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
+def floor_epoch(Layout layout, OptimizerConfig opt, Minibatches data,
                 floating[::1] theta, floating[::1] grad, floating[:, ::1] opt_state):
     """The benchmark floor: only the matrix products of an epoch plus the optimizer.
 
@@ -13,7 +13,7 @@ def floor_epoch(Plan layout, OptimizerConfig opt, Minibatches data,
     dropout, activations, loss or bias. Rows are read in order. ``theta`` is
     updated with a garbage gradient, so pass a throwaway copy.
     """
-    cdef const Layout* L = &layout.c
+    cdef const CLayout* L = &layout.c
     cdef const floating[:, ::1] X = data.X
     cdef floating[::1] work = data.workspace.work
     cdef Py_ssize_t n = X.shape[0], bs = min(data.batch_size, X.shape[0])

@@ -13,7 +13,7 @@ cdef struct FullBatch:
     Py_ssize_t n, chunk
 
 
-cdef int _full_batch_input(const Layout* L, object X, const floating[:, ::1] Y,
+cdef int _full_batch_input(const CLayout* L, object X, const floating[:, ::1] Y,
                            object sample_weight, object buffers, floating* theta,
                            Py_ssize_t n_params, floating[::1] work, Py_ssize_t chunk,
                            bint whole, FullBatch* F) except -1:
@@ -43,7 +43,7 @@ cdef int _full_batch_input(const Layout* L, object X, const floating[:, ::1] Y,
     return 0
 
 
-cdef double _full_batch_walk(const Layout* L, FullBatch* F, const floating* theta,
+cdef double _full_batch_walk(const CLayout* L, FullBatch* F, const floating* theta,
                              floating* grad, floating* scratch, Acts* A, Team* T,
                              const Mode* M, bint* interrupted) noexcept nogil:
     """The data-loss sum over every chunk of F: forward and backward into
@@ -77,7 +77,7 @@ cdef double _full_batch_walk(const Layout* L, FullBatch* F, const floating* thet
     return loss_sum
 
 
-def loss_grad(Plan layout, floating[::1] theta, X, const floating[:, ::1] Y,
+def loss_grad(Layout layout, floating[::1] theta, X, const floating[:, ::1] Y,
               sample_weight, double alpha, floating[::1] grad_out, floating[::1] work,
               Py_ssize_t chunk, *, buffers=None, bint training=False,
               unsigned long long seed=0, double l1=0.0):
@@ -95,7 +95,7 @@ def loss_grad(Plan layout, floating[::1] theta, X, const floating[:, ::1] Y,
     no dropout. ``buffers`` are the network's running statistics. Ctrl-C is
     polled between chunks.
     """
-    cdef const Layout* L = &layout.c
+    cdef const CLayout* L = &layout.c
     cdef double loss_sum, sw_sum = 0.0, sq = 0.0, ab = 0.0
     cdef floating* xbuf
     cdef floating* ybuf
@@ -135,7 +135,7 @@ def loss_grad(Plan layout, floating[::1] theta, X, const floating[:, ::1] Y,
     return loss_sum / sw_sum + _penalty_term(alpha, l1, sq, ab, sw_sum)
 
 
-def loss_value(Plan layout, const floating[::1] theta, X, const floating[:, ::1] Y,
+def loss_value(Layout layout, const floating[::1] theta, X, const floating[:, ::1] Y,
                sample_weight, floating[::1] work, Py_ssize_t chunk, buffers=None):
     """The data loss on (X, Y) by the inference path (running statistics, no
     dropout), ``chunk`` rows at a time, without the GIL and without a
@@ -144,7 +144,7 @@ def loss_value(Plan layout, const floating[::1] theta, X, const floating[:, ::1]
     ``work`` needs ``layout.workspace_size(chunk)`` entries; Ctrl-C is
     polled between chunks.
     """
-    cdef const Layout* L = &layout.c
+    cdef const CLayout* L = &layout.c
     cdef double loss_sum, sw_sum
     cdef floating* xbuf
     cdef floating* ybuf

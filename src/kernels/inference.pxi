@@ -32,7 +32,7 @@ cpdef enum InferenceHead:
 
 cdef struct Inference:
     # What every thread of a forward call shares (read-only but the flags).
-    const Layout* L
+    const CLayout* L
     void* buffers
     const void* x                # dense X, or NULL
     SparseRows sp                # sparse X (its ``first`` is set per chunk)
@@ -114,7 +114,7 @@ cdef void _forward_chunk(const Inference* F, const floating* theta, floating* pi
     (through ``head_rows``, then the head, unless the head is the output).
     Hidden layers alternate between ping and pong (a residual layer adds
     its input, the other block, in place); nothing is kept for a backward."""
-    cdef const Layout* L = F.L
+    cdef const CLayout* L = F.L
     cdef Py_ssize_t l, n0 = L.sizes[0]
     cdef int sense = 0
     cdef Acts A
@@ -156,7 +156,7 @@ cdef void _forward_thread(Inference* F, const floating* theta) noexcept nogil:
     call (100,000 digits rows, 2 threads, load ~14 on 2 CPUs: see
     docs/DESIGN.md). Thread 0 polls Ctrl-C between its chunks; the others
     stop at their next chunk when it raised or a chunk was not finite."""
-    cdef const Layout* L = F.L
+    cdef const CLayout* L = F.L
     cdef int tid = bp_thread_id()
     cdef Py_ssize_t c, n_chunks = (F.n + F.chunk - 1) // F.chunk, since_poll = 0
     cdef Py_ssize_t n0 = L.sizes[0], rows
@@ -180,10 +180,10 @@ cdef void _forward_thread(Inference* F, const floating* theta) noexcept nogil:
     bp_fp_exit(fp)
 
 
-cdef inline Py_ssize_t _inference_per_thread(const Layout* L, Py_ssize_t chunk,
+cdef inline Py_ssize_t _inference_per_thread(const CLayout* L, Py_ssize_t chunk,
                                              int head) noexcept nogil:
     """Entries of scratch per thread: ping and pong (as
-    ``Plan.inference_workspace_size``), then the head's chunk of outputs."""
+    ``Layout.inference_workspace_size``), then the head's chunk of outputs."""
     return (2 * chunk * L.max_width + 2 * L.max_width
             + (0 if head == HEAD_OUTPUT else chunk * L.sizes[L.n_layers]))
 
@@ -201,7 +201,7 @@ cdef int _run_inference(Inference* F, const floating* theta, int n_threads) exce
     return 0
 
 
-def forward(Plan layout, const floating[::1] theta, X, floating[:, ::1] out,
+def forward(Layout layout, const floating[::1] theta, X, floating[:, ::1] out,
             floating[::1] work, Py_ssize_t chunk, buffers=None, int n_threads=1):
     """out = network(X), ``chunk`` rows at a time, on up to ``n_threads`` threads.
 
@@ -214,7 +214,7 @@ def forward(Plan layout, const floating[::1] theta, X, floating[:, ::1] out,
     may round a row differently by its place in a chunk, so the chunk size
     can matter). Ctrl-C is polled between chunks.
     """
-    cdef const Layout* L = &layout.c
+    cdef const CLayout* L = &layout.c
     cdef Py_ssize_t n, n_cols, n0 = L.sizes[0], n_out = L.sizes[L.n_layers]
     cdef const floating* Xp
     cdef floating* bufp
@@ -254,7 +254,7 @@ def forward(Plan layout, const floating[::1] theta, X, floating[:, ::1] out,
 
 cdef object _infer(Inference* F, const floating* theta, int n_threads):
     """The typed half of ``infer``: allocate the result and the scratch, run."""
-    cdef const Layout* L = F.L
+    cdef const CLayout* L = F.L
     cdef Py_ssize_t n = F.n, n_out = L.sizes[L.n_layers]
     cdef cnp.npy_intp dims[2]
     cdef int typenum = cnp.NPY_DOUBLE if floating is double else cnp.NPY_FLOAT
@@ -288,7 +288,7 @@ cdef object _infer(Inference* F, const floating* theta, int n_threads):
     return None if F.nonfinite else out
 
 
-def infer(Plan layout, cnp.ndarray theta not None, cnp.ndarray buffers not None,
+def infer(Layout layout, cnp.ndarray theta not None, cnp.ndarray buffers not None,
           X, int head, bint check_finite, Py_ssize_t chunk, int n_threads):
     """The network's output for X with ``head`` applied, or None.
 
@@ -303,7 +303,7 @@ def infer(Plan layout, cnp.ndarray theta not None, cnp.ndarray buffers not None,
     result and its own scratch, so concurrent calls are safe; runs without
     the GIL. See ``InferenceHead`` for ``head``.
     """
-    cdef const Layout* L = &layout.c
+    cdef const CLayout* L = &layout.c
     cdef Inference F
     cdef Py_ssize_t n
     cdef int typenum = cnp.PyArray_TYPE(theta)
@@ -344,7 +344,7 @@ def infer(Plan layout, cnp.ndarray theta not None, cnp.ndarray buffers not None,
     return _infer[float](&F, <const float*> cnp.PyArray_DATA(theta), n_threads)
 
 
-def blas_threads_idle(Plan layout, Py_ssize_t rows):
+def blas_threads_idle(Layout layout, Py_ssize_t rows):
     """True if no product of a ``rows``-row chunk is large enough for
     OpenBLAS to start its threads, so ``infer`` needs no one-thread limit
     around it (the limit costs 2.5-6 us per call, most of a one-row
@@ -353,7 +353,7 @@ def blas_threads_idle(Plan layout, Py_ssize_t rows):
     (``interface/gemm.c``) and a GEMV, which it may use for a one-row
     product, up to m*n = 2304 * 4 (``interface/gemv.c``); other BLAS thread
     later, if at all. Larger products keep the limit."""
-    cdef const Layout* L = &layout.c
+    cdef const CLayout* L = &layout.c
     cdef Py_ssize_t l, size
     for l in range(L.n_layers):
         size = L.sizes[l] * L.sizes[l + 1]

@@ -1,5 +1,5 @@
 # The input side of the drivers: binding X (dense or CSR), checking its
-# shape against the plan, scanning it for non-finite entries and keying its
+# shape against the layout, scanning it for non-finite entries and keying its
 # rows for dropout.
 # Included by src/_kernels.pyx (see its Design docstring for the order).
 
@@ -13,7 +13,7 @@ cdef extern from "bp_scan.h" nogil:
     int bp_finite_d(const double* x, Py_ssize_t n) noexcept
 
 
-cdef int _check_data(const Layout* L, Py_ssize_t x_rows, Py_ssize_t x_cols,
+cdef int _check_data(const CLayout* L, Py_ssize_t x_rows, Py_ssize_t x_cols,
                      Py_ssize_t y_rows, Py_ssize_t y_cols, Py_ssize_t params) except -1:
     if x_cols != L.sizes[0]:
         raise ValueError("X has %d features, the network expects %d" % (x_cols, L.sizes[0]))

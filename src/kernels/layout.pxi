@@ -2,10 +2,10 @@
 # Included by src/_kernels.pyx (see its Design docstring for the order).
 
 # ---------------------------------------------------------------------------
-# 4. The plan: what the layer walk walks
+# 4. The layout: what the layer walk walks
 # ---------------------------------------------------------------------------
 #
-# A network compiles to a plan: for every weight layer l (the last is the
+# A network compiles to a layout: for every weight layer l (the last is the
 # output layer) its sizes, its activation, the offsets of its parameters in
 # the flat trainable buffer ``params`` (W_l, b_l and, with batch norm, gamma_l)
 # and of its running statistics in the flat non-trainable buffer ``buffers``,
@@ -23,12 +23,12 @@
 # then every gamma_l, so the weights are the one range [0, n_weights): the
 # L2 and L1 penalties and decoupled weight decay apply there (bounded by
 # n_weights) and nowhere else; max-norm walks each W_l by w_off, the same
-# entries. The block table (``Plan.blocks``) describes every range for
+# entries. The block table (``Layout.blocks``) describes every range for
 # Python; no kernel reads it.
 #
-# One concept, one name per side: ``Plan`` is the compiled plan (Python),
-# ``Layout`` its C view (``Plan.c``, what every kernel takes as ``L``), and
-# a network holds its plan as ``Network.layout``.
+# One concept, one name: a network compiles to a ``Layout`` (Python; a network
+# holds it as ``Network.layout``), whose C record ``CLayout`` (``Layout.c``)
+# is what every kernel takes as ``L``.
 
 # Per thread and batch-normalized layer of width n: the batch mean, 1/std,
 # the mean of the delta and of delta * xhat (4n, private), and the thread's
@@ -41,7 +41,7 @@ DEF _BN_STATS = 8
 DEF _BN_WEIGHTS = 3
 
 
-cdef struct Layout:
+cdef struct CLayout:
     Py_ssize_t n_layers       # L, the number of weight layers
     const Py_ssize_t* sizes   # L + 1 unit counts, input first
     const Py_ssize_t* w_off   # offset of W_l in params
@@ -54,7 +54,7 @@ cdef struct Layout:
     const char* residual      # a_l = h_l + a_{l-1}
     const char* keep_z        # the activation's derivative needs its input
     int loss
-    double sq_scale           # factor on the regression losses' delta (see Plan)
+    double sq_scale           # factor on the regression losses' delta (see Layout)
     double huber_delta
     double leaky_slope
     double elu_alpha
@@ -72,17 +72,17 @@ cdef struct Layout:
     bint has_dropout          # training needs the rows' keys (row_keys)
 
 
-cdef inline bint _has_bn(const Layout* L, Py_ssize_t l) noexcept nogil:
+cdef inline bint _has_bn(const CLayout* L, Py_ssize_t l) noexcept nogil:
     return L.g_off[l] >= 0
 
 
-cdef inline bint _has_out(const Layout* L, Py_ssize_t l) noexcept nogil:
+cdef inline bint _has_out(const CLayout* L, Py_ssize_t l) noexcept nogil:
     # Whether layer l's output a_l needs a block of its own (apart from h_l).
     return L.dropout[l] > 0 or L.residual[l]
 
 
-def _plan_arrays(sizes, activations, int loss, batch_norm, dropout, residual):
-    """Plan's arguments checked and as arrays: sizes, activation codes, and
+def _layout_arrays(sizes, activations, int loss, batch_norm, dropout, residual):
+    """Layout's arguments checked and as arrays: sizes, activation codes, and
     per weight layer batch norm, dropout probability and residual skip."""
     import numpy as np
     s = np.array(sizes, dtype=np.intp)
@@ -123,8 +123,8 @@ def _plan_arrays(sizes, activations, int loss, batch_norm, dropout, residual):
     return s, a, bn, dp, res
 
 
-cdef class Plan:
-    """A network as the kernels see it (see the comment above ``Layout``).
+cdef class Layout:
+    """A network as the kernels see it (see the comment above ``CLayout``).
 
     Parameters
     ----------
@@ -144,7 +144,7 @@ cdef class Plan:
         Batch norm (bool), dropout probability in [0, 1), identity skip
         (bool; needs fan_in == fan_out). None: none anywhere.
     """
-    cdef Layout c
+    cdef CLayout c
     cdef Py_ssize_t[::1] _sizes, _w_off, _b_off, _g_off, _rm_off, _st_off
     cdef int[::1] _act
     cdef double[::1] _dropout
@@ -156,7 +156,7 @@ cdef class Plan:
                   double bn_eps=1e-5, double bn_momentum=0.1):
         import numpy as np
         cdef Py_ssize_t L
-        s, a, bn, dp, res = _plan_arrays(sizes, activations, loss, batch_norm, dropout,
+        s, a, bn, dp, res = _layout_arrays(sizes, activations, loss, batch_norm, dropout,
                                          residual)
         if not (bn_eps > 0 and 0 <= bn_momentum <= 1 and huber_delta > 0):
             raise ValueError("need bn_eps > 0, bn_momentum in [0, 1] and huber_delta > 0")
@@ -316,7 +316,7 @@ cdef class Plan:
 
 
 
-cdef Py_ssize_t _workspace_size(const Layout* L, Py_ssize_t rows) noexcept nogil:
+cdef Py_ssize_t _workspace_size(const CLayout* L, Py_ssize_t rows) noexcept nogil:
     # x block, y block, sample weights, two deltas, and per layer h_l plus
     # its saved pre-activation, normalized input, output and dropout
     # multipliers where the layer needs them; each starts on a cache line (see _carve), hence the padding.

@@ -13,7 +13,7 @@ cdef inline floating _sign(floating t) noexcept nogil:
     return 1 if t > 0 else (-1 if t < 0 else 0)
 
 
-cdef void _finish_span(const Layout* L, const floating* theta, floating* grad,
+cdef void _finish_span(const CLayout* L, const floating* theta, floating* grad,
                        Py_ssize_t start, Py_ssize_t end, double alpha, double l1,
                        double inv_scale, double* sq, double* ab, double* gg) noexcept nogil:
     """grad[start:end] = (grad + alpha W + l1 sign(W)) * inv_scale on weights,
@@ -42,7 +42,7 @@ cdef void _finish_span(const Layout* L, const floating* theta, floating* grad,
     gg[0] = gg_
 
 
-cdef double _finalize_grad(const Layout* L, const floating* theta, floating* grad,
+cdef double _finalize_grad(const CLayout* L, const floating* theta, floating* grad,
                            double alpha, double l1, double sw_sum,
                            double* ab) noexcept nogil:
     """grad = (grad + alpha W + l1 sign(W)) / sw_sum on weights, grad / sw_sum
@@ -73,7 +73,7 @@ cdef double _finalize_grad(const Layout* L, const floating* theta, floating* gra
     return sq if alpha != 0 else 0.0
 
 
-cdef void _max_norm_share(const Layout* L, floating* theta, double max_norm, int tid,
+cdef void _max_norm_share(const CLayout* L, floating* theta, double max_norm, int tid,
                           int team) noexcept nogil:
     """Rescale every column of every W_l (the incoming weights of one unit)
     whose L2 norm exceeds ``max_norm`` to exactly that norm (Keras'
@@ -100,7 +100,7 @@ cdef void _max_norm_share(const Layout* L, floating* theta, double max_norm, int
                     W[i * fo + j] = W[i * fo + j] * scale
 
 
-def max_norm_apply(Plan layout, floating[::1] theta, double max_norm):
+def max_norm_apply(Layout layout, floating[::1] theta, double max_norm):
     """Apply the max-norm constraint to ``theta`` in place (see _max_norm_share)."""
     if theta.shape[0] != layout.c.n_params:
         raise ValueError("params has %d entries, the layout needs %d"
@@ -111,7 +111,7 @@ def max_norm_apply(Plan layout, floating[::1] theta, double max_norm):
         _max_norm_share(&layout.c, &theta[0], max_norm, 0, 1)
 
 
-def penalty_add(Plan layout, const floating[::1] theta, double alpha, double l1,
+def penalty_add(Layout layout, const floating[::1] theta, double alpha, double l1,
                 double sw_total, double[::1] grad):
     """The penalties of a loss summed elsewhere (bpcore.dask's blocks).
 
@@ -120,7 +120,7 @@ def penalty_add(Plan layout, const floating[::1] theta, double alpha, double l1,
     in order, as ``loss_grad`` sums them), and adds its gradient
     (alpha W + l1 sign(W)) / sw_total, in double, to ``grad[:n_weights]``.
     """
-    cdef const Layout* L = &layout.c
+    cdef const CLayout* L = &layout.c
     cdef Py_ssize_t i
     cdef double t, sq = 0.0, ab = 0.0
     if theta.shape[0] != L.n_params or grad.shape[0] != L.n_params:

@@ -1,7 +1,7 @@
 # The layer walk: forward, loss and backward over one block of rows.
 # Included by src/_kernels.pyx (see its Design docstring for the order).
 #
-# ONE walk over the plan serves every driver: the row-split epoch (each
+# ONE walk over the layout serves every driver: the row-split epoch (each
 # thread walks its rows of the batch; batch norm's statistics are reduced
 # across the team), the hidden-unit epoch (for its per-thread block), the
 # full-batch loss and gradient, inference (mode.training off, nothing kept
@@ -83,7 +83,7 @@ cdef inline void _team_wait(const Team* T) noexcept nogil:
     bp_barrier_wait(T.bar, T.sense, T.team)
 
 
-cdef inline double* _bn_scratch(const Layout* L, Py_ssize_t l, const Team* T,
+cdef inline double* _bn_scratch(const CLayout* L, Py_ssize_t l, const Team* T,
                                 int tid) noexcept nogil:
     # Thread tid's batch-norm scratch for layer l: [mean | istd | mean_d |
     # mean_dx | sum | sqdev | sum_d | sum_dx], each sizes[l + 1] wide, then
@@ -91,7 +91,7 @@ cdef inline double* _bn_scratch(const Layout* L, Py_ssize_t l, const Team* T,
     return T.stats + tid * L.stats_per_thread + L.st_off[l]
 
 
-cdef void _team_mean(const Layout* L, Py_ssize_t l, const Team* T, int slot,
+cdef void _team_mean(const CLayout* L, Py_ssize_t l, const Team* T, int slot,
                      double* out, double n) noexcept nogil:
     """out[j] = (sum over threads of their partial sums in ``slot``) / n, in
     thread order (so every thread computes bitwise the same value)."""
@@ -108,7 +108,7 @@ cdef void _team_mean(const Layout* L, Py_ssize_t l, const Team* T, int slot,
         out[j] = out[j] / n
 
 
-cdef double _team_weight(const Layout* L, Py_ssize_t l, const Team* T) noexcept nogil:
+cdef double _team_weight(const CLayout* L, Py_ssize_t l, const Team* T) noexcept nogil:
     """The batch's weight sum: the threads' partial sums, in thread order."""
     cdef Py_ssize_t off = _BN_STATS * L.sizes[l + 1]
     cdef double total = 0.0
@@ -141,7 +141,7 @@ cdef void _bn_local_stats(floating* z, const floating* sw, Py_ssize_t rows,
         bp_col_sqdev_d(z, sw, rows, fo, own_mean, my + 5 * fo)
 
 
-cdef void _team_var(const Layout* L, Py_ssize_t l, const Team* T, const double* mean,
+cdef void _team_var(const CLayout* L, Py_ssize_t l, const Team* T, const double* mean,
                     double* out, double n) noexcept nogil:
     """out[j] = the batch's biased variance from the threads' shares
     (_bn_local_stats), in thread order:
@@ -167,7 +167,7 @@ cdef void _team_var(const Layout* L, Py_ssize_t l, const Team* T, const double* 
         out[j] = out[j] / n
 
 
-cdef void _bn_forward(const Layout* L, Py_ssize_t l, floating* z, floating* xh,
+cdef void _bn_forward(const CLayout* L, Py_ssize_t l, floating* z, floating* xh,
                       const floating* gamma, floating* buffers, const Team* T,
                       const Mode* M, Py_ssize_t rows, const floating* sw) noexcept nogil:
     """z = BN(z) * gamma in place (torch.nn.BatchNorm1d without its shift).
@@ -239,7 +239,7 @@ cdef void _bn_forward(const Layout* L, Py_ssize_t l, floating* z, floating* xh,
         bp_bn_norm_d(z, xh, rows, fo, mean, istd, gamma)
 
 
-cdef void _bn_backward(const Layout* L, Py_ssize_t l, floating* d, const floating* xh,
+cdef void _bn_backward(const CLayout* L, Py_ssize_t l, floating* d, const floating* xh,
                        const floating* gamma, floating* ggamma, const Team* T,
                        const Mode* M, Py_ssize_t rows, const floating* sw,
                        bint accumulate) noexcept nogil:
@@ -290,7 +290,7 @@ cdef void _bn_backward(const Layout* L, Py_ssize_t l, floating* d, const floatin
         bp_bn_back_d(d, xh, sw, rows, fo, mean_d, mean_dx, my + fo, gamma)
 
 
-cdef inline void _dropout(const Layout* L, Py_ssize_t l, const floating* src,
+cdef inline void _dropout(const CLayout* L, Py_ssize_t l, const floating* src,
                           floating* dst, const Rows* R, const Mode* M,
                           floating* mult) noexcept nogil:
     # The forward pass; mult keeps the multipliers for the backward pass.
@@ -313,7 +313,7 @@ cdef inline void _dropout_back(floating* d, const floating* mult,
         bp_dropout_back_d(d, mult, n)
 
 
-cdef inline void _layer_product(const Layout* L, Py_ssize_t l, const floating* theta,
+cdef inline void _layer_product(const CLayout* L, Py_ssize_t l, const floating* theta,
                                 const Acts* A, const Rows* R, floating* h) noexcept nogil:
     """h = a_{l-1} @ W_l for this thread's rows (h: rows x fo, packed)."""
     cdef Py_ssize_t fi = L.sizes[l], fo = L.sizes[l + 1]
@@ -326,7 +326,7 @@ cdef inline void _layer_product(const Layout* L, Py_ssize_t l, const floating* t
               theta + L.w_off[l], <int> fo, 0, h, <int> fo)
 
 
-cdef void _layer_finish(const Layout* L, Py_ssize_t l, const floating* theta,
+cdef void _layer_finish(const CLayout* L, Py_ssize_t l, const floating* theta,
                         floating* buffers, const Acts* A, const Rows* R,
                         const Team* T, const Mode* M) noexcept nogil:
     """a_l from the product a_{l-1} @ W_l in h_l: batch norm, bias and
@@ -357,16 +357,16 @@ cdef void _layer_finish(const Layout* L, Py_ssize_t l, const floating* theta,
                 out[i] = out[i] + a_in[i]
 
 
-cdef inline void _layer_forward(const Layout* L, Py_ssize_t l, const floating* theta,
+cdef inline void _layer_forward(const CLayout* L, Py_ssize_t l, const floating* theta,
                                 floating* buffers, const Acts* A, const Rows* R,
                                 const Team* T, const Mode* M) noexcept nogil:
-    """a_l from a_{l-1} for this thread's rows (see the comment above Layout)."""
+    """a_l from a_{l-1} for this thread's rows (see the comment above CLayout)."""
     _layer_product(L, l, theta, A, R, _blk(A.h[l], R.row0, L.sizes[l + 1], theta))
     if not M.products_only:
         _layer_finish(L, l, theta, buffers, A, R, T, M)
 
 
-cdef double _output_loss(const Layout* L, const floating* theta, floating* grad,
+cdef double _output_loss(const CLayout* L, const floating* theta, floating* grad,
                          const Acts* A, const Rows* R, bint accumulate) noexcept nogil:
     """Loss sum of the rows (times the loss factor) and the output delta
     dL/dz_out in d_a; the output bias gradient summed in the same pass
@@ -388,7 +388,7 @@ cdef double _output_loss(const Layout* L, const floating* theta, floating* grad,
     return loss_sum
 
 
-cdef void _walk_backward(const Layout* L, const floating* theta, floating* grad,
+cdef void _walk_backward(const CLayout* L, const floating* theta, floating* grad,
                          const Acts* A, const Rows* R, const Team* T, const Mode* M,
                          bint accumulate) noexcept nogil:
     """Gradient sums of this thread's rows into ``grad`` (added with
@@ -441,7 +441,7 @@ cdef void _walk_backward(const Layout* L, const floating* theta, floating* grad,
         d_next = tmp
 
 
-cdef double _walk(const Layout* L, const floating* theta, floating* buffers,
+cdef double _walk(const CLayout* L, const floating* theta, floating* buffers,
                   floating* grad, const Acts* A, const Rows* R, const Team* T,
                   const Mode* M, bint accumulate) noexcept nogil:
     """Forward, loss and backward over this thread's rows: returns the
@@ -457,7 +457,7 @@ cdef double _walk(const Layout* L, const floating* theta, floating* buffers,
     return loss_sum
 
 
-cdef void _walk_forward(const Layout* L, const floating* theta, floating* buffers,
+cdef void _walk_forward(const CLayout* L, const floating* theta, floating* buffers,
                         const Acts* A, const Rows* R, const Team* T,
                         const Mode* M) noexcept nogil:
     cdef Py_ssize_t l
@@ -472,7 +472,7 @@ cdef inline void _colsum(const floating* d, Py_ssize_t rows, Py_ssize_t cols,
                          accumulate, ld)
 
 
-cdef void _carve(const Layout* L, floating* work, Py_ssize_t rows, bint training,
+cdef void _carve(const CLayout* L, floating* work, Py_ssize_t rows, bint training,
                  floating** xb, floating** yb, floating** swb, Acts* A) noexcept nogil:
     """Split one workspace into the blocks _workspace_size counted, each
     starting on a cache line: a block at an odd 32 bytes made every 64-byte
