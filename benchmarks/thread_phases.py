@@ -8,7 +8,8 @@ by epoch in one process, three ways of running the same workload:
 
 - ``1``        one thread (``threadpool_limits(1)``),
 - ``default``  what bpcore picks by itself (``choose_threads``),
-- ``2``        two threads forced (the split bpcore would use for 2),
+- ``2``        two threads forced (the split bpcore would use for 2, or
+               with ``--two rows`` the row split),
 
 each on its own copy of the network (same start, same data order), and
 reads the barrier round and the load average beside every round of the
@@ -26,7 +27,7 @@ dropout 0.1 and a skip around the second layer, batch 32) and, on request,
 W6-plain (the same network without the layers).
 
 Run: ``python benchmarks/thread_phases.py [--seconds 60] [--workloads W1 W6]
-[--dtypes float32 float64] [--out benchmarks/results/thread_phases]``; it
+[--dtypes float32 float64] [--two rows] [--out benchmarks/results/thread_phases]``; it
 writes ``<out>.md`` (the tables) and ``<out>.json`` (every round).
 """
 import argparse
@@ -40,7 +41,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import bpcore
-from bpcore import _threads
+from bpcore import _engine, _threads
 from bpcore._engine import EpochRunner, choose_threads, reshuffle
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -57,15 +58,18 @@ MODES = ("1", "default", "2")
 class Forced(EpochRunner):
     """An EpochRunner that runs every epoch on all the threads it may use,
     with the split bpcore would choose for them (the unit split where it
-    applies, else rows), whatever its thread rule says."""
+    applies, else rows), whatever its thread rule says; with ``rows``
+    (``--two rows``) the row split whatever bpcore would choose."""
+
+    rows = False
 
     def _threads(self):
         n, by_units = super()._threads()
         if n == 1:
             # The rule said one thread: the split it would use for more.
-            # (Only row-split networks reach here among the workloads.)
-            by_units = False
-        return self.n_threads_max, by_units
+            by_units = (self.unit_split_ok and self.batches.batch_size
+                        <= getattr(_engine, "_UNIT_SPLIT_MAX_BATCH", 0))
+        return self.n_threads_max, by_units and not self.rows
 
 
 def _network(sizes, dtype, toolbox):
@@ -209,7 +213,11 @@ def main():
     ap.add_argument("--busy-ns", type=float, default=2000.0,
                     help="barrier round (ns) from which a round counts as busy")
     ap.add_argument("--out", default=None, help="write <out>.md and <out>.json")
+    ap.add_argument("--two", choices=("chosen", "rows"), default="chosen",
+                    help="the split of the forced '2' column: the one bpcore would use "
+                         "for two threads, or the row split")
     args = ap.parse_args()
+    Forced.rows = args.two == "rows"
     if _threads.thread_limit() < 2:
         sys.exit("thread_phases needs at least 2 threads (check OMP_NUM_THREADS and "
                  "the CPUs this process may use)")
@@ -222,7 +230,9 @@ def main():
             print(table([res]).split("\n", 2)[2], flush=True)
     head = (f"Run {started}, {platform.node()}, {os.cpu_count()} CPUs, bpcore "
             f"{bpcore.__version__}, {args.seconds:.0f} s per workload and dtype, "
-            f"slow phase from {args.slow_ns:.0f} ns, busy from {args.busy_ns:.0f} ns; load1 = 1-minute load average "
+            f"slow phase from {args.slow_ns:.0f} ns, busy from {args.busy_ns:.0f} ns; "
+            f"the forced 2 threads: {'the row split' if Forced.rows else 'the split bpcore would use'}; "
+            "load1 = 1-minute load average "
             "during the rounds (other processes on the machine).")
     md = head + "\n\n" + table(results) + "\n"
     print("\n" + md)

@@ -137,11 +137,11 @@ cdef extern from "bp_elementwise.h" nogil:
                       const double* istd, const float* gamma) noexcept
     uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer) noexcept
     void bp_dropout_d(const double* src, double* dst, Py_ssize_t rows, Py_ssize_t cols,
-                      const Py_ssize_t* ids, Py_ssize_t first, const uint64_t* keys,
+                      Py_ssize_t col0, const Py_ssize_t* ids, Py_ssize_t first, const uint64_t* keys,
                       uint64_t key, double p, double* mult) noexcept
     void bp_dropout_back_d(double* d, const double* mult, Py_ssize_t n) noexcept
     void bp_dropout_f(const float* src, float* dst, Py_ssize_t rows, Py_ssize_t cols,
-                      const Py_ssize_t* ids, Py_ssize_t first, const uint64_t* keys,
+                      Py_ssize_t col0, const Py_ssize_t* ids, Py_ssize_t first, const uint64_t* keys,
                       uint64_t key, double p, float* mult) noexcept
     void bp_dropout_back_f(float* d, const float* mult, Py_ssize_t n) noexcept
     uint64_t bp_row_key_d(const double* v, const Py_ssize_t* cols, Py_ssize_t n) noexcept

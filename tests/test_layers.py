@@ -469,10 +469,10 @@ def test_batch_norm_batch_of_one_in_train():
 @pytest.mark.parametrize("activation", ["gelu", "silu", "softplus", "selu", "relu", "tanh"])
 def test_new_activations_and_losses_on_two_threads(activation, loss, two_threads,
                                                    monkeypatch):
-    """One hidden layer: relu and tanh take the hidden-unit split, the new
-    activations (which keep their pre-activation) the row split; either way
-    2 threads give the 1-thread fit to rounding."""
-    monkeypatch.setattr(_engine, "_MIN_MACS_PER_THREAD_UNITS", 1)
+    """One hidden layer: every activation (those keeping their
+    pre-activation too) takes the hidden-unit split; 2 threads give the
+    1-thread fit to rounding."""
+    monkeypatch.setattr(_engine, "_MIN_MACS_PER_SYNC_UNITS", 1)
     rng = np.random.default_rng(10)
     X, Y = rng.standard_normal((64, 6)), 2 * rng.standard_normal((64, 3))
     fits = []

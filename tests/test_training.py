@@ -426,8 +426,8 @@ def test_training_respects_threadpool_limits_and_agrees_across_thread_counts():
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill is POSIX")
 @pytest.mark.parametrize("sizes", [
-    [64, 512, 512, 10],   # batches split by rows (with 2+ threads)
-    [64, 4096, 10],       # batches split by hidden units (with 2+ threads)
+    [64, 512, 512, 10],   # split by hidden units of both layers (with 2+ threads)
+    [64, 4096, 10],       # split by hidden units (with 2+ threads)
 ])
 def test_ctrl_c_interrupts_training_promptly(sizes):
     rng = np.random.default_rng(0)

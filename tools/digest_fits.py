@@ -43,7 +43,8 @@ OPTIMIZERS = {
 }
 
 # Two shapes: with 2 threads, the first takes the unit split (one hidden
-# layer, batch 32), the second the row split (batch 200).
+# layer, batch 32), the second the row split (batch 200); deep networks at
+# batch 32 take the unit split too (deep-units-*).
 UNITS = dict(sizes=[32, 128, 5], n=320, batch_size=32)
 ROWS = dict(sizes=[64, 100, 10], n=600, batch_size=200)
 
@@ -134,6 +135,13 @@ def minibatch_cases():
                     yield (f"layer-{name}/{'sparse' if sparse else 'dense'}/{dt}/t{threads}",
                            lambda k=kw, d=dtype, t=threads, s=sparse: fit(
                                deep, d, t, sparse=s, net_kw=k, train_kw={"alpha": 1e-4}))
+            # With 2 threads the unit split of a deep network (since issue 25;
+            # before it, one thread).
+            deep_units = dict(sizes=[64, 128, 128, 10], n=320, batch_size=32)
+            for name, kw in layers.items():
+                yield (f"deep-units-{name}/{dt}/t{threads}",
+                       lambda k=kw, d=dtype, t=threads: fit(
+                           deep_units, d, t, net_kw=k, train_kw={"alpha": 1e-4}))
             for shape_name, shape in (("units", UNITS), ("rows", ROWS)):
                 yield (f"onecycle/{shape_name}/{dt}/t{threads}",
                        lambda s=shape, d=dtype, t=threads: fit(s, d, t, opt="sgd",

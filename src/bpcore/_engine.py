@@ -56,13 +56,18 @@ _MIN_MACS_PER_THREAD = 1_000_000
 _MIN_MACS_PER_SYNC = 500_000
 # Inference cuts small inputs into at most this many chunks (inference_plan).
 _MAX_INFERENCE_CHUNKS = 16
-# By hidden units (networks with one hidden layer, dense X): each thread owns
-# a block of hidden units and their weights for the whole epoch; one barrier
-# per batch and no parameter traffic. On 2 cores it beat the row split for
-# every batch size up to 128 we measured (64-100-10, 256-256-10, 784-100-10,
-# 20-32-2; batch 32: 1.6-1.8x against 0.8-1.4x) and lost beyond.
+# By hidden units (dense X): each thread owns a block of units of every
+# hidden layer and their weights for the whole epoch; no parameter traffic,
+# and 2 + 2 (n_hidden - 1) synchronization points per batch (the output's
+# two, then one forward and one backward per further hidden layer). On 2
+# cores, one hidden layer, it beat the row split for every batch size up to
+# 128 we measured (64-100-10, 256-256-10, 784-100-10, 20-32-2; batch 32:
+# 1.6-1.8x against 0.8-1.4x) and lost beyond. A thread needs at least this
+# many multiply-adds of forward+backward per batch for each synchronization
+# point: one hidden layer gets the former rule (100 k per thread: 20-32-2 at
+# batch 64, 0.14 M per batch, gained 1.03-1.16x; below that nothing).
 _UNIT_SPLIT_MAX_BATCH = 128
-_MIN_MACS_PER_THREAD_UNITS = 100_000
+_MIN_MACS_PER_SYNC_UNITS = 50_000
 
 def blas_threads_pay(macs: int) -> bool:
     """True if a kernel call whose products total ``macs`` multiply-adds per
@@ -144,16 +149,20 @@ def choose_threads(layout: _Layout, batch_size: int, dense: bool = True,
     barrier; see the constants above); ``by_units`` picks the hidden-unit
     split over the row split. Shapes decide, never timings: the same
     network, batch size and limit always give the same threads and bits.
-    The unit split takes plain networks with one hidden layer (no batch
-    norm, dropout or residual skip), dense X, optimizers with at most two
-    state buffers and no l1, max-norm or clipping (``unit_split_ok``);
-    everything else takes the row split.
+    The unit split (batches up to ``_UNIT_SPLIT_MAX_BATCH``) takes any
+    number of hidden layers (batch norm, dropout and residual skips
+    included), dense X, optimizers with at most two state buffers and no
+    l1, max-norm or clipping (``unit_split_ok``), at most one thread per
+    unit of the narrowest hidden layer; everything else takes the row
+    split.
     """
     limit = _threads.thread_limit()
     macs = 3 * batch_size * layout.macs_per_row
     if (unit_split_ok and unit_split_applies(layout, dense)
             and batch_size <= _UNIT_SPLIT_MAX_BATCH):
-        n = min(limit, macs // _MIN_MACS_PER_THREAD_UNITS, layout.sizes[1])
+        hidden = layout.sizes[1:-1]
+        syncs = 2 + 2 * (len(hidden) - 1)
+        n = min(limit, macs // (syncs * _MIN_MACS_PER_SYNC_UNITS), min(hidden))
         return int(max(1, n)), n > 1
     syncs = 2 + 2 * sum(g is not None for g in layout.scale_offsets)
     return int(max(1, min(limit, macs // (syncs * _MIN_MACS_PER_SYNC)))), False

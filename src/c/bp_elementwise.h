@@ -57,7 +57,9 @@ void bp_bn_back_f(float* d, const float* xhat, const float* w, ptrdiff_t rows,
 /* Inverted dropout: dst = keep ? src * (1 / (1 - p)) : 0, element by element
    (dst may be src). Row i is row s = ids[i] of X (first + i when ids is
    NULL), whose sample is keys[s] (bp_row_key); keep is a pure function of
-   (key, sample, column), see bp_dropout_key. Every driver that draws masks
+   (key, sample, column), see bp_dropout_key; the columns are col0 .. col0 +
+   cols - 1 of the layer (a thread of the hidden-unit split draws its block
+   of units with the whole layer's masks). Every driver that draws masks
    passes keys (train_epoch refuses data without them, loss_grad computes
    them); NULL falls back to s itself, so that a new driver that forgot them
    draws index-keyed masks instead of reading through NULL.
@@ -66,10 +68,10 @@ void bp_bn_back_f(float* d, const float* xhat, const float* w, ptrdiff_t rows,
    mask to a delta without recomputing the hash (d = mult ? d * mult : 0). */
 uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer);
 void bp_dropout_d(const double* src, double* dst, ptrdiff_t rows, ptrdiff_t cols,
-                  const ptrdiff_t* ids, ptrdiff_t first, const uint64_t* keys,
+                  ptrdiff_t col0, const ptrdiff_t* ids, ptrdiff_t first, const uint64_t* keys,
                   uint64_t key, double p, double* mult);
 void bp_dropout_f(const float* src, float* dst, ptrdiff_t rows, ptrdiff_t cols,
-                  const ptrdiff_t* ids, ptrdiff_t first, const uint64_t* keys,
+                  ptrdiff_t col0, const ptrdiff_t* ids, ptrdiff_t first, const uint64_t* keys,
                   uint64_t key, double p, float* mult);
 void bp_dropout_back_d(double* d, const double* mult, ptrdiff_t n);
 void bp_dropout_back_f(float* d, const float* mult, ptrdiff_t n);

@@ -113,7 +113,7 @@ uint64_t bp_dropout_key(uint64_t seed, uint64_t epoch, uint64_t layer) {
    vector-width clones vectorize (10% of a W6 epoch as a scalar loop). */
 #define BP_DEFINE_DROPOUT(T, SUF)                                                \
 BP_CLONES_INT64 void bp_dropout_##SUF(const T* src, T* dst, ptrdiff_t rows,           \
-                      ptrdiff_t cols, const ptrdiff_t* ids, ptrdiff_t first,     \
+                      ptrdiff_t cols, ptrdiff_t col0, const ptrdiff_t* ids, ptrdiff_t first, \
                       const uint64_t* keys, uint64_t key, double p, T* mult) {   \
     const T scale = (T)1 / (T)(1.0 - p);                                         \
     const uint64_t thr = (uint64_t)ceil(p * 0x1.0p53);                           \
@@ -126,7 +126,7 @@ BP_CLONES_INT64 void bp_dropout_##SUF(const T* src, T* dst, ptrdiff_t rows,     
         T* dr = dst + i * cols;                                                  \
         T* mr = mult + i * cols;                                                 \
         for (j = 0; j < cols; j++) {                                             \
-            uint64_t h = bp_mix64(rk + (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL); \
+            uint64_t h = bp_mix64(rk + (uint64_t)(col0 + j + 1) * 0xd1b54a32d192ed03ULL); \
             T m = (h >> 11) >= thr ? scale : (T)0;                               \
             mr[j] = m;                                                           \
             dr[j] = m != (T)0 ? sr[j] * m : (T)0;                                \

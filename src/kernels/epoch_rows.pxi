@@ -198,9 +198,10 @@ def train_epoch(Layout layout, OptimizerConfig opt, Minibatches data,
     meanwhile (the Python layer sees to it).
 
     With ``by_units`` (when ``unit_split_refusal`` finds nothing against it),
-    the threads split the hidden units instead (see _epoch_by_units);
-    ``data.workspace.work`` must then hold ``layout.units_workspace_size(
-    batch_size, n_threads)``.
+    the threads split the hidden units of every hidden layer instead (see
+    _epoch_by_units; at most one thread per unit of the narrowest hidden
+    layer); ``data.workspace.work`` must then hold
+    ``layout.units_workspace_size(batch_size, n_threads)``.
     """
     cdef const CLayout* L = &layout.c
     cdef EpochArgs E
@@ -222,7 +223,9 @@ def train_epoch(Layout layout, OptimizerConfig opt, Minibatches data,
     bp_barrier_init(&S.bar)
     if by_units:
         _check_units(L, &E, opt, work.shape[0])
-        E.n_threads = max(1, min(n_threads, L.sizes[1]))
+        E.n_threads = _units_team_cap(L, n_threads)
+        if L.has_bn:
+            _check_stats(L, data.workspace.stats, E.n_threads, &E.W.stats)
         with nogil:
             status = _epoch_by_units(&E, &S, typed, &work[0])
     else:

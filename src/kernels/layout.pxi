@@ -53,6 +53,9 @@ cdef struct CLayout:
     const double* dropout     # dropout probability after layer l (0: none)
     const char* residual      # a_l = h_l + a_{l-1}
     const char* keep_z        # the activation's derivative needs its input
+    const Py_ssize_t* unit0   # a thread's view in the unit split (epoch_units.pxi):
+                              # layer l's units are units unit0[l] .. of the whole
+                              # layer; NULL: whole layers
     int loss
     double sq_scale           # factor on the regression losses' delta (see Layout)
     double huber_delta
@@ -178,6 +181,7 @@ cdef class Layout:
         self.c.dropout = &self._dropout[0]
         self.c.residual = &self._residual[0]
         self.c.keep_z = &self._keep_z[0]
+        self.c.unit0 = NULL
         self.c.loss = loss
         self.c.sq_scale = sq_scale
         self.c.huber_delta = huber_delta
@@ -304,11 +308,12 @@ cdef class Layout:
 
     def units_workspace_size(self, Py_ssize_t rows, Py_ssize_t n_threads):
         """Length of the scratch buffer ``train_epoch(..., by_units=True)`` needs
-        (plain networks with one hidden layer only)."""
+        (networks with at least one hidden layer; the team is capped at the
+        narrowest hidden layer's width, as ``train_epoch`` caps it)."""
         cdef const char* why = _units_refusal(&self.c, True, 0, NULL)
         if why != NULL:
             raise ValueError(why.decode())
-        return _units_workspace_size(&self.c, rows, max(1, n_threads))
+        return _units_workspace_size(&self.c, rows, _units_team_cap(&self.c, max(1, n_threads)))
 
     def inference_workspace_size(self, Py_ssize_t rows):
         """Length of the scratch buffer ``forward`` needs for ``rows``-row blocks."""

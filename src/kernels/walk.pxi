@@ -80,7 +80,10 @@ cdef inline floating* _blk(void* base, Py_ssize_t row0, Py_ssize_t width,
 
 
 cdef inline void _team_wait(const Team* T) noexcept nogil:
-    bp_barrier_wait(T.bar, T.sense, T.team)
+    # (A one-thread team, e.g. a unit-split thread's own columns, waits for
+    # nobody, whichever barrier the build has.)
+    if T.team > 1:
+        bp_barrier_wait(T.bar, T.sense, T.team)
 
 
 cdef inline double* _bn_scratch(const CLayout* L, Py_ssize_t l, const Team* T,
@@ -294,12 +297,14 @@ cdef inline void _dropout(const CLayout* L, Py_ssize_t l, const floating* src,
                           floating* dst, const Rows* R, const Mode* M,
                           floating* mult) noexcept nogil:
     # The forward pass; mult keeps the multipliers for the backward pass.
+    # (A unit-split view draws its units' masks of the whole layer: unit0.)
     cdef uint64_t key = bp_dropout_key(M.seed, M.epoch, <uint64_t> l)
+    cdef Py_ssize_t col0 = 0 if L.unit0 == NULL else L.unit0[l]
     if floating is float:
-        bp_dropout_f(src, dst, R.n, L.sizes[l + 1], R.ids, R.first, M.keys, key,
+        bp_dropout_f(src, dst, R.n, L.sizes[l + 1], col0, R.ids, R.first, M.keys, key,
                      L.dropout[l], mult)
     else:
-        bp_dropout_d(src, dst, R.n, L.sizes[l + 1], R.ids, R.first, M.keys, key,
+        bp_dropout_d(src, dst, R.n, L.sizes[l + 1], col0, R.ids, R.first, M.keys, key,
                      L.dropout[l], mult)
 
 
@@ -331,7 +336,7 @@ cdef void _layer_finish(const CLayout* L, Py_ssize_t l, const floating* theta,
                         const Team* T, const Mode* M) noexcept nogil:
     """a_l from the product a_{l-1} @ W_l in h_l: batch norm, bias and
     activation, dropout, the residual skip."""
-    cdef Py_ssize_t i, fi = L.sizes[l], fo = L.sizes[l + 1], rows = R.n
+    cdef Py_ssize_t i, j, fi = L.sizes[l], fo = L.sizes[l + 1], rows = R.n
     cdef floating* h = _blk(A.h[l], R.row0, fo, theta)
     cdef floating* out = _blk(A.a[l], R.row0, fo, theta)
     cdef const floating* a_in = (<const floating*> R.x if l == 0
@@ -352,9 +357,15 @@ cdef void _layer_finish(const CLayout* L, Py_ssize_t l, const floating* theta,
         # A_l = H + A_{l-1}
         if l == 0 and R.sp != NULL:
             _csr_add(R.sp, <const floating*> R.sp.data, rows, fo, out)
-        else:
+        elif L.unit0 == NULL:
             for i in range(rows * fo):
                 out[i] = out[i] + a_in[i]
+        else:
+            # A unit-split view: its units' columns of the whole input.
+            a_in = a_in + L.unit0[l]
+            for i in range(rows):
+                for j in range(fo):
+                    out[i * fo + j] = out[i * fo + j] + a_in[i * fi + j]
 
 
 cdef inline void _layer_forward(const CLayout* L, Py_ssize_t l, const floating* theta,
@@ -388,20 +399,63 @@ cdef double _output_loss(const CLayout* L, const floating* theta, floating* grad
     return loss_sum
 
 
+cdef void _hidden_backward(const CLayout* L, Py_ssize_t l, const floating* theta,
+                           floating* grad, const Acts* A, const Rows* R, const Team* T,
+                           const Mode* M, floating* d, bint accumulate) noexcept nogil:
+    """d = dL/dz_l (before batch norm) from d = dL/da_l of hidden layer l,
+    through dropout, the activation and batch norm (the residual skip's
+    share is the caller's): gb_l and ggamma_l (+)= their sums."""
+    cdef Py_ssize_t fo = L.sizes[l + 1], rows = R.n
+    if L.dropout[l] > 0 and M.training:
+        # (_carve keeps the multipliers of every dropout layer in training)
+        _dropout_back(d, _blk(A.m[l], R.row0, fo, theta), rows * fo)
+    # D times f', and gb_l (+)= D.sum(axis=0)
+    _activation_backward(L.act[l], _blk(A.h[l], R.row0, fo, theta), d, rows, fo,
+                         L.leaky_slope, L.elu_alpha, grad + L.b_off[l],
+                         accumulate, -1, _blk(A.z[l], R.row0, fo, theta))
+    if _has_bn(L, l):
+        _bn_backward(L, l, d, _blk(A.xh[l], R.row0, fo, theta), theta + L.g_off[l],
+                     grad + L.g_off[l], T, M, rows, <const floating*> R.sw,
+                     accumulate)
+
+
+cdef void _layer_grads(const CLayout* L, Py_ssize_t l, const floating* theta,
+                       floating* grad, const Acts* A, const Rows* R, const floating* d,
+                       floating* d_next, floating beta_next, bint accumulate) noexcept nogil:
+    """Layer l's two products from d = dL/dz_l: d_next (+)= d @ W_l.T
+    (dL/da_{l-1}, added onto d_next with ``beta_next`` 1; not for l = 0),
+    then gW_l (+)= a_{l-1}.T @ d."""
+    cdef Py_ssize_t fi = L.sizes[l], fo = L.sizes[l + 1], rows = R.n
+    cdef const floating* a_in = (<const floating*> R.x if l == 0
+                                 else _blk(A.a[l - 1], R.row0, fi, theta))
+    cdef floating beta = 1 if accumulate else 0
+    if l > 0:
+        # dL/da_{l-1} (+)= D @ W_l.T, before gW_l: until then gW_l's block
+        # is free to hold _gemm_a_bt's copy of W_l.T (not when it
+        # accumulates).
+        _gemm_a_bt(<int> rows, <int> fi, <int> fo, d, <int> fo, theta + L.w_off[l],
+                   <int> fo, d_next, <int> fi,
+                   NULL if accumulate else grad + L.w_off[l], beta_next)
+    if l == 0 and R.sp != NULL:
+        _csr_t_matmul(R.sp, <const floating*> R.sp.data, rows, d, fi, fo,
+                      grad + L.w_off[0], accumulate)
+    else:
+        # gW_l (+)= A_in.T @ D
+        _gemm(True, False, <int> fi, <int> fo, <int> rows, 1, a_in, <int> fi, d,
+              <int> fo, beta, grad + L.w_off[l], <int> fo)
+
+
 cdef void _walk_backward(const CLayout* L, const floating* theta, floating* grad,
                          const Acts* A, const Rows* R, const Team* T, const Mode* M,
                          bint accumulate) noexcept nogil:
     """Gradient sums of this thread's rows into ``grad`` (added with
     ``accumulate``), from the output delta in d_a."""
-    cdef Py_ssize_t l, fi, fo, rows = R.n, mw = L.max_width
+    cdef Py_ssize_t l, fo, rows = R.n, mw = L.max_width
     cdef floating* d = _blk(A.d_a, R.row0, mw, theta)
     cdef floating* d_next = _blk(A.d_b, R.row0, mw, theta)
     cdef floating* tmp
-    cdef const floating* a_in
-    cdef floating beta = 1 if accumulate else 0
     cdef bint skip
     for l in range(L.n_layers - 1, -1, -1):
-        fi = L.sizes[l]
         fo = L.sizes[l + 1]
         skip = False
         if l < L.n_layers - 1 and not M.products_only:
@@ -410,32 +464,8 @@ cdef void _walk_backward(const CLayout* L, const floating* theta, floating* grad
             skip = L.residual[l] and l > 0
             if skip:
                 memcpy(d_next, d, rows * fo * sizeof(floating))
-            if L.dropout[l] > 0 and M.training:
-                # (_carve keeps the multipliers of every dropout layer in training)
-                _dropout_back(d, _blk(A.m[l], R.row0, fo, theta), rows * fo)
-            # D times f', and gb_l (+)= D.sum(axis=0)
-            _activation_backward(L.act[l], _blk(A.h[l], R.row0, fo, theta), d, rows, fo,
-                                 L.leaky_slope, L.elu_alpha, grad + L.b_off[l],
-                                 accumulate, -1, _blk(A.z[l], R.row0, fo, theta))
-            if _has_bn(L, l):
-                _bn_backward(L, l, d, _blk(A.xh[l], R.row0, fo, theta), theta + L.g_off[l],
-                             grad + L.g_off[l], T, M, rows, <const floating*> R.sw,
-                             accumulate)
-        a_in = <const floating*> R.x if l == 0 else _blk(A.a[l - 1], R.row0, fi, theta)
-        if l > 0:
-            # dL/da_{l-1} (+)= D @ W_l.T, before gW_l: until then gW_l's block
-            # is free to hold _gemm_a_bt's copy of W_l.T (not when it
-            # accumulates).
-            _gemm_a_bt(<int> rows, <int> fi, <int> fo, d, <int> fo, theta + L.w_off[l],
-                       <int> fo, d_next, <int> fi,
-                       NULL if accumulate else grad + L.w_off[l], 1 if skip else 0)
-        if l == 0 and R.sp != NULL:
-            _csr_t_matmul(R.sp, <const floating*> R.sp.data, rows, d, fi, fo,
-                          grad + L.w_off[0], accumulate)
-        else:
-            # gW_l (+)= A_in.T @ D
-            _gemm(True, False, <int> fi, <int> fo, <int> rows, 1, a_in, <int> fi, d,
-                  <int> fo, beta, grad + L.w_off[l], <int> fo)
+            _hidden_backward(L, l, theta, grad, A, R, T, M, d, accumulate)
+        _layer_grads(L, l, theta, grad, A, R, d, d_next, 1 if skip else 0, accumulate)
         tmp = d
         d = d_next
         d_next = tmp
