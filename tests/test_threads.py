@@ -211,22 +211,27 @@ def test_choose_threads_counts_batch_norms_synchronization_points(monkeypatch):
 
 
 def test_choose_threads_unit_split_counts_its_synchronization_points(monkeypatch):
-    """The unit split needs 50 k multiply-adds per thread for each of its
-    synchronization points: 2 per batch, 2 more per hidden layer after the
-    first (one forward, one backward); batch norm, dropout and the skip add
-    none. One hidden layer keeps the former rule (100 k per thread)."""
+    """The unit split's synchronization points: 2 per batch, 2 more per
+    hidden layer after the first (one forward, one backward); batch norm,
+    dropout and the skip add none. One hidden layer keeps the former rule
+    (50 k multiply-adds per thread and point, 100 k per batch); deeper
+    networks, whose further points move a layer's activations between the
+    cores, need 150 k per thread and point."""
     monkeypatch.setattr(_kernels, "max_threads", lambda: 2)
     w6 = dict(batch_norm=True, dropout=0.1, residual=[False, True])
 
     def threads(sizes, batch, **layers):
         return choose_threads(Network(sizes, **layers).layout, batch)
     assert threads([64, 128, 128, 10], 32, **w6) == (2, True)   # 2.48 M: 310 k per point
+    assert threads([64, 128, 128, 128, 10], 32) == (2, True)      # 4.06 M, 6 points: 338 k
     assert threads([64, 128, 128, 10], 128, **w6) == (2, True)
     assert threads([64, 128, 128, 10], 129, **w6) == (2, False)  # beyond 128: rows
     assert threads([20, 32, 2], 128) == (2, True)                # 0.27 M, 2 points: 68 k each
     assert threads([20, 32, 2], 64) == (1, False)                # 0.14 M: 34 k each
-    assert threads([20, 32, 32, 2], 64) == (1, False)            # 0.33 M, 4 points: 41 k each
-    assert threads([20, 32, 32, 2], 128) == (2, True)            # 0.66 M: 83 k each
+    assert threads([20, 32, 32, 2], 128) == (1, False)           # 0.66 M, 4 points: 83 k each
+    assert threads([64, 100, 100, 10], 32) == (2, True)          # 1.67 M: 209 k each
+    assert threads([64, 64, 64, 10], 32) == (1, False)           # 0.85 M: 106 k each
+    assert threads([64, 64, 64, 10], 64) == (2, True)            # 213 k each
     assert threads([64, 1, 64, 10], 128) == (1, False)           # a 1-unit layer: one block
     assert threads([64, 128, 128, 10], 32, **w6) == threads([64, 128, 128, 10], 32)
     monkeypatch.setattr(_kernels, "max_threads", lambda: 1)

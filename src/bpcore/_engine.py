@@ -65,9 +65,16 @@ _MAX_INFERENCE_CHUNKS = 16
 # 1.6-1.8x against 0.8-1.4x) and lost beyond. A thread needs at least this
 # many multiply-adds of forward+backward per batch for each synchronization
 # point: one hidden layer gets the former rule (100 k per thread: 20-32-2 at
-# batch 64, 0.14 M per batch, gained 1.03-1.16x; below that nothing).
+# batch 64, 0.14 M per batch, gained 1.03-1.16x; below that nothing). Each
+# further point moves a layer's activations (batch x H) between the cores,
+# not K-wide partial sums, and costs more: deeper networks need 150 k per
+# point, half of W6's 310 k (its (128, 128) layers at batch 32: 1.6-1.9x of
+# one thread in the fast phase, 1.3-1.4x in the slow one, see
+# docs/DESIGN.md "The unit split for deep networks"); smaller deep shapes
+# were not measured outside the busy phase and keep one thread.
 _UNIT_SPLIT_MAX_BATCH = 128
 _MIN_MACS_PER_SYNC_UNITS = 50_000
+_MIN_MACS_PER_SYNC_UNITS_DEEP = 150_000
 
 def blas_threads_pay(macs: int) -> bool:
     """True if a kernel call whose products total ``macs`` multiply-adds per
@@ -162,7 +169,9 @@ def choose_threads(layout: _Layout, batch_size: int, dense: bool = True,
             and batch_size <= _UNIT_SPLIT_MAX_BATCH):
         hidden = layout.sizes[1:-1]
         syncs = 2 + 2 * (len(hidden) - 1)
-        n = min(limit, macs // (syncs * _MIN_MACS_PER_SYNC_UNITS), min(hidden))
+        per_sync = (_MIN_MACS_PER_SYNC_UNITS if len(hidden) == 1
+                    else _MIN_MACS_PER_SYNC_UNITS_DEEP)
+        n = min(limit, macs // (syncs * per_sync), min(hidden))
         return int(max(1, n)), n > 1
     syncs = 2 + 2 * sum(g is not None for g in layout.scale_offsets)
     return int(max(1, min(limit, macs // (syncs * _MIN_MACS_PER_SYNC)))), False
