@@ -247,7 +247,7 @@ def main():
             tt = f"{med['torch']:.3f}" if "torch" in cs else "—"
             tr = f"{ratio('torch', 'w6'):.2f}x" if "torch" in cs else "—"
             acc_t = f"{cs['torch'].accuracy():.3f}" if "torch" in cs else "—"
-            jt = f"{med['jax']:.4f}" if "jax" in cs else "—"
+            jt = f"{med['jax']:.4f} (acc. {cs['jax'].accuracy():.3f})" if "jax" in cs else "—"
             jr = f"{ratio('jax', 'w6'):.2f}x" if "jax" in cs else "—"
             print(f"| {dtype} | {nt} | {med['w6']:.4f} | {med['plain']:.4f} | "
                   f"{med['floor']:.4f} | {tt} | {tr} | {ratio('w6', 'plain'):.2f} | "
