@@ -560,7 +560,11 @@ class _Decoder:
             _keys(x, {"class", "init"})
             return cls(**init)
         _keys(x, {"class", "init", "lr", "t", "mu_product", "state"})
-        opt = cls(learning_rate=x["lr"], **init)
+        # "lr" is the current rate, which a schedule may have brought to 0
+        # (cosine annealing to eta_min=0): the setter's range, [0, inf). The
+        # constructor takes a user's rate, > 0, so the rate is set after it.
+        opt = cls(**init)
+        opt.learning_rate = x["lr"]
         t, mu_product = _int(x["t"]), x["mu_product"]
         if t < 0:
             raise ValueError(f"the {name} step count must be >= 0, got {t}")
