@@ -54,14 +54,31 @@ _MIN_MACS_PER_THREAD = 1_000_000
 # 32: 8 synchronization points then, 310 k each) ran at 0.96x in the fast
 # phase and 0.38x in the slow one.
 _MIN_MACS_PER_SYNC = 500_000
+# ... and at least this many rows per thread. The row split's traffic (each
+# thread's gradient rows summed by the other, half the parameters written
+# back) grows with the parameter count, its work with the parameter count
+# times the batch, so rows per thread bound the gain whatever the widths.
+# Quiet machine, 2026-12-07 (benchmarks/results/thread_phases.md): W6-plain
+# (64-128-128-10, batch 32: 16 rows per thread, 1.2 M multiply-adds per
+# thread and barrier) ran at 0.93x / 1.01x of one thread in the fast phase
+# and 0.36x in the slow one; W3 (batch 128: 64 rows) 1.60x / 1.73x fast;
+# W2 (batch 200: 100 rows) 1.51x / 1.59x fast, 0.87x-1.00x slow.
+_MIN_ROWS_PER_THREAD = 64
 # Inference cuts small inputs into at most this many chunks (inference_plan).
 _MAX_INFERENCE_CHUNKS = 16
 # By hidden units (networks with one hidden layer, dense X): each thread owns
-# a block of hidden units and their weights for the whole epoch; one barrier
-# per batch and no parameter traffic. On 2 cores it beat the row split for
-# every batch size up to 128 we measured (64-100-10, 256-256-10, 784-100-10,
-# 20-32-2; batch 32: 1.6-1.8x against 0.8-1.4x) and lost beyond.
-_UNIT_SPLIT_MAX_BATCH = 128
+# a block of hidden units and their weights for the whole epoch; two
+# barriers per batch and no parameter traffic. On 2 cores it beat the row
+# split for every batch size up to 128 measured on a Xeon (64-100-10,
+# 256-256-10, 784-100-10, 20-32-2; batch 32: 1.6-1.8x against 0.8-1.4x). On
+# this AMD VM, quiet, alternating 1 thread, rows and units epoch by epoch
+# for 40 s (2026-12-07, docs/DESIGN.md "Threads that always pay"), W2's
+# 64-100-10 at batch 200: units 1.73x / 1.76x (float32 / float64) against
+# rows 1.64x / 1.66x in the fast phase, 1.46x / 1.49x against 1.00x / 0.95x
+# in the slow one; batch 512: 1.74x / 1.81x against 1.78x / 1.78x fast,
+# 1.47x / 1.61x against 1.24x / 1.28x slow. At 1000 the row split led in the
+# fast phase (1.90x against 1.63x, float32).
+_UNIT_SPLIT_MAX_BATCH = 512
 _MIN_MACS_PER_THREAD_UNITS = 100_000
 
 def blas_threads_pay(macs: int) -> bool:
@@ -141,7 +158,8 @@ def choose_threads(layout: _Layout, batch_size: int, dense: bool = True,
     capped at the CPUs this process may use, see ``_threads``), capped so
     that every thread gets enough work per batch to pay for its
     synchronization points in the host's slow phase (the row split: per
-    barrier; see the constants above); ``by_units`` picks the hidden-unit
+    barrier, and enough rows per thread for its gradient traffic; see the
+    constants above); ``by_units`` picks the hidden-unit
     split over the row split. Shapes decide, never timings: the same
     network, batch size and limit always give the same threads and bits.
     The unit split takes plain networks with one hidden layer (no batch
@@ -156,7 +174,8 @@ def choose_threads(layout: _Layout, batch_size: int, dense: bool = True,
         n = min(limit, macs // _MIN_MACS_PER_THREAD_UNITS, layout.sizes[1])
         return int(max(1, n)), n > 1
     syncs = 2 + 2 * sum(g is not None for g in layout.scale_offsets)
-    return int(max(1, min(limit, macs // (syncs * _MIN_MACS_PER_SYNC)))), False
+    n = min(limit, macs // (syncs * _MIN_MACS_PER_SYNC), batch_size // _MIN_ROWS_PER_THREAD)
+    return int(max(1, n)), False
 
 
 _DIVERGED = {

@@ -784,8 +784,13 @@ def _check_fitted_state(cls: type[_BaseMLP], state: dict[str, Any]) -> None:
             raise ValueError(f"{key} must be a {kind.__name__}, got {_describe(state[key])}")
     net = state.get("_net")
     if net is None:
-        fitted = sorted(k for k in (*_FITTED, "classes_", "_label_binarizer", "_optimizer")
-                        if k in state)
+        # Without a network the estimator is unfitted, so nothing may look
+        # fitted: scikit-learn's check_is_fitted takes any attribute ending
+        # in "_" as proof of a fit, and predict would then fail further on
+        # (a forged file with only an 'x_': AttributeError on coefs_).
+        fitted = sorted(k for k in state
+                        if k in (*_FITTED, "classes_", "_label_binarizer", "_optimizer")
+                        or (k.endswith("_") and not k.startswith("__")))
         if fitted:
             raise ValueError(f"the file holds the fitted attributes {fitted} but no network")
         return
