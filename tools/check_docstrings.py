@@ -38,11 +38,6 @@ CHECKS = {
     "PR10",  # "name : type" with a space before the colon
     "RT01",  # a Returns section where the function returns something
 }
-#: Parameters whose description is due in a file another change owns
-#: (``src/bpcore/network.py``, being renamed on another branch): reported with
-#: a count, not failing, by (object, parameter). Remove an entry once its
-#: description is written; any other PR07 fails.
-PENDING_PR07 = {("bpcore.Network.loss_and_grad", "sample_weight")}
 # Not enforced: RT02 (numpydoc wants a lone return unnamed; bpcore names them,
 # "self : object", as scikit-learn does), and the wording checks (PR08/PR09,
 # ES01, SA01), which are taste.
@@ -100,7 +95,7 @@ def _inherits_doc(path: str) -> bool:
 def main() -> int:
     # Module docstrings with sections of their own ("Design") are fine.
     warnings.filterwarnings("ignore", message="Unknown section", category=UserWarning)
-    errors = pending = 0
+    errors = 0
     targets = _targets()
     for path, top_level in targets:
         checks = CHECKS | (TOP_LEVEL_CHECKS if top_level else set())
@@ -108,17 +103,11 @@ def main() -> int:
         for code, message in result["errors"]:
             if code == "GL08" and _inherits_doc(path):
                 continue
-            if code == "PR07" and any(p == path and f'"{name}"' in message
-                                      for p, name in PENDING_PR07):
-                pending += 1
-                print(f"{path}: {code} {message} (pending, see PENDING_PR07)")
-                continue
             if code in checks:
                 errors += 1
                 print(f"{path}: {code} {message}")
     print(f"numpydoc validation: {len(targets)} public objects, {errors} error(s) "
-          f"in the enforced checks ({', '.join(sorted(CHECKS | TOP_LEVEL_CHECKS))}); "
-          f"{pending} pending PR07 (PENDING_PR07)")
+          f"in the enforced checks ({', '.join(sorted(CHECKS | TOP_LEVEL_CHECKS))})")
     return 1 if errors else 0
 
 
