@@ -155,7 +155,11 @@ _WORKER = textwrap.dedent("""
                     pass
                 else:
                     return "an estimator without a network predicts"
-                if sum(obj.hidden_layer_sizes) > 10_000:
+                try:
+                    big = sum(np.ravel(obj.hidden_layer_sizes)) > 10_000
+                except (TypeError, ValueError):
+                    big = False     # not numbers: the fit below refuses them
+                if big:
                     return ""  # a legitimate parameter; fitting it would take minutes
             try:
                 if not fitted or obj.early_stopping or obj.solver == "lbfgs":
@@ -170,9 +174,12 @@ _WORKER = textwrap.dedent("""
                 if fitted:
                     raise
                 return ""
-            except ValueError as exc:
-                if not fitted and str(exc).startswith("hidden_layer_sizes must be > 0"):
+            except (TypeError, ValueError) as exc:
+                if not fitted and str(exc).startswith(("hidden_layer_sizes must be > 0",
+                                                       "hidden_layer_sizes must be integers")):
                     return ""       # (the same: a parameter fit validates)
+                if isinstance(exc, TypeError):
+                    raise
                 if not str(exc).startswith(NONFINITE):
                     raise
             obj.predict(X)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import numbers
 import operator
 import threading
 import time
@@ -364,6 +365,12 @@ class _FitPlan:
             cb.model = est
         hidden = est.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        # scikit-learn's constraint takes any array-like; what is inside it
+        # is checked here (scikit-learn fails inside NumPy on a nested array,
+        # a float or a string, with a TypeError that does not name the
+        # parameter: the same type, a message that does).
+        if not all(isinstance(n, (numbers.Integral, np.integer)) for n in hidden):
+            raise TypeError(f"hidden_layer_sizes must be integers, got {hidden}")
         if np.any(np.array(hidden) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
         self.hidden_layer_sizes: list[int] = hidden
