@@ -1,6 +1,7 @@
 """Two source trees of bpcore, timed in strict alternation: is a change free?
 
     python benchmarks/pair_trees.py /work/baseline/src src --pairs 21
+    python benchmarks/pair_trees.py A/src B/src --workloads W1 W5 --threads 2
 
 Starts one persistent worker process per tree (``PYTHONPATH=<tree>``), then,
 per case (the W1, W2, W5 shapes at their batch sizes, W3 on 2,000 rows;
@@ -51,6 +52,8 @@ def main():
     parser.add_argument("first")
     parser.add_argument("second")
     parser.add_argument("--pairs", type=int, default=21)
+    parser.add_argument("--workloads", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     args = parser.parse_args()
     procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -62,9 +65,9 @@ def main():
         p.stdin.flush()
         return float(p.stdout.readline())
 
-    for name in SHAPES:
+    for name in args.workloads:
         for dtype in ("float64", "float32"):
-            for threads in (1, 2):
+            for threads in args.threads:
                 cmd = f"{name} {dtype} {threads}"
                 for p in procs:
                     ask(p, cmd)

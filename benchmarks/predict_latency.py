@@ -292,7 +292,8 @@ def report(results, args, info):
         "# Prediction latency (issue 23)",
         "",
         f"Run {info['date']} UTC on {info['machine']}, load average at start "
-        f"{info['load']}; the machine was shared with other engineers' jobs. "
+        f"{info['load']} "
+        f"({'quiet: no other job' if float(info['load'].split()[0]) < 1.5 else 'shared with other jobs: read the ratios, not the times'}). "
         f"{args.rounds} rounds, each case once per round in rotated order; a cell is "
         "the median over rounds of per-call times (each the median of 5 blocks), with "
         "the range of the rounds in parentheses; ratios are taken per round. "

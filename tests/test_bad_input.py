@@ -1002,3 +1002,20 @@ def test_pandas_nullable_columns_accepted_by_the_core_api(dtype):
         train(b, plain, Y, optimizer=SGD(0.01), random_state=0,
               sample_weight=np.arange(1, 13))
         np.testing.assert_array_equal(a.params, b.params)
+
+
+@pytest.mark.parametrize("name", [CLS, REG])
+@pytest.mark.parametrize("sizes", [np.ones((2, 2), dtype=int), ["a", "b"], (5, 2.5)])
+def test_hidden_layer_sizes_of_non_integers_say_so(name, sizes):
+    # scikit-learn's constraint takes any array-like and then fails inside
+    # NumPy with a TypeError that does not name the parameter ("only integer
+    # scalar arrays can be converted to a scalar index", "'float' object
+    # cannot be interpreted as an integer", a ufunc loop error); bpcore
+    # raises the same type with a message that does.
+    def call(c):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            c(hidden_layer_sizes=sizes, max_iter=1).fit(X, y_cls)
+    ours, theirs = _raised(call, _bp(name)), _raised(call, _sk(name))
+    assert isinstance(ours, TypeError) and isinstance(theirs, TypeError), (ours, theirs)
+    assert str(ours).startswith("hidden_layer_sizes must be integers, got ")

@@ -145,6 +145,7 @@ def two_threads(monkeypatch):
     if _threads.available_cpus() < 2:
         pytest.skip("needs 2 CPUs")
     monkeypatch.setattr(_engine, "_MIN_MACS_PER_SYNC", 1)
+    monkeypatch.setattr(_engine, "_MIN_ROWS_PER_THREAD", 1)
 
 
 def _fit(threads, net_kwargs, train_kwargs, X, Y):

@@ -251,3 +251,23 @@ def test_skl2onnx_converts_after_import_bpcore_alone(skl2onnx_first):
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("name", ["MLPClassifier", "MLPRegressor"])
+def test_to_onnx_after_set_params_follows_the_estimator(name):
+    # scikit-learn reads ``activation`` at predict time: after
+    # set_params(activation=...) on a fitted model its predictions change, and
+    # bpcore's follow (tests/test_inference.py). The exported graph must be
+    # the model's predictions now, not as of the last fit, and exporting must
+    # not leave anything stale behind for the next set_params.
+    make = make_classification if name == "MLPClassifier" else make_regression
+    X, y = make(n_samples=60, n_features=5, random_state=0)
+    est = getattr(bpcore, name)(hidden_layer_sizes=(7,), max_iter=20, random_state=0).fit(X, y)
+    for activation in ("tanh", "logistic", "relu"):
+        est.set_params(activation=activation)
+        out = _run(bpcore.to_onnx(est, X[:1]), X)
+        if name == "MLPClassifier":
+            _check("set_params classifier", out[1], est.predict_proba(X), np.float64)
+            assert np.array_equal(out[0], est.predict(X))
+        else:
+            _check("set_params regressor", out[0].ravel(), est.predict(X), np.float64)

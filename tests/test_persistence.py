@@ -249,6 +249,31 @@ def test_loaded_estimator_resumes_partial_fit_exactly(solver, tmp_path):
     assert back._optimizer.t == clf._optimizer.t > 0
 
 
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_schedule_that_reached_zero_saves_and_loads(schedule, tmp_path):
+    # A schedule may end at a rate of 0 (cosine annealing to eta_min=0,
+    # LinearLR to end_factor=0): the optimizer then holds lr 0, which the
+    # file stores and the loader must take (it refused it: "learning_rate
+    # must be in (0.0, inf]"; found by the forged-file fuzz's nightly run).
+    from bpcore.schedules import CosineAnnealingLR, LinearLR
+    sched = (CosineAnnealingLR(T_max=4) if schedule == "cosine"
+             else LinearLR(start_factor=1.0, end_factor=0.0, total_iters=4))
+    X, y = _clf_data("multiclass")
+    clf = bpcore.NeuralNetClassifier((8,), learning_rate=sched, max_iter=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    clf.partial_fit(X, y)
+    assert clf._optimizer.learning_rate == 0.0
+    back = _roundtrip(clf, tmp_path)
+    assert back._optimizer.learning_rate == 0.0
+    for est in (clf, back):
+        est.partial_fit(X, y)
+    assert back._net.params.tobytes() == clf._net.params.tobytes()
+    assert back.history_.loss == clf.history_.loss
+    assert back.predict_proba(X).tobytes() == clf.predict_proba(X).tobytes()
+
+
 def test_loaded_estimator_warm_start_fit_matches(tmp_path):
     X, y = make_regression(n_samples=50, n_features=4, random_state=1)
     reg = bpcore.MLPRegressor(hidden_layer_sizes=(5,), max_iter=10, warm_start=True,

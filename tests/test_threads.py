@@ -179,7 +179,9 @@ def test_choose_threads(monkeypatch):
     monkeypatch.setattr(_kernels, "max_threads", lambda: 2)
     w1 = Network([64, 100, 10]).layout
     assert choose_threads(w1, 32) == (2, True)             # scikit-learn's shape, small batch
-    assert choose_threads(w1, 200) == (2, False)           # larger batch: rows
+    assert choose_threads(w1, 200) == (2, True)            # W2's batch: units too
+    assert choose_threads(w1, 512) == (2, True)
+    assert choose_threads(w1, 513) == (2, False)           # larger batches: rows
     assert choose_threads(w1, 32, dense=False) == (1, False)
     assert choose_threads(Network([64, 100, 100, 10]).layout, 32) == (2, True)
     assert choose_threads(Network([64, 100, 100, 10]).layout, 32, False) == (1, False)
@@ -198,14 +200,19 @@ def test_choose_threads_counts_batch_norms_synchronization_points(monkeypatch):
     def threads(batch, **layers):
         # (the row split's rule: the unit split is not asked)
         return choose_threads(Network(sizes, **layers).layout, batch, True, False)
-    assert threads(32) == (2, False)                            # 1.24 M per thread, 2 points
-    assert threads(32, dropout=0.1, residual=[False, True]) == (2, False)
+    # 32 rows: 1.24 M multiply-adds per thread and point, but 16 rows per
+    # thread (W6-plain ran at 0.93x / 0.36x of one thread, fast / slow phase).
+    assert threads(32) == (1, False)
+    assert threads(32, dropout=0.1, residual=[False, True]) == (1, False)
+    assert threads(128) == (2, False)                           # 64 rows per thread
+    assert threads(127) == (1, False)
     w6 = dict(batch_norm=True, dropout=0.1, residual=[False, True])
     assert threads(32, **w6) == (1, False)                      # 6 points: 207 k each
-    assert threads(32, batch_norm=[False, True]) == (1, False)  # 4 points: 310 k each
-    assert threads(64, batch_norm=[False, True]) == (2, False)  # 620 k each
-    assert threads(64, **w6) == (1, False)                      # 414 k each
-    assert threads(128, **w6) == (2, False)                     # 827 k each
+    assert threads(128, batch_norm=[False, True]) == (2, False)  # 4 points: 1.24 M each
+    assert threads(128, **w6) == (2, False)                     # 6 points: 827 k each
+    # Enough rows, too little work per point: 20-32-2 at batch 512 has
+    # 1.7 M multiply-adds per batch for 6 points.
+    assert choose_threads(Network([20, 32, 32, 2], batch_norm=True).layout, 512) == (1, False)
     # Deterministic: shapes decide, so asking again gives the same answer.
     assert [threads(32, **w6) for _ in range(3)] == [(1, False)] * 3
 
@@ -447,6 +454,7 @@ def _bn_first_batch(threads, X, sw, dtype, monkeypatch):
     a fit, backed out of the running variance (momentum 0.1 from 1)."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.setattr(_engine, "_MIN_MACS_PER_SYNC", 1)
+    monkeypatch.setattr(_engine, "_MIN_ROWS_PER_THREAD", 1)
     net = Network([X.shape[1], 6, 2], batch_norm=True, activation="tanh", dtype=dtype,
                   random_state=0)
     W0 = net.coefs[0].astype(np.float64)
@@ -491,6 +499,7 @@ def test_toolbox_network_on_two_threads_is_bitwise_reproducible(dtype, monkeypat
     on 2 threads gives the same bits; and 1 thread agrees to rounding."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.setattr(_engine, "_MIN_MACS_PER_SYNC", 1)
+    monkeypatch.setattr(_engine, "_MIN_ROWS_PER_THREAD", 1)
     rng = np.random.default_rng(4)
     X = rng.standard_normal((203, 9)).astype(dtype)
     Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 203)]
@@ -523,6 +532,7 @@ def test_barrier_waits_out_a_long_absent_partner(monkeypatch):
     import time
     threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.setattr(_engine, "_MIN_MACS_PER_SYNC", 1)
+    monkeypatch.setattr(_engine, "_MIN_ROWS_PER_THREAD", 1)
     rng = np.random.default_rng(5)
     X, Y = rng.standard_normal((2000, 32)), rng.standard_normal((2000, 4))
 

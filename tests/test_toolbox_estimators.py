@@ -86,6 +86,11 @@ HUBER = dict(hidden_layer_sizes=(16, 16), loss="huber", residual=True, clip_norm
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # check_regressor_data_not_an_array's targets (std ~40) are far from
+        # the output range: at scikit-learn's parameters 'auto' keeps y as is
+        # and says so, by design (tests/test_target_scaling.py checks the
+        # warning); here it is noise in every test run's summary.
+        warnings.filterwarnings("ignore", "The target has mean", UserWarning)
         check(estimator)
 
 

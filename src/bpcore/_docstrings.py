@@ -1,5 +1,6 @@
 """Docstring assembly: one Parameters section from a class's own entries and
-the entries it shares with another estimator.
+the entries it shares with another estimator; one docstring for methods
+documented alike (``docstring``).
 
 The toolbox estimators take every parameter of the drop-ins; their
 docstrings document the toolbox's own parameters and take the rest, word for
@@ -11,10 +12,27 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+_Func = TypeVar("_Func", bound=Callable[..., Any])
 
 # A parameter entry starts at the section's indentation with "name : type"
 # (or "name1, name2 : type"); its description is indented further.
 _ENTRY = re.compile(r"^    (\w+(?:, \w+)*) : ", re.MULTILINE)
+
+
+def docstring(template: str, **fields: str) -> Callable[[_Func], _Func]:
+    """Decorator: the function's docstring is ``template.format(**fields)``.
+
+    For methods that share their sections word for word (the callback
+    protocol hooks of ``bpcore.callbacks.Callback``): the text is written once
+    and each method fills in what differs.
+    """
+    def decorate(func: _Func) -> _Func:
+        func.__doc__ = template.format(**fields)
+        return func
+    return decorate
 
 
 def parameter_entries(section: str) -> dict[str, str]:

@@ -54,26 +54,44 @@ _MIN_MACS_PER_THREAD = 1_000_000
 # 32: 8 synchronization points then, 310 k each) ran at 0.96x in the fast
 # phase and 0.38x in the slow one.
 _MIN_MACS_PER_SYNC = 500_000
+# ... and at least this many rows per thread. The row split's traffic (each
+# thread's gradient rows summed by the other, half the parameters written
+# back) grows with the parameter count, its work with the parameter count
+# times the batch, so rows per thread bound the gain whatever the widths.
+# Quiet machine, 2026-12-07 (benchmarks/results/thread_phases.md): W6-plain
+# (64-128-128-10, batch 32: 16 rows per thread, 1.2 M multiply-adds per
+# thread and barrier) ran at 0.93x / 1.01x of one thread in the fast phase
+# and 0.36x in the slow one; W3 (batch 128: 64 rows) 1.60x / 1.73x fast;
+# W2 (batch 200: 100 rows) 1.51x / 1.59x fast, 0.87x-1.00x slow.
+_MIN_ROWS_PER_THREAD = 64
 # Inference cuts small inputs into at most this many chunks (inference_plan).
 _MAX_INFERENCE_CHUNKS = 16
 # By hidden units (dense X): each thread owns a block of units of every
 # hidden layer and their weights for the whole epoch; no parameter traffic,
 # and 2 + 2 (n_hidden - 1) synchronization points per batch (the output's
-# two, then one forward and one backward per further hidden layer). On 2
-# cores, one hidden layer, it beat the row split for every batch size up to
-# 128 we measured (64-100-10, 256-256-10, 784-100-10, 20-32-2; batch 32:
-# 1.6-1.8x against 0.8-1.4x) and lost beyond. A thread needs at least this
-# many multiply-adds of forward+backward per batch for each synchronization
-# point: one hidden layer gets the former rule (100 k per thread: 20-32-2 at
-# batch 64, 0.14 M per batch, gained 1.03-1.16x; below that nothing). Each
-# further point moves a layer's activations (batch x H) between the cores,
-# not K-wide partial sums, and costs more: deeper networks need 150 k per
-# point, half of W6's 310 k (its (128, 128) layers at batch 32: 1.6-1.9x of
-# one thread in the fast phase, 1.3-1.4x in the slow one, see
-# docs/DESIGN.md "The unit split for deep networks"); smaller deep shapes
-# were not measured outside the busy phase and keep one thread.
-_UNIT_SPLIT_MAX_BATCH = 128
+# two, then one forward and one backward per further hidden layer).
+# One hidden layer: on 2 cores it beat the row split for every batch size up
+# to 128 measured on a Xeon (64-100-10, 256-256-10, 784-100-10, 20-32-2;
+# batch 32: 1.6-1.8x against 0.8-1.4x). On this AMD VM, quiet, alternating 1
+# thread, rows and units epoch by epoch for 40 s (2026-12-07, docs/DESIGN.md
+# "Threads that always pay"), W2's 64-100-10 at batch 200: units 1.73x /
+# 1.76x (float32 / float64) against rows 1.64x / 1.66x in the fast phase,
+# 1.46x / 1.49x against 1.00x / 0.95x in the slow one; batch 512: 1.74x /
+# 1.81x against 1.78x / 1.78x fast, 1.47x / 1.61x against 1.24x / 1.28x
+# slow. At 1000 the row split led in the fast phase (1.90x against 1.63x,
+# float32). A thread needs at least 100 k multiply-adds of forward+backward
+# per batch (50 k per synchronization point; 20-32-2 at batch 64, 0.14 M per
+# batch, gained 1.03-1.16x; below that nothing).
+_UNIT_SPLIT_MAX_BATCH = 512
 _MIN_MACS_PER_SYNC_UNITS = 50_000
+# Deeper networks: each further point moves a layer's activations (batch x
+# H) between the cores, not K-wide partial sums, and costs more: 150 k per
+# thread and point, half of W6's 310 k (its (128, 128) layers at batch 32:
+# 1.6-1.9x of one thread in the fast phase, 1.3-1.4x in the slow one, see
+# docs/DESIGN.md "The unit split for deep networks"); smaller deep shapes
+# were not measured outside the busy phase and keep one thread, and so do
+# batches above 128 (not measured against the row split for deep networks).
+_UNIT_SPLIT_MAX_BATCH_DEEP = 128
 _MIN_MACS_PER_SYNC_UNITS_DEEP = 150_000
 
 def blas_threads_pay(macs: int) -> bool:
@@ -153,11 +171,12 @@ def choose_threads(layout: _Layout, batch_size: int, dense: bool = True,
     capped at the CPUs this process may use, see ``_threads``), capped so
     that every thread gets enough work per batch to pay for its
     synchronization points in the host's slow phase (the row split: per
-    barrier; see the constants above); ``by_units`` picks the hidden-unit
+    barrier, and enough rows per thread for its gradient traffic; see the
+    constants above); ``by_units`` picks the hidden-unit
     split over the row split. Shapes decide, never timings: the same
     network, batch size and limit always give the same threads and bits.
-    The unit split (batches up to ``_UNIT_SPLIT_MAX_BATCH``) takes any
-    number of hidden layers (batch norm, dropout and residual skips
+    The unit split (batches up to ``_UNIT_SPLIT_MAX_BATCH``, 128 with more
+    than one hidden layer) takes any number of hidden layers (batch norm, dropout and residual skips
     included), dense X, optimizers with at most two state buffers and no
     l1, max-norm or clipping (``unit_split_ok``), at most one thread per
     unit of the narrowest hidden layer; everything else takes the row
@@ -165,16 +184,17 @@ def choose_threads(layout: _Layout, batch_size: int, dense: bool = True,
     """
     limit = _threads.thread_limit()
     macs = 3 * batch_size * layout.macs_per_row
+    hidden = layout.sizes[1:-1]
+    deep = len(hidden) > 1
     if (unit_split_ok and unit_split_applies(layout, dense)
-            and batch_size <= _UNIT_SPLIT_MAX_BATCH):
-        hidden = layout.sizes[1:-1]
+            and batch_size <= (_UNIT_SPLIT_MAX_BATCH_DEEP if deep else _UNIT_SPLIT_MAX_BATCH)):
         syncs = 2 + 2 * (len(hidden) - 1)
-        per_sync = (_MIN_MACS_PER_SYNC_UNITS if len(hidden) == 1
-                    else _MIN_MACS_PER_SYNC_UNITS_DEEP)
+        per_sync = _MIN_MACS_PER_SYNC_UNITS_DEEP if deep else _MIN_MACS_PER_SYNC_UNITS
         n = min(limit, macs // (syncs * per_sync), min(hidden))
         return int(max(1, n)), n > 1
     syncs = 2 + 2 * sum(g is not None for g in layout.scale_offsets)
-    return int(max(1, min(limit, macs // (syncs * _MIN_MACS_PER_SYNC)))), False
+    n = min(limit, macs // (syncs * _MIN_MACS_PER_SYNC), batch_size // _MIN_ROWS_PER_THREAD)
+    return int(max(1, n)), False
 
 
 _DIVERGED = {

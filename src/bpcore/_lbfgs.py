@@ -39,6 +39,7 @@ def minimize_lbfgs(
     X, Y : C-contiguous arrays of ``net.dtype``
         Inputs (n_samples, n_features) and targets (n_samples, n_outputs).
     sample_weight : array of ``net.dtype`` or None
+        Per-sample weights; None weighs every sample 1.
     alpha : float
         L2 strength (``0.5 * alpha * sum(||W||^2) / sum(sample_weight)``).
     options : dict

@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
+from ._docstrings import docstring
 from ._validation import check_positive_int, check_real
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -44,6 +45,17 @@ __all__ = ["Callback", "CallbackList", "EarlyStopping", "ProgressBar", "CSVLogge
 #: A library's logger: silent until the application configures logging.
 logger = logging.getLogger("bpcore")
 logger.addHandler(logging.NullHandler())
+
+#: The docstring of the four scikit-learn protocol hooks of ``Callback``.
+_PROTOCOL_HOOK_DOC = """{summary} (scikit-learn's protocol hook).
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            The estimator being fitted.
+        context : object
+            scikit-learn's callback context of the task.
+{returns}"""
 
 
 class Callback:
@@ -112,61 +124,34 @@ class Callback:
         Parameters
         ----------
         net : Network
+            The network that was trained (the one ``on_train_begin``
+            received); its ``params`` hold the final state.
         """
 
     # scikit-learn's callback protocol (``sklearn.callback.FitCallback``):
     # no-ops, there so that ``est.set_callbacks`` accepts bpcore's callbacks
     # and ``clone`` carries them; the estimators run the hooks above.
 
+    @docstring(_PROTOCOL_HOOK_DOC, summary="Do nothing at the start of ``fit``", returns="")
     def setup(self, estimator: Any, context: Any) -> None:
-        """Do nothing at the start of ``fit`` (scikit-learn's protocol hook).
+        pass
 
-        Parameters
-        ----------
-        estimator : estimator instance
-            The estimator being fitted.
-        context : object
-            scikit-learn's callback context of the task.
-        """
-
+    @docstring(_PROTOCOL_HOOK_DOC, summary="Do nothing at the start of a task", returns="")
     def on_fit_task_begin(self, estimator: Any, context: Any) -> None:
-        """Do nothing at the start of a task (scikit-learn's protocol hook).
+        pass
 
-        Parameters
-        ----------
-        estimator : estimator instance
-            The estimator being fitted.
-        context : object
-            scikit-learn's callback context of the task.
-        """
-
-    def on_fit_task_end(self, estimator: Any, context: Any) -> bool:
-        """Never stop at the end of a task (scikit-learn's protocol hook).
-
-        Parameters
-        ----------
-        estimator : estimator instance
-            The estimator being fitted.
-        context : object
-            scikit-learn's callback context of the task.
-
+    @docstring(_PROTOCOL_HOOK_DOC, summary="Never stop at the end of a task", returns="""
         Returns
         -------
         stop : bool
             Always False: bpcore's callbacks stop from ``on_epoch_end``.
-        """
+""")
+    def on_fit_task_end(self, estimator: Any, context: Any) -> bool:
         return False
 
+    @docstring(_PROTOCOL_HOOK_DOC, summary="Do nothing at the end of ``fit``", returns="")
     def teardown(self, estimator: Any, context: Any) -> None:
-        """Do nothing at the end of ``fit`` (scikit-learn's protocol hook).
-
-        Parameters
-        ----------
-        estimator : estimator instance
-            The estimator being fitted.
-        context : object
-            scikit-learn's callback context of the task.
-        """
+        pass
 
 
 def check_callbacks(callbacks: Iterable[Callback] | None,
@@ -226,7 +211,9 @@ class CallbackList:
 
     Parameters
     ----------
-    callbacks : iterable of Callback
+    callbacks : Callback or iterable of Callback, default=()
+        The callbacks, run in this order at every hook; a single callback is
+        a list of one.
 
     Examples
     --------
@@ -260,6 +247,7 @@ class CallbackList:
         Parameters
         ----------
         net : Network
+            The object being trained, passed to each ``on_train_begin``.
         **params
             What the loop knows of the fit, e.g. ``epochs=50``.
         """
@@ -634,10 +622,12 @@ class CSVLogger(Callback):
     Parameters
     ----------
     path : str or path-like
+        The CSV file to write: created, or overwritten unless ``append``.
     append : bool, default=False
         Append to an existing file (its header is kept) instead of
         overwriting it.
     separator : str, default=","
+        The field delimiter, one character.
 
     Notes
     -----
@@ -762,7 +752,9 @@ class History(Callback):
 
         Parameters
         ----------
-        logs : dict
+        logs : dict of str to float
+            One epoch's records: ``loss`` (required) and any of ``val_loss``,
+            ``val_score``, ``lr``, ``epoch_time``; other keys go to ``extra``.
         """
         if "loss" not in logs:
             raise ValueError(

@@ -70,9 +70,11 @@ undone): a ``LocalCluster`` started in your session leaves
 one thread. Start the cluster in its own process, or restore ``os.environ``
 after starting it, as ``tests/test_dask.py`` does.
 """
+from __future__ import annotations
+
 import numbers
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -108,7 +110,7 @@ _SPLIT_EVERY = 8
 
 # ---------------------------------------------------------------- input checks
 
-def _client_or_default(client):
+def _client_or_default(client: object) -> distributed.Client:
     if client is not None:
         if not isinstance(client, distributed.Client):
             raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}")
@@ -122,7 +124,7 @@ def _client_or_default(client):
         ) from None
 
 
-def _uses_batch_norm(net):
+def _uses_batch_norm(net: Network) -> bool:
     flag = getattr(net, "batch_norm", False)
     if isinstance(flag, (list, tuple, np.ndarray)):
         flag = any(bool(f) for f in flag)
@@ -130,12 +132,12 @@ def _uses_batch_norm(net):
     return bool(flag) or any(s is not None for s in scales)
 
 
-def _uses_dropout(net):
+def _uses_dropout(net: Network) -> bool:
     rate = getattr(net, "dropout", 0.0)
     return any(float(r) > 0 for r in np.atleast_1d(rate))
 
 
-def _check_net(net):
+def _check_net(net: object) -> None:
     if not isinstance(net, Network):
         raise TypeError(f"net must be a bpcore.Network, got {type(net).__name__}")
     if _uses_dropout(net):
@@ -155,7 +157,7 @@ def _check_net(net):
         )
 
 
-def _check_rows_known(a, name):
+def _check_rows_known(a: da.Array, name: str) -> None:
     if any(np.isnan(c) for c in a.chunks[0]):
         raise ValueError(
             f"{name} has unknown row-chunk sizes (from a dask DataFrame?): call "
@@ -163,7 +165,7 @@ def _check_rows_known(a, name):
         )
 
 
-def _as_dask(a, name, row_chunks):
+def _as_dask(a: Any, name: str, row_chunks: tuple[int, ...]) -> da.Array:
     """``a`` as a dask array chunked by ``row_chunks`` along its first axis."""
     if isinstance(a, da.Array):
         _check_rows_known(a, name)
@@ -181,13 +183,14 @@ def _as_dask(a, name, row_chunks):
     return a
 
 
-def _pack_block(X, Y, sw, dtype):
+def _pack_block(X: ArrayLike, Y: ArrayLike, sw: ArrayLike | None, dtype: DTypeLike,
+                ) -> tuple[NDArray[Any] | None, ...]:
     """One row block's (X, Y, sample_weight) as C-contiguous arrays of ``dtype``."""
     return tuple(None if a is None else np.ascontiguousarray(a, dtype=dtype)
                  for a in (X, Y, sw))
 
 
-def _weight_mask(net):
+def _weight_mask(net: Network) -> NDArray[np.bool_]:
     """Boolean mask of the penalized entries of ``net.params`` (every ``W``).
 
     Found from the ``net.coefs`` views rather than assumed (today all weights
@@ -207,7 +210,9 @@ def _weight_mask(net):
 
 # -------------------------------------------------------------- worker side
 
-def _block_sums(spec, theta, block):
+def _block_sums(spec: bytes, theta: NDArray[Any],
+                block: tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None],
+                ) -> NDArray[np.float64]:
     """[sum of losses, sum of weights, sum of gradients] of one row block.
 
     Runs on the worker holding the block. ``loss_and_grad`` returns weighted
@@ -228,11 +233,12 @@ def _block_sums(spec, theta, block):
     return out
 
 
-def _sum_parts(*parts):
-    return np.sum(parts, axis=0)
+def _sum_parts(*parts: NDArray[np.float64]) -> NDArray[np.float64]:
+    total: NDArray[np.float64] = np.sum(parts, axis=0)
+    return total
 
 
-def _worker_threads():
+def _worker_threads() -> dict[str, Any]:
     """What bpcore and threadpoolctl see inside a worker task (tests, docs)."""
     from threadpoolctl import threadpool_info
 
@@ -266,6 +272,8 @@ class BlockwiseObjective:
         Targets, already in the network's output encoding (see ``binarize``).
         Re-chunked to X's rows if needed.
     sample_weight : dask or NumPy array of shape (n_samples,), default=None
+        Per-row weights: the loss and gradient are weighted means. None
+        weighs every row 1. Re-chunked to X's rows if needed.
     alpha : float, default=0.0
         L2 strength, added on the client.
     l1 : float, default=0.0
@@ -316,11 +324,12 @@ class BlockwiseObjective:
         _check_rows_known(X, "X")
         if broadcast not in ("scatter", "tasks"):
             raise ValueError(f"broadcast must be 'scatter' or 'tasks', got {broadcast!r}")
-        if (isinstance(split_every, bool) or not isinstance(split_every, numbers.Integral)
-                or split_every < 2):
+        # int and float beside the numbers ABCs: to mypy they are not ABC subclasses.
+        if (isinstance(split_every, bool)
+                or not isinstance(split_every, (int, numbers.Integral)) or split_every < 2):
             raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}")
         for name, value in (("alpha", alpha), ("l1", l1)):
-            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            if (isinstance(value, bool) or not isinstance(value, (int, float, numbers.Real))
                     or not 0 <= value < np.inf):
                 raise ValueError(f"{name} must be a non-negative real number, got {value!r}")
         self.client = _client_or_default(client)
@@ -370,10 +379,11 @@ class BlockwiseObjective:
         who = self.client.who_has(self._blocks)
         self._where = [sorted(who[b.key])[0] for b in self._blocks]
         self._spec = self.client.scatter(pickle.dumps(net), broadcast=True, hash=False)
-        self.sw_total = None
+        self.sw_total: float | None = None
         self.n_evaluations = 0
 
-    def _partial_sums(self, theta):
+    # theta: the parameters, or (broadcast="scatter") their future on the workers.
+    def _partial_sums(self, theta: Any) -> NDArray[np.float64]:
         """The tree-summed ``[loss sum, weight sum, gradient sum]`` for ``theta``."""
         if self.broadcast == "scatter":
             theta = self.client.scatter(theta, broadcast=True, hash=False)
@@ -388,7 +398,8 @@ class BlockwiseObjective:
                       for j in range(0, len(parts), self.split_every)]
             parts = [self.client.submit(_sum_parts, *g, pure=False) if len(g) > 1 else g[0]
                      for g in groups]
-        return parts[0].result()
+        sums: NDArray[np.float64] = parts[0].result()
+        return sums
 
     def __call__(self, theta: ArrayLike) -> tuple[float, NDArray[np.float64]]:
         theta = np.ascontiguousarray(theta, dtype=self.dtype)
@@ -408,7 +419,7 @@ class BlockwiseObjective:
                                          float(sw_total), grad)
         return float(loss), grad
 
-    def bytes_per_evaluation(self, n_workers: int | None = None) -> int:
+    def bytes_per_evaluation(self, n_workers: int | None = None) -> dict[str, int]:
         """Bytes the parameters and gradients move per evaluation.
 
         ``n_params`` values of the network's dtype to each worker
@@ -425,8 +436,9 @@ class BlockwiseObjective:
 
         Returns
         -------
-        n_bytes : int
-            Bytes moved per evaluation of the loss and gradient.
+        n_bytes : dict of str to int
+            Bytes moved per evaluation of the loss and gradient:
+            ``{"params": ..., "gradients": ...}``.
         """
         if n_workers is None:
             n_workers = len(set(self._where))
@@ -439,7 +451,7 @@ class BlockwiseObjective:
         grads = n_parts * (self.n_params + 2) * 8
         return {"params": params, "gradients": grads}
 
-    def close(self):
+    def close(self) -> None:
         """Release the persisted blocks on the workers."""
         self._blocks = []
         self._where = []
@@ -468,6 +480,8 @@ def minimize_lbfgs(net: Network, X: Any, Y: Any, sample_weight: Any = None, *,
     Y : dask or NumPy array of shape (n_samples, n_outputs)
         Targets in the network's encoding (``binarize`` for class labels).
     sample_weight : dask or NumPy array of shape (n_samples,), default=None
+        Per-row weights: the loss and gradient are weighted means. None
+        weighs every row 1.
     alpha : float, default=0.0
         L2 strength: ``0.5 * alpha * sum(W**2) / sum(sample_weight)``.
     l1 : float, default=0.0
@@ -513,7 +527,8 @@ def minimize_lbfgs(net: Network, X: Any, Y: Any, sample_weight: Any = None, *,
 
 # ------------------------------------------------------------------ labels
 
-def compute_target_moments(Y, sample_weight=None):
+def compute_target_moments(Y: Any, sample_weight: Any = None,
+                           ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Weighted mean and (biased) variance of each column of a dask ``Y``, in
     one ``dask.compute`` (the regressor's target scaling, ``bpcore._target``).
 
@@ -529,7 +544,8 @@ def compute_target_moments(Y, sample_weight=None):
     Y = Y.astype(np.float64)
     sw = None if sample_weight is None else _as_dask(sample_weight, "sample_weight",
                                                      Y.chunks[0]).astype(np.float64)
-    return dask.compute(*target_moments(Y, sw))
+    mean, var = dask.compute(*target_moments(Y, sw))
+    return mean, var
 
 
 def compute_classes(y: Any) -> NDArray[Any]:
@@ -540,6 +556,7 @@ def compute_classes(y: Any) -> NDArray[Any]:
     Parameters
     ----------
     y : dask array of shape (n_samples,)
+        Class labels (a NumPy array or a list is wrapped as one block).
 
     Returns
     -------
@@ -561,10 +578,12 @@ def compute_classes(y: Any) -> NDArray[Any]:
     return np.asarray(da.unique(y).compute())
 
 
-def _binarize_block(y, classes, dtype):
+def _binarize_block(y: NDArray[Any], classes: NDArray[Any], dtype: np.dtype[Any],
+                    ) -> NDArray[Any]:
     from sklearn.preprocessing import LabelBinarizer
     lb = LabelBinarizer().fit(classes)
-    return lb.transform(y).astype(dtype, copy=False)
+    Y: NDArray[Any] = lb.transform(y).astype(dtype, copy=False)
+    return Y
 
 
 def binarize(y: Any, classes: ArrayLike, dtype: DTypeLike = "float64") -> Any:
@@ -578,9 +597,11 @@ def binarize(y: Any, classes: ArrayLike, dtype: DTypeLike = "float64") -> Any:
     Parameters
     ----------
     y : dask array of shape (n_samples,)
+        Class labels, each one of ``classes``.
     classes : array-like
         All the class labels (``compute_classes(y)``).
     dtype : {"float64", "float32"}, default="float64"
+        The targets' dtype: the network's.
 
     Returns
     -------
@@ -610,12 +631,14 @@ def binarize(y: Any, classes: ArrayLike, dtype: DTypeLike = "float64") -> Any:
 
 # -------------------------------------------------------------- prediction
 
-def _apply(block, fn, trailing):
+def _apply(block: NDArray[Any], fn: Callable[[NDArray[Any]], NDArray[Any]],
+           trailing: tuple[int, ...]) -> NDArray[Any]:
     out = fn(block)
     return out.reshape((block.shape[0],) + trailing)
 
 
-def _blockwise(fn, X, n_features):
+def _blockwise(fn: Callable[[NDArray[Any]], NDArray[Any]], X: Any, n_features: int | None,
+               ) -> da.Array:
     if not isinstance(X, da.Array):
         raise TypeError(f"X must be a dask array, got {type(X).__name__}")
     if X.ndim != 2:
@@ -634,7 +657,7 @@ def _blockwise(fn, X, n_features):
                         chunks=(X.chunks[0],), drop_axis=1)
 
 
-def _n_features(model):
+def _n_features(model: Any) -> int | None:
     if isinstance(model, Network):
         return model.n_features
     return getattr(model, "n_features_in_", None)
@@ -646,7 +669,10 @@ def predict(model: Any, X: Any) -> Any:
     Parameters
     ----------
     model : fitted estimator with ``predict``, or Network
+        Applied to every row block on the workers: ``predict`` of an
+        estimator, ``forward`` of a Network.
     X : dask array of shape (n_samples, n_features), chunked by rows
+        The rows to predict; column chunks are merged first.
 
     Returns
     -------
@@ -674,7 +700,10 @@ def predict_proba(model: Any, X: Any) -> Any:
     Parameters
     ----------
     model : fitted classifier with ``predict_proba``, or Network
+        Applied to every row block on the workers: ``predict_proba`` of a
+        classifier, ``forward`` of a softmax or logistic Network.
     X : dask array of shape (n_samples, n_features), chunked by rows
+        The rows to predict; column chunks are merged first.
 
     Returns
     -------

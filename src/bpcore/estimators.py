@@ -17,17 +17,21 @@ parameter buffer. Arrays assigned to them by the user (e.g. custom initial
 weights before a ``warm_start`` fit) are copied into the buffer at the next
 ``fit``, ``partial_fit`` or prediction.
 """
+from __future__ import annotations
+
 import contextlib
 import copy
 import logging
+import numbers
 import operator
 import threading
 import time
 import warnings
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
@@ -67,6 +71,14 @@ from .optimizers import OPTIMIZERS
 from .schedules import SKLEARN_RATES, OneCycleLR, SklearnSchedule, named_schedule
 from .training import run_epochs
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .callbacks import History
+    from .optimizers import Optimizer
+    from .schedules import Schedule
+
+    #: ``(X_val, y_val, sw_val)``, what scikit-learn's early stopping scores.
+    _Holdout = tuple[Any, Any, Any]
+
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 # What the short inference path computes after the network (see
@@ -83,13 +95,13 @@ _NONFINITE_WEIGHTS = (
 )
 
 
-def _are_views(arrays, views):
+def _are_views(arrays: object, views: Sequence[NDArray[Any]]) -> bool:
     """True if ``arrays`` is a list holding exactly the arrays ``views``."""
     return (type(arrays) is list and len(arrays) == len(views)
             and all(map(operator.is_, arrays, views)))
 
 
-def _as_engine_input(X, dtype):
+def _as_engine_input(X: Any, dtype: DTypeLike) -> Any:  # ndarray or CSRInput (no stub)
     """X as the engine takes it: a C-contiguous array of ``dtype``, or sparse
     X as a CSR ``CSRInput`` whose rows the kernels multiply directly (never
     densified). The one place where the estimators' input meets the engine;
@@ -102,7 +114,7 @@ def _as_engine_input(X, dtype):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
-def _say(verbose, level, msg, *args):
+def _say(verbose: bool | int, level: int, msg: str, *args: object) -> None:
     """A message of the fit, ``msg % args``: printed with ``verbose``
     (scikit-learn's output, to the letter) and logged to the ``bpcore``
     logger either way (per-epoch lines at DEBUG, decisions at INFO);
@@ -112,13 +124,13 @@ def _say(verbose, level, msg, *args):
     logger.log(level, msg, *args)
 
 
-def _warn(msg, category=UserWarning):
+def _warn(msg: str, category: type[Warning] = UserWarning) -> None:
     """scikit-learn's warning, and the same words on the ``bpcore`` logger."""
     warnings.warn(msg, category)
     logger.warning(msg)
 
 
-def _store_parameters(est, arguments, **fixed):
+def _store_parameters(est: object, arguments: Mapping[str, object], **fixed: object) -> None:
     """scikit-learn's ``__init__``: store every argument as given, under its
     own name. ``arguments`` is the ``__init__``'s ``locals()`` (no validation
     here: it happens in ``fit``); ``fixed`` are attributes a class sets
@@ -128,7 +140,8 @@ def _store_parameters(est, arguments, **fixed):
             setattr(est, name, value)
 
 
-def _class_doc(summary, *, parameters, attributes, notes, examples):
+def _class_doc(summary: str, *, parameters: str, attributes: str, notes: str,
+               examples: str) -> str:
     """An estimator's docstring from its summary and the bodies of its
     numpydoc sections (indented by four spaces, as in the class body)."""
     sections = {"Parameters": parameters, "Attributes": attributes, "Notes": notes,
@@ -147,13 +160,14 @@ class _SklearnRules(Callback):
     the schedule), ``invscaling``'s update and the ConvergenceWarning.
     """
 
-    def __init__(self, est, n_samples, validation, incremental):
+    def __init__(self, est: _BaseMLP, n_samples: int, validation: _Holdout | None,
+                 incremental: bool) -> None:
         self.est = est
         self.n_samples = n_samples
         self.validation = validation        # (X_val, y_val, sw_val) or None
         self.incremental = incremental
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool:
         est = self.est
         est.n_iter_ += 1
         # Current at every epoch's end, so that a model saved mid-fit
@@ -165,30 +179,33 @@ class _SklearnRules(Callback):
         est.loss_curve_.append(est.loss_)
         _say(est.verbose, logging.DEBUG, "Iteration %d, loss = %.8f", est.n_iter_, est.loss_)
         early_stopping = self.validation is not None
-        est._update_no_improvement_count(early_stopping, *(self.validation or (None,) * 3),
+        X_val, y_val, sw_val = self.validation or (None, None, None)
+        est._update_no_improvement_count(early_stopping, X_val, y_val, sw_val,
                                          diverged=np.isnan(logs["loss"]),
                                          score=logs.get("val_score"))
         if early_stopping and "val_score" not in logs:
-            logs["val_score"] = est.validation_scores_[-1]   # for the user's callbacks
-        sklearn_schedule = isinstance(est._schedule, SklearnSchedule)
-        if sklearn_schedule:
-            est._schedule.iteration_ends(est.t_)
+            # For the user's callbacks, which run after this one on the same
+            # logs: run_epochs passes a dict (Callback declares a Mapping).
+            cast("dict[str, float]", logs)["val_score"] = est.validation_scores_[-1]
+        schedule = est._schedule
+        if isinstance(schedule, SklearnSchedule):
+            schedule.iteration_ends(est.t_)
             # The optimizer holds the rate the next epoch will use, as scikit-learn's.
-            est._optimizer.learning_rate = est._schedule.lr
+            est._optimizer.learning_rate = schedule.lr
         if est._no_improvement_count > est.n_iter_no_change:
             msg = ("Validation score did not improve more than tol=%f for %d consecutive "
                    "epochs." if early_stopping else "Training loss did not improve more "
                    "than tol=%f for %d consecutive epochs.") % (est.tol, est.n_iter_no_change)
             # 'adaptive' lowers the rate instead while it can; any other
             # schedule (a torch-style one sets the rates itself) stops.
-            lowered = est._schedule.on_stall() if sklearn_schedule else None
-            if lowered is None:
-                too_small = sklearn_schedule and est._schedule.kind == "adaptive"
+            lowered = schedule.on_stall() if isinstance(schedule, SklearnSchedule) else None
+            if lowered is None or not isinstance(schedule, SklearnSchedule):
+                too_small = isinstance(schedule, SklearnSchedule) and schedule.kind == "adaptive"
                 _say(est.verbose, logging.INFO, "%s%s Stopping.", msg,
                      " Learning rate too small." if too_small else "")
                 return True
             _say(est.verbose, logging.INFO, "%s%s", msg, lowered)
-            est._optimizer.learning_rate = est._schedule.lr
+            est._optimizer.learning_rate = schedule.lr
             est._no_improvement_count = 0
         if self.incremental:
             return True
@@ -210,18 +227,20 @@ class _SklearnCallbackBridge(Callback):
     stopping rules) so that it knows whether another epoch follows.
     """
 
-    def __init__(self, est, ctx, epochs, inner, X, y, metadata):
+    # ctx and the tasks are scikit-learn's CallbackContext (it ships no types).
+    def __init__(self, est: _BaseMLP, ctx: Any, epochs: int, inner: Iterable[Callback],
+                 X: Any, y: Any, metadata: dict[str, Any] | None) -> None:
         self.est, self.ctx, self.epochs, self.inner = est, ctx, epochs, list(inner)
         self.X, self.y, self.metadata = X, y, metadata
-        self.task = None
+        self.task: Any = None
 
-    def begin(self):
+    def begin(self) -> None:
         self.task = self.ctx.subcontext(task_name="epoch")
         self.task.call_on_fit_task_begin(
             estimator=self.est, X=self.X, y=self.y, metadata=self.metadata,
             reconstruction_attributes=self.est._reconstruction_attributes)
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool:
         stop = False
         for cb in self.inner:
             stop = bool(cb.on_epoch_end(epoch, logs)) or stop
@@ -231,9 +250,9 @@ class _SklearnCallbackBridge(Callback):
             reconstruction_attributes=self.est._reconstruction_attributes) or stop
         if not stop and epoch + 1 < self.epochs:
             self.begin()
-        return stop
+        return bool(stop)
 
-    def close(self):
+    def close(self) -> None:
         """End a subtask left open by an interrupted epoch, as an empty task."""
         if self.task is not None:
             self.task.call_on_fit_task_end(estimator=self.est)
@@ -247,21 +266,22 @@ class _LbfgsCallbackBridge:
     True stops the minimization (``StopIteration``, scipy >= 1.11).
     """
 
-    def __init__(self, est, ctx, X, y, metadata):
+    def __init__(self, est: _BaseMLP, ctx: Any, X: Any, y: Any,
+                 metadata: dict[str, Any] | None) -> None:
         self.est, self.ctx, self.X, self.y, self.metadata = est, ctx, X, y, metadata
         self.task = self._begin(None)
 
-    def _attributes(self, xk):
+    def _attributes(self, xk: NDArray[Any] | None) -> Callable[[], dict[str, Any]]:
         return lambda: self.est._reconstruction_attributes(xk)
 
-    def _begin(self, xk):
+    def _begin(self, xk: NDArray[Any] | None) -> Any:
         task = self.ctx.subcontext(task_name="lbfgs-iter")
         task.call_on_fit_task_begin(estimator=self.est, X=self.X, y=self.y,
                                     metadata=self.metadata,
                                     reconstruction_attributes=self._attributes(xk))
         return task
 
-    def __call__(self, xk):
+    def __call__(self, xk: NDArray[Any]) -> None:
         stop = self.task.call_on_fit_task_end(
             estimator=self.est, X=self.X, y=self.y, metadata=self.metadata,
             reconstruction_attributes=self._attributes(xk))
@@ -269,16 +289,16 @@ class _LbfgsCallbackBridge:
         if stop:
             raise StopIteration
 
-    def close(self):
+    def close(self) -> None:
         self.task.call_on_fit_task_end(estimator=self.est)
 
 
 _fits_guard = threading.Lock()
-_fits_running = {}  # id(estimator) -> the thread fitting it
+_fits_running: dict[int, int] = {}  # id(estimator) -> the thread fitting it
 
 
 @contextlib.contextmanager
-def _one_fit_at_a_time(est):
+def _one_fit_at_a_time(est: object) -> Iterator[None]:
     """Refuse a second thread's fit/partial_fit of ``est`` while one runs.
 
     Refused on entry, before it changes anything: a call refused later (by
@@ -329,9 +349,11 @@ class _FitPlan:
     """
 
     #: Solvers that train by epochs; ``partial_fit`` exists for them only.
-    STOCHASTIC_SOLVERS = _STOCHASTIC_SOLVERS
+    STOCHASTIC_SOLVERS: tuple[str, ...] = _STOCHASTIC_SOLVERS
 
-    def __init__(self, est, X, incremental, validation_data=None, callbacks=None):
+    def __init__(self, est: _BaseMLP, X: Any, incremental: bool,
+                 validation_data: Sequence[Any] | None = None,
+                 callbacks: Iterable[Callback] | None = None) -> None:
         self.est = est
         self.incremental = incremental
         self.validation_data = validation_data
@@ -343,24 +365,33 @@ class _FitPlan:
             cb.model = est
         hidden = est.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        # scikit-learn's constraint takes any array-like; what is inside it
+        # is checked here (scikit-learn fails inside NumPy on a nested array,
+        # a float or a string, with a TypeError that does not name the
+        # parameter: the same type, a message that does).
+        if not all(isinstance(n, (numbers.Integral, np.integer)) for n in hidden):
+            raise TypeError(f"hidden_layer_sizes must be integers, got {hidden}")
         if np.any(np.array(hidden) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
-        self.hidden_layer_sizes = hidden
-        self.first_pass = not hasattr(est, "coefs_") or (not est.warm_start and not incremental)
-        self.lbfgs = est.solver == "lbfgs"
-        self.network_options = {}
-        self.penalties = {}         # EpochRunner's l1, max_norm, clip_norm, clip_value
-        self.restore_best = True
-        self.history = None         # the History a fit appends to (None: a throwaway)
+        self.hidden_layer_sizes: list[int] = hidden
+        self.first_pass: bool = not hasattr(est, "coefs_") or (
+            not est.warm_start and not incremental)
+        self.lbfgs: bool = est.solver == "lbfgs"
+        self.network_options: dict[str, Any] = {}   # Network's keyword arguments
+        # EpochRunner's l1, max_norm, clip_norm, clip_value (float or None).
+        self.penalties: dict[str, Any] = {}
+        self.restore_best: bool = True
+        self.history: History | None = None  # the History a fit appends to (None: a throwaway)
         self.dask = False           # X is a dask array (bpcore.dask's L-BFGS)
 
-    def check_predictions(self, net, X):
+    def check_predictions(self, net: Network, X: Any) -> None:
         """After training: nothing more for scikit-learn's networks (the
         toolbox's plan checks what dropout and batch norm can hide)."""
 
     # -- the data -------------------------------------------------------------
 
-    def data(self, X, y, sample_weight):
+    # y and sample_weight: the user's, anything until validated here.
+    def data(self, X: MatrixLike, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
         """``(X, Y, sample_weight)`` as the engine trains on them; ``Y`` is 2-D."""
         est = self.est
         X, y = est._validate_input(X, y, self.incremental, reset=self.first_pass)
@@ -375,11 +406,12 @@ class _FitPlan:
                     "non-negative weights.")
         return X, self.targets(y), sample_weight
 
-    def targets(self, y):
+    def targets(self, y: NDArray[Any]) -> NDArray[Any]:
         """The network's targets for the estimator's validated ``y``."""
         return y.reshape((-1, 1)) if y.ndim == 1 else y
 
-    def estimator_targets(self, Y):
+    # Any: LabelBinarizer's labels (scikit-learn ships no types), or an array.
+    def estimator_targets(self, Y: NDArray[Any]) -> Any:
         """The estimator's ``y`` for network targets ``Y`` (what ``score``
         compares predictions with): the labels of a classifier; a regressor's
         targets in y's units (mapped back when it scales its target)."""
@@ -387,7 +419,8 @@ class _FitPlan:
         return (est._label_binarizer.inverse_transform(Y) if is_classifier(est)
                 else est._targets_from_outputs(Y))
 
-    def split(self, X, Y, sample_weight, random_state):
+    def split(self, X: Any, Y: Any, sample_weight: Any, random_state: np.random.RandomState,
+              ) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any, Any]]:
         """``(X, Y, sample_weight)`` to train on and ``(X_val, y_val, Y_val,
         sw_val)`` to validate on (Nones without validation): the given
         ``validation_data``, else scikit-learn's hold-out with early stopping.
@@ -413,13 +446,14 @@ class _FitPlan:
         return (X_train, Y_train, sw_train), (X_val, self.estimator_targets(Y_val), Y_val,
                                               sw_val)
 
-    def check_validation_data(self, validation_data):
+    def check_validation_data(self, validation_data: Sequence[Any],
+                              ) -> tuple[Any, Any, Any, Any]:
         """``(X_val, y_val, Y_val, sw_val)`` from a ``validation_data`` argument."""
         raise TypeError(f"{type(self.est).__name__} takes no validation_data")
 
     # -- how to train ---------------------------------------------------------
 
-    def optimizer(self):
+    def optimizer(self) -> Optimizer:
         """A fresh optimizer for the solver, from the estimator's parameters."""
         est = self.est
         # scikit-learn's Nesterov step needs momentum: at 0 it is plain SGD.
@@ -428,13 +462,15 @@ class _FitPlan:
                   for name in _SOLVER_ARGUMENTS[est.solver]}
         return OPTIMIZERS[est.solver](est.learning_rate_init, **kwargs)
 
-    def schedule(self, optimizer, n_batches):
+    def schedule(self, optimizer: Optimizer, n_batches: int) -> Schedule:
         """The schedule of a fresh optimizer, bound to its rate and ``n_batches``."""
         est = self.est
         rate = est.learning_rate
+        schedule: Schedule
         if isinstance(rate, str) and rate in SKLEARN_RATES:
             # As in scikit-learn, 'adam' ignores learning_rate.
-            schedule = SklearnSchedule("constant" if est.solver == "adam" else rate,
+            kind = cast("Literal['constant', 'invscaling', 'adaptive']", rate)  # checked
+            schedule = SklearnSchedule("constant" if est.solver == "adam" else kind,
                                        est.learning_rate_init, est.power_t)
         elif isinstance(rate, str):
             schedule = named_schedule(
@@ -445,7 +481,8 @@ class _FitPlan:
         schedule.bind(optimizer.learning_rate, n_batches)
         return schedule
 
-    def continued_schedule(self, schedule, epochs_done, n_batches):
+    def continued_schedule(self, schedule: Schedule | None, epochs_done: int,
+                           n_batches: int) -> Schedule | None:
         """``partial_fit`` on a new chunk: the schedule, with rates for its
         ``n_batches`` (scikit-learn's, and the epoch-counting schedules, are
         per epoch); None past the end of a one-cycle schedule, whose final
@@ -457,7 +494,7 @@ class _FitPlan:
             schedule.steps_per_epoch = n_batches
         return schedule
 
-    def batch_size(self, n_samples, net):
+    def batch_size(self, n_samples: int, net: Network) -> int:
         """The minibatch size for ``n_samples`` training samples."""
         est = self.est
         if est.solver == "rprop":
@@ -485,7 +522,8 @@ class _FitPlan:
 
     # -- when to stop ---------------------------------------------------------
 
-    def validation(self, X_val, Y_val, y_val, sw_val):
+    def validation(self, X_val: Any, Y_val: Any, y_val: Any, sw_val: Any,
+                   ) -> Callable[[], dict[str, float]] | None:
         """A per-epoch validation callable for the training loop; None:
         scikit-learn's rule scores the hold-out itself."""
         return None
@@ -504,26 +542,31 @@ _SOLVER_ARGUMENTS = {
 }
 
 
-class _BaseMLP(CallbackSupportMixin, BaseEstimator):
+# scikit-learn ships no types: to mypy its base classes are Any.
+class _BaseMLP(CallbackSupportMixin, BaseEstimator):  # type: ignore[misc]
     """Shared fit/predict machinery of MLPClassifier and MLPRegressor, and of
     the toolbox estimators (``bpcore.toolbox``), which differ only in the
     plan of their fit (``_Plan``, a ``_FitPlan`` class).
     """
 
     #: The plan a fit is read from; the toolbox estimators use their own.
-    _Plan = _FitPlan
+    _Plan: type[_FitPlan] = _FitPlan
+    #: The network of a fitted estimator (or of one given coefs_ by hand).
+    _net: Network
 
     # scikit-learn's own constraint table: the same checks and, to the
     # letter, the same messages. (A StrOptions message lists its options in
     # the iteration order of its set, which a copy of the literal would not
     # reproduce reliably.)
-    _parameter_constraints: dict = dict(MLPCLASSIFIER_PARAMETER_CONSTRAINTS)
+    _parameter_constraints: dict[str, list[Any]] = dict(MLPCLASSIFIER_PARAMETER_CONSTRAINTS)
 
-    def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size,
-                 learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
-                 random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
-                 early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-                 n_iter_no_change, max_fun):
+    def __init__(self, hidden_layer_sizes: ArrayLike, activation: str, solver: str,
+                 alpha: float, batch_size: int | str, learning_rate: str,
+                 learning_rate_init: float, power_t: float, max_iter: int, loss: str,
+                 shuffle: bool, random_state: RandomStateLike, tol: float, verbose: bool | int,
+                 warm_start: bool, momentum: float, nesterovs_momentum: bool,
+                 early_stopping: bool, validation_fraction: float, beta_1: float, beta_2: float,
+                 epsilon: float, n_iter_no_change: int, max_fun: int) -> None:
         # scikit-learn's BaseMultilayerPerceptron signature. The concrete
         # classes store their own parameters; this declares ``loss`` as a
         # constructor argument of the family, which the classifiers set to
@@ -533,7 +576,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
 
     # -- the network and its public views ---------------------------------
 
-    def _out_activation_and_loss(self):
+    def _out_activation_and_loss(self) -> tuple[str, str]:
         """(output activation, loss) of the network for the fitted target type."""
         if not is_classifier(self):
             return ("exp", "poisson") if self.loss == "poisson" else ("identity", self.loss)
@@ -541,10 +584,11 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             return "softmax", "log_loss"
         return "logistic", "log_loss"
 
-    def _initialize(self, y, layer_units, dtype, network_options):
+    def _initialize(self, y: NDArray[Any], layer_units: list[int], dtype: np.dtype[Any],
+                    network_options: Mapping[str, Any]) -> None:
         """Fresh network and bookkeeping for a first fit (scikit-learn's draw order)."""
-        self.n_iter_ = 0
-        self.t_ = 0
+        self.n_iter_: int = 0
+        self.t_: int = 0
         self.n_outputs_ = y.shape[1]
         self.n_layers_ = len(layer_units)
         self.out_activation_, loss = self._out_activation_and_loss()
@@ -566,8 +610,13 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         self._epochs_trained = 0
 
         if self.solver != "lbfgs":
-            self.loss_curve_ = []
+            self.loss_curve_: list[float] = []
             self._no_improvement_count = 0
+            # With early stopping a list and a float, else None (best_loss_:
+            # the reverse), as scikit-learn's; read in that mode only.
+            self.validation_scores_: Any
+            self.best_validation_score_: Any
+            self.best_loss_: Any
             if self.early_stopping:
                 self.validation_scores_ = []
                 self.best_validation_score_ = -np.inf
@@ -577,11 +626,11 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _network_from_attributes(self):
+    def _network_from_attributes(self) -> Network:
         """A network shaped like coefs_/intercepts_ set by hand on an unfitted estimator."""
         coefs = [np.asarray(c) for c in self.coefs_]
         units = [c.shape[0] for c in coefs] + [coefs[-1].shape[1]]
-        dtype = np.result_type(*coefs)
+        dtype: DTypeLike = np.result_type(*coefs)
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
         if not hasattr(self, "out_activation_"):
@@ -597,7 +646,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         self._best_buffers = net.buffers.copy()
         return net
 
-    def _sync_params(self):
+    def _sync_params(self) -> Network:
         """Copy arrays the user assigned to coefs_/intercepts_ into the flat
         buffer, and give the network the current ``activation``.
 
@@ -626,7 +675,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             net._set_activation(self.activation)
         return net
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
         net = state.get("_net")
         # The views are rebuilt from the network's buffer on load; arrays the
@@ -639,7 +688,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
                     del state[name]
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         net = self.__dict__.get("_net")
         if net is not None:
@@ -656,12 +705,12 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
 
     # -- scikit-learn's callback protocol -------------------------------------
 
-    def _has_skl_callbacks(self):
+    def _has_skl_callbacks(self) -> bool:
         """Whether scikit-learn's own callbacks are set (bpcore's run in the loop)."""
         return any(not isinstance(cb, Callback) for cb in getattr(self, "_skl_callbacks", ()))
 
     @available_if(callbacks_available)
-    def set_callbacks(self, *callbacks):
+    def set_callbacks(self: Self, *callbacks: Any) -> Self:
         """Set the callbacks of every later fit and partial_fit (scikit-learn
         >= 1.9, whose callback protocol this is; absent before, with the
         reason as the ``AttributeError``'s cause).
@@ -676,6 +725,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         Parameters
         ----------
         *callbacks : callback instances
+            bpcore's and scikit-learn's callbacks, in any mix, as separate
+            arguments (not a list).
 
         Returns
         -------
@@ -685,7 +736,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             raise TypeError("set_callbacks takes callbacks as separate arguments: "
                             "est.set_callbacks(cb1, cb2), not a list")
         try:
-            return super().set_callbacks(*callbacks)
+            return cast("Self", super().set_callbacks(*callbacks))  # untyped scikit-learn
         except TypeError:
             got = ", ".join(repr(cb) for cb in callbacks
                             if isinstance(cb, type) or not isinstance(cb, Callback))
@@ -694,7 +745,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
                 "bpcore.callbacks.Callback) or scikit-learn's (sklearn.callback); got "
                 f"{got}") from None
 
-    def _reconstruction_attributes(self, params=None):
+    def _reconstruction_attributes(self, params: NDArray[Any] | None = None,
+                                   ) -> dict[str, Any]:
         """Attributes of an estimator frozen at the current (or ``params``)
         weights, for callbacks that ask for a ``fitted_estimator``: its own
         copy of the network, so that it never writes into the live one."""
@@ -705,14 +757,18 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
 
     # -- fitting ------------------------------------------------------------
 
-    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None,
-             callbacks=None):
+    def _fit(self: Self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+             incremental: bool = False, validation_data: Sequence[Any] | None = None,
+             callbacks: Iterable[Callback] | None = None) -> Self:
         """The one fit: ``fit``, ``partial_fit`` and the toolbox's, every solver."""
         with _one_fit_at_a_time(self):
             return self._fit_unguarded(X, y, sample_weight, incremental, validation_data,
                                        callbacks)
 
-    def _fit_unguarded(self, X, y, sample_weight, incremental, validation_data, callbacks):
+    def _fit_unguarded(self: Self, X: MatrixLike, y: ArrayLike,
+                       sample_weight: ArrayLike | None, incremental: bool,
+                       validation_data: Sequence[Any] | None,
+                       callbacks: Iterable[Callback] | None) -> Self:
         plan = self._Plan(self, X, incremental, validation_data, callbacks)
         y_given = y
         X, Y, sample_weight = plan.data(X, y, sample_weight)
@@ -747,7 +803,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
                                  reconstruction_attributes=self._reconstruction_attributes)
         return self
 
-    def _fit_lbfgs(self, plan, X, Y, sample_weight, cb_data):
+    def _fit_lbfgs(self, plan: _FitPlan, X: Any, Y: Any, sample_weight: Any,
+                   cb_data: tuple[Any, Any, Any, Any]) -> None:
         """Full-batch L-BFGS-B on the flat parameters (on dask arrays: the
         blockwise objective of ``bpcore.dask``, on the workers)."""
         net = self._net
@@ -763,18 +820,23 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         finally:
             plan.callbacks.on_train_end(net)
 
-    def _lbfgs_logs(self, plan, result):
+    def _lbfgs_logs(self, plan: _FitPlan, result: Any) -> None:
         """L-BFGS's run as one epoch of logs, for ``history_`` and the callbacks."""
         logs = {"loss": float(result.fun), "lr": np.nan, "epoch_time": result.epoch_time}
         if plan.validation_data is not None:
             X_val, y_val, Y_val, sw_val = plan.check_validation_data(plan.validation_data)
-            logs.update(plan.validation(X_val, Y_val, y_val, sw_val)())
+            validate = plan.validation(X_val, Y_val, y_val, sw_val)
+            assert validate is not None  # validation_data: every plan that takes it validates
+            logs.update(validate())
         if plan.history is not None:
             plan.history.append(logs)
             self.history_ = plan.history
         plan.callbacks.on_epoch_end(0, logs)
 
-    def _minimize_lbfgs(self, plan, X, Y, sample_weight, cb_data, options, l1):
+    # result: scipy's OptimizeResult (SciPy ships no types).
+    def _minimize_lbfgs(self, plan: _FitPlan, X: Any, Y: Any, sample_weight: Any,
+                        cb_data: tuple[Any, Any, Any, Any], options: dict[str, Any],
+                        l1: float) -> Any:
         net = self._net
         dtype = net.dtype
         t0 = time.perf_counter()
@@ -800,7 +862,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         result.epoch_time = time.perf_counter() - t0
         return result
 
-    def _fit_stochastic(self, plan, X, Y, sample_weight, cb_data):
+    def _fit_stochastic(self, plan: _FitPlan, X: Any, Y: Any, sample_weight: Any,
+                        cb_data: tuple[Any, Any, Any, Any]) -> None:
         """Epochs of minibatch training in the one loop (``run_epochs``), with
         scikit-learn's rules (``_SklearnRules``) as its callback."""
         net = self._net
@@ -829,14 +892,14 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             batch_size, float(self.alpha), seed=seed, **plan.penalties)
         first_epoch = getattr(self, "_epochs_trained", 0)
         if fresh:
-            self._schedule = plan.schedule(self._optimizer, runner.n_batches)
+            self._schedule: Schedule | None = plan.schedule(self._optimizer, runner.n_batches)
             self._schedule_start = first_epoch  # before the epochs: a mid-fit save needs it
         else:
             self._schedule = plan.continued_schedule(
                 self._schedule, first_epoch - self._schedule_start, runner.n_batches)
         rules = _SklearnRules(self, n_samples,
                               (X_val, y_val, sw_val) if early_stopping else None, incremental)
-        callbacks = [rules] + plan.callbacks.callbacks
+        callbacks: list[Callback] = [rules] + plan.callbacks.callbacks
         bridge = None
         epochs = 1 if incremental else self.max_iter
         plan.callbacks.on_train_begin(net, epochs=epochs, steps_per_epoch=runner.n_batches)
@@ -856,7 +919,10 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             # After scikit-learn's restore: the user's callbacks have the last word.
             plan.callbacks.on_train_end(net)
 
-    def _run_epochs(self, plan, runner, validate, callbacks, bridge, fresh, first_epoch):
+    def _run_epochs(self, plan: _FitPlan, runner: EpochRunner,
+                    validate: Callable[[], dict[str, float]] | None,
+                    callbacks: list[Callback], bridge: _SklearnCallbackBridge | None,
+                    fresh: bool, first_epoch: int) -> None:
         """The one loop over the epochs, and what a fit keeps when it ends."""
         try:
             run_epochs(
@@ -880,8 +946,9 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
                 self._schedule_start = first_epoch
             self._epochs_trained = first_epoch + self.n_iter_
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val,
-                                     diverged=False, score=None):
+    def _update_no_improvement_count(self, early_stopping: bool, X_val: Any, y_val: Any,
+                                     sw_val: Any, diverged: bool = False,
+                                     score: float | None = None) -> None:
         if early_stopping:
             # A diverged network predicts non-finite values, which score NaN.
             if diverged:
@@ -932,7 +999,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
-    def _check_solver(self):
+    def _check_solver(self) -> bool:
         if self.solver not in self._Plan.STOCHASTIC_SOLVERS:
             raise AttributeError(
                 "partial_fit is only available for stochastic"
@@ -942,7 +1009,8 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
 
     # -- inference ----------------------------------------------------------
 
-    def _forward_pass_fast(self, X, check_input=True):
+    def _forward_pass_fast(self, X: MatrixLike, check_input: bool = True,
+                           ) -> NDArray[np.floating[Any]]:
         """Network output for X (validated unless ``check_input=False``): the
         general path, for every input ``_short_path`` declines."""
         if check_input:
@@ -950,7 +1018,7 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
         net = self._prediction_network()
         return net.forward(_as_engine_input(X, net.dtype))
 
-    def _prediction_network(self):
+    def _prediction_network(self) -> Network:
         """The network as scikit-learn would predict with it now: arrays
         assigned to coefs_/intercepts_ copied in, and the hidden activation
         read from ``activation`` (scikit-learn reads it at every prediction,
@@ -961,7 +1029,9 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
             net._set_activation(self.activation)
         return net
 
-    def _short_path(self, X, head, check_input=True):
+    # Any: the kernels' result (an array), or None.
+    def _short_path(self, X: MatrixLike, head: int, check_input: bool = True,
+                    ) -> NDArray[Any] | None:
         """The network's output for X through ``head``, by the short compiled
         path (``Network._infer``), or None where the general path is needed.
 
@@ -985,23 +1055,26 @@ class _BaseMLP(CallbackSupportMixin, BaseEstimator):
                 or not _are_views(d.get("coefs_"), net.coefs)
                 or not _are_views(d.get("intercepts_"), net.intercepts)):
             return None
-        return net._infer(X, head, check_input and not get_config()["assume_finite"])
+        out: NDArray[Any] = net._infer(X, head, check_input and not get_config()["assume_finite"])
+        return out
 
-    def _check_fitted(self):
+    def _check_fitted(self) -> None:
         # A network exists only on a fitted estimator (or one given coefs_),
         # where check_is_fitted passes; it scans vars() (~10 us, three times
         # a whole one-row prediction by the short path).
         if "_net" not in self.__dict__:
             check_is_fitted(self)
 
-    def _score_with_function(self, X, y, sample_weight, score_function):
+    def _score_with_function(self, X: MatrixLike, y: ArrayLike,
+                             sample_weight: ArrayLike | None,
+                             score_function: Callable[..., float]) -> float:
         # Skips input validation (it would drop feature names), as scikit-learn does.
         y_pred = self._predict(X, check_input=False)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
         return score_function(y, y_pred, sample_weight=sample_weight)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:  # scikit-learn's Tags
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
@@ -1135,7 +1208,7 @@ _NOTES_DOC = """
 """
 
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]  # untyped scikit-learn
     __doc__ = _class_doc(
         """Multi-layer perceptron classifier trained by backpropagation in bpcore.
 
@@ -1166,7 +1239,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         _store_parameters(self, locals(), loss="log_loss")
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X: MatrixLike, y: Any, incremental: bool, reset: bool,
+                        ) -> tuple[Any, NDArray[Any]]:
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -1204,6 +1278,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
 
         Returns
         -------
@@ -1211,9 +1286,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             Labels; an indicator matrix for multilabel targets.
         """
         self._check_fitted()
-        return self._predict(X)
+        y: NDArray[Any] = self._predict(X)
+        return y
 
-    def _predict(self, X, check_input=True):
+    # Any: the labels as LabelBinarizer gives them (sparse for sparse multilabel y).
+    def _predict(self, X: MatrixLike, check_input: bool = True) -> Any:
         lb = self.__dict__.get("_label_binarizer")
         if lb is not None and not lb.sparse_input_:
             # LabelBinarizer.inverse_transform in the kernel: classes_ taken
@@ -1236,7 +1313,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)
 
-    def _score(self, X, y, sample_weight=None):
+    def _score(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+               ) -> float:
         return self._score_with_function(X, y, sample_weight, accuracy_score)
 
     @available_if(lambda est: est._check_solver())
@@ -1250,8 +1328,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
         y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            The class labels (an indicator matrix for multilabel targets).
         sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, as in ``fit``; None weighs every sample 1.
         classes : array of shape (n_classes,), default=None
             Every class that will ever be seen; required on the first call.
 
@@ -1273,13 +1354,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
 
         Returns
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
         """
         y_prob = self.predict_proba(X)
-        return np.log(y_prob, out=y_prob)
+        log_y_prob: NDArray[Any] = np.log(y_prob, out=y_prob)
+        return log_y_prob
 
     def predict_proba(self, X: MatrixLike) -> NDArray[Any]:
         """Class probabilities, columns in the order of ``classes_``.
@@ -1287,6 +1370,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
 
         Returns
         -------
@@ -1301,16 +1385,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
+            binary: NDArray[Any] = np.vstack([1 - y_pred, y_pred]).T
+            return binary
         return y_pred
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:  # scikit-learn's Tags
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
 
 
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]  # untyped scikit-learn
     __doc__ = _class_doc(
         """Multi-layer perceptron regressor trained by backpropagation in bpcore.
 
@@ -1330,7 +1415,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     >>> reg.predict(X[:2]).shape
     (2,)""")
 
-    _parameter_constraints: dict = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
+    _parameter_constraints: dict[str, list[Any]] = dict(MLPREGRESSOR_PARAMETER_CONSTRAINTS)
 
     @regressor_init_signature
     def __init__(self, loss: str = "squared_error", hidden_layer_sizes: ArrayLike = (100,),
@@ -1351,6 +1436,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
 
         Returns
         -------
@@ -1359,7 +1445,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._check_fitted()
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
+    def _predict(self, X: MatrixLike, check_input: bool = True) -> NDArray[Any]:
         y_pred = self._short_path(X, _HEAD_OUTPUT, check_input)
         if y_pred is None:
             y_pred = self._forward_pass_fast(X, check_input=check_input)
@@ -1368,17 +1454,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             return y_pred.ravel()
         return y_pred
 
-    def _targets_from_outputs(self, y_pred):
+    def _targets_from_outputs(self, y_pred: NDArray[Any]) -> NDArray[Any]:
         """Predicted targets from the network's outputs (a fresh
         (n_samples, n_outputs) array, which may be changed in place): the
         outputs themselves here; a regressor trained on transformed targets
         maps them back here, e.g. ``y_pred * scale + mean``."""
         return y_pred
 
-    def _score(self, X, y, sample_weight=None):
+    def _score(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+               ) -> float:
         return self._score_with_function(X, y, sample_weight, r2_score)
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X: MatrixLike, y: Any, incremental: bool, reset: bool,
+                        ) -> tuple[Any, NDArray[Any]]:
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -1401,8 +1489,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
         sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, as in ``fit``; None weighs every sample 1.
 
         Returns
         -------

@@ -73,7 +73,9 @@ def check_gradients(
         bit, before returning, also on error; so is ``net.buffers`` (batch
         norm's running statistics), if the network has them.
     X : array-like of shape (n_samples, n_features)
+        Inputs; a few rows suffice.
     Y : array-like of shape (n_samples, n_outputs)
+        Targets, as ``net.loss_and_grad`` takes them.
     eps : float, optional
         Relative step; default 1e-5.
     max_params : int, optional

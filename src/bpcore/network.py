@@ -443,6 +443,8 @@ class Network:
         alpha : float, default=0.0
             L2 strength: ``0.5 * alpha * sum(||W||^2) / sum(sample_weight)``.
         sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights (>= 0): the loss and gradient are weighted
+            means. None weighs every sample 1.
         l1 : float, default=0.0
             L1 strength: ``l1 * sum(|W|) / sum(sample_weight)``; its
             subgradient is 0 at 0.

@@ -35,10 +35,14 @@ and its options included, for the estimators and pipelines holding them.
 
 Needs the ``onnx`` extra: ``pip install "bpcore[onnx]"``.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable
+from typing import Any, Literal, Union
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 try:
     import onnx
@@ -67,19 +71,22 @@ _ONNX_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): Te
 class _Graph:
     """Collects nodes and initializers of a standalone model."""
 
-    def __init__(self):
-        self.nodes, self.initializers, self._n = [], [], 0
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._n = 0
 
-    def name(self, base):
+    def name(self, base: str) -> str:
         self._n += 1
         return f"{base}_{self._n}"
 
-    def const(self, arr, base="c"):
+    def const(self, arr: ArrayLike, base: str = "c") -> str:
         name = self.name(base)
         self.initializers.append(numpy_helper.from_array(np.asarray(arr), name))
         return name
 
-    def op(self, op_type, inputs, output=None, **attrs):
+    def op(self, op_type: str, inputs: Iterable[str], output: str | None = None,
+           **attrs: Any) -> str:
         output = output or self.name(op_type.lower())
         self.nodes.append(helper.make_node(op_type, list(inputs), [output],
                                            name=self.name(f"node_{op_type}"), **attrs))
@@ -89,13 +96,15 @@ class _Graph:
 class _SklGraph:
     """Writes the same nodes into a skl2onnx scope and container."""
 
-    def __init__(self, scope, container):
+    # scope and container: skl2onnx's (it ships no types).
+    def __init__(self, scope: Any, container: Any) -> None:
         self.scope, self.container = scope, container
 
-    def name(self, base):
-        return self.scope.get_unique_variable_name(base)
+    def name(self, base: str) -> str:
+        name: str = self.scope.get_unique_variable_name(base)
+        return name
 
-    def const(self, arr, base="c"):
+    def const(self, arr: ArrayLike, base: str = "c") -> str:
         arr = np.asarray(arr)
         name = self.name(base)
         if arr.dtype.kind in "US":
@@ -106,7 +115,8 @@ class _SklGraph:
                                            numpy_helper.from_array(arr, name))
         return name
 
-    def op(self, op_type, inputs, output=None, **attrs):
+    def op(self, op_type: str, inputs: Iterable[str], output: str | None = None,
+           **attrs: Any) -> str:
         output = output or self.name(op_type.lower())
         self.container.add_node(op_type, list(inputs), [output],
                                 name=self.scope.get_unique_operator_name(op_type),
@@ -114,11 +124,15 @@ class _SklGraph:
         return output
 
 
+#: Where the graph's nodes go: a standalone model, or skl2onnx's container.
+_Writer = Union[_Graph, _SklGraph]
+
+
 # -- the network's layers -----------------------------------------------------------
 
-def _activation(g, name, x, dtype):
+def _activation(g: _Writer, name: str, x: str, dtype: np.dtype[Any]) -> str:
     """Nodes computing activation ``name`` of ``x``; returns the output's name."""
-    def c(value):
+    def c(value: float) -> str:
         return g.const(np.array(value, dtype=dtype))
     f32 = dtype == np.float32
     if name == "identity":
@@ -174,7 +188,7 @@ def _activation(g, name, x, dtype):
     raise ValueError(f"bpcore.to_onnx has no ONNX form of the activation {name!r}")
 
 
-def _network(g, net, x, dtype):
+def _network(g: _Writer, net: Network, x: str, dtype: np.dtype[Any]) -> str:
     """Nodes computing ``net.forward`` of ``x``; returns the output's name."""
     n_layers = len(net.layer_sizes) - 1
     a = x
@@ -192,9 +206,11 @@ def _network(g, net, x, dtype):
             return _activation(g, net.output, z, dtype)
         h = _activation(g, net._hidden[i], z, dtype)
         a = g.op("Add", [h, a]) if net._residual[i] else h
+    raise AssertionError("unreachable: every network has an output layer")
 
 
-def _regressor(g, est, x, dtype):
+# est: a fitted bpcore estimator (their attributes are scikit-learn's, untyped).
+def _regressor(g: _Writer, est: Any, x: str, dtype: np.dtype[Any]) -> str:
     """Nodes computing a regressor's ``predict`` (2-D): the network, then the
     target scaling's ``out * target_scale_ + target_offset_`` when it has one
     (``NeuralNetRegressor(target_scaling=...)``), in the graph's dtype as
@@ -207,7 +223,8 @@ def _regressor(g, est, x, dtype):
     return g.op("Add", [out, g.const(est.target_offset_.astype(dtype), "target_offset")])
 
 
-def _classifier(g, est, x, dtype, label_name, proba_name):
+def _classifier(g: _Writer, est: Any, x: str, dtype: np.dtype[Any], label_name: str,
+                proba_name: str) -> None:
     """Labels and probabilities of a bpcore classifier, as predict/predict_proba."""
     net = est._sync_params()
     out = _network(g, net, x, dtype)
@@ -233,7 +250,7 @@ def _classifier(g, est, x, dtype, label_name, proba_name):
     g.op("Gather", [_label_constant(g, classes), index], label_name, axis=0)
 
 
-def _label_constant(g, classes):
+def _label_constant(g: _Writer, classes: NDArray[Any]) -> str:
     if classes.dtype.kind in "UO":
         if not all(isinstance(c, str) for c in classes.tolist()):
             raise ValueError("bpcore.to_onnx exports str, int, float or bool class labels; "
@@ -246,7 +263,7 @@ def _label_constant(g, classes):
     raise ValueError(f"bpcore.to_onnx cannot export class labels of dtype {classes.dtype}")
 
 
-def _label_type(est):
+def _label_type(est: Any) -> tuple[TensorProto.DataType, list[int | None]]:
     """(ONNX element type, shape) of a classifier's label output."""
     if est._label_binarizer.y_type_ == "multilabel-indicator":
         return TensorProto.INT64, [None, len(est.classes_)]
@@ -260,7 +277,7 @@ def _label_type(est):
 
 # -- the public function -----------------------------------------------------------
 
-def _input_dtype(X_sample, n_features):
+def _input_dtype(X_sample: ArrayLike | None, n_features: int) -> np.dtype[Any]:
     if X_sample is None:
         return np.dtype(np.float32)
     dtype = np.dtype(getattr(X_sample, "dtype", None) or np.asarray(X_sample).dtype)
@@ -274,7 +291,7 @@ def _input_dtype(X_sample, n_features):
     return dtype
 
 
-def _estimator_kind(obj):
+def _estimator_kind(obj: object) -> Literal["network", "classifier", "regressor"]:
     from sklearn.base import is_classifier
     from sklearn.utils.validation import check_is_fitted
     from .estimators import _BaseMLP
@@ -322,28 +339,31 @@ def to_onnx(obj: object, X_sample: ArrayLike | None = None) -> onnx.ModelProto:
     True
     """
     kind = _estimator_kind(obj)
-    n_features = obj.n_features if kind == "network" else obj._net.n_features
+    model_obj: Any = obj  # a Network or a fitted estimator, as kind says
+    n_features = model_obj.n_features if kind == "network" else model_obj._net.n_features
     dtype = _input_dtype(X_sample, n_features)
     elem = _ONNX_TYPES[dtype]
     g = _Graph()
     if kind == "network":
-        out = _network(g, obj, "X", dtype)
+        out = _network(g, model_obj, "X", dtype)
         g.op("Identity", [out], "output")
-        outputs = [helper.make_tensor_value_info("output", elem, [None, obj.n_outputs])]
+        outputs = [helper.make_tensor_value_info("output", elem, [None, model_obj.n_outputs])]
     elif kind == "regressor":
-        g.op("Identity", [_regressor(g, obj, "X", dtype)], "variable")
-        outputs = [helper.make_tensor_value_info("variable", elem, [None, obj._net.n_outputs])]
+        g.op("Identity", [_regressor(g, model_obj, "X", dtype)], "variable")
+        outputs = [helper.make_tensor_value_info("variable", elem,
+                                                 [None, model_obj._net.n_outputs])]
     else:
-        _classifier(g, obj, "X", dtype, "label", "probabilities")
-        label_elem, label_shape = _label_type(obj)
-        n_proba = 2 if (obj._label_binarizer.y_type_ == "binary") else obj._net.n_outputs
+        _classifier(g, model_obj, "X", dtype, "label", "probabilities")
+        label_elem, label_shape = _label_type(model_obj)
+        n_proba = (2 if model_obj._label_binarizer.y_type_ == "binary"
+                   else model_obj._net.n_outputs)
         outputs = [helper.make_tensor_value_info("label", label_elem, label_shape),
                    helper.make_tensor_value_info("probabilities", elem, [None, n_proba])]
     graph = helper.make_graph(
         g.nodes, f"bpcore_{type(obj).__name__}",
         [helper.make_tensor_value_info("X", elem, [None, n_features])], outputs,
         initializer=g.initializers)
-    from . import __version__
+    from ._version import __version__
     model = helper.make_model(graph, producer_name="bpcore", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", TARGET_OPSET)],
                               ir_version=_IR_VERSION)
@@ -353,7 +373,8 @@ def to_onnx(obj: object, X_sample: ArrayLike | None = None) -> onnx.ModelProto:
 
 # -- skl2onnx registration -----------------------------------------------------------
 
-def _skl2onnx_shape_calculator(operator):
+# operator, scope, container: skl2onnx's (it ships no types).
+def _skl2onnx_shape_calculator(operator: Any) -> None:
     from skl2onnx.common.data_types import (
         BooleanTensorType, DoubleTensorType, FloatTensorType, Int64TensorType,
         StringTensorType)
@@ -374,7 +395,7 @@ def _skl2onnx_shape_calculator(operator):
     operator.outputs[1].type = input_type([n, n_proba])
 
 
-def _skl2onnx_converter(scope, operator, container):
+def _skl2onnx_converter(scope: Any, operator: Any, container: Any) -> None:
     from skl2onnx.common.data_types import DoubleTensorType
     est = operator.raw_operator
     dtype = np.dtype(np.float64 if isinstance(operator.inputs[0].type, DoubleTensorType)
@@ -390,7 +411,7 @@ def _skl2onnx_converter(scope, operator, container):
                     operator.outputs[1].full_name)
 
 
-def _is_float(t):
+def _is_float(t: object) -> bool:
     from skl2onnx.common.data_types import FloatTensorType
     return isinstance(t, FloatTensorType)
 

@@ -17,6 +17,8 @@ were checked against the stored arrays (so no allocation exceeds what the
 file holds). A truncated, corrupted, altered or hostile file raises a
 ``ValueError`` saying so.
 """
+from __future__ import annotations
+
 import hashlib
 import inspect
 import json
@@ -24,9 +26,26 @@ import math
 import os
 import re
 import struct
-from typing import Any
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ._lbfgs import LBFGS
+    from .callbacks import History
+    from .estimators import MLPClassifier, MLPRegressor, _BaseMLP
+    from .network import Network
+    from .optimizers import Optimizer
+    from .schedules import Schedule
+
+#: A value of the typed JSON (what ``json.loads`` returns: any JSON value).
+_Json = Any
+_Class = TypeVar("_Class", bound=type)
+#: The estimator classes ``load`` builds: every one is one of the drop-ins.
+_EstimatorClass = Union["type[MLPClassifier]", "type[MLPRegressor]"]
 
 FORMAT = "bpcore"
 FORMAT_VERSION = 1
@@ -45,7 +64,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own header limit
 
 
-def _safetensors():
+def _safetensors() -> ModuleType:
     try:
         import safetensors.numpy
     except ImportError as exc:  # a declared dependency: only a broken install lands here
@@ -123,6 +142,7 @@ def load(path: str | os.PathLike[str]) -> Any:
     Parameters
     ----------
     path : str or os.PathLike
+        A file written by :func:`save`.
 
     Returns
     -------
@@ -180,10 +200,10 @@ def loads(data: bytes) -> Any:
 
 # -- container: safetensors + metadata + checksum ----------------------------
 
-def _digest(content, tensors):
+def _digest(content: str, tensors: Mapping[str, NDArray[Any]]) -> str:
     h = hashlib.sha256()
 
-    def field(b):
+    def field(b: bytes) -> None:
         h.update(struct.pack("<Q", len(b)))
         h.update(b)
 
@@ -198,7 +218,7 @@ def _digest(content, tensors):
     return h.hexdigest()
 
 
-def _read(data):
+def _read(data: bytes) -> tuple[dict[str, NDArray[Any]], dict[str, str]]:
     """(tensors, metadata) of a bpcore file's bytes, checksum verified."""
     st = _safetensors()
     if len(data) < 8:
@@ -237,10 +257,10 @@ def _read(data):
 
 # -- encoding -------------------------------------------------------------------
 
-def _estimator_classes():
+def _estimator_classes() -> dict[str, _EstimatorClass]:
     import bpcore
     from .estimators import _BaseMLP
-    classes = {}
+    classes: dict[str, _EstimatorClass] = {}
     for name in ESTIMATOR_NAMES:
         cls = getattr(bpcore, name, None)
         if isinstance(cls, type) and issubclass(cls, _BaseMLP):
@@ -248,20 +268,21 @@ def _estimator_classes():
     return classes
 
 
-def _optimizer_classes():
+def _optimizer_classes() -> dict[str, type[Optimizer] | type[LBFGS]]:
     from ._lbfgs import LBFGS
     from .optimizers import OPTIMIZERS
-    classes = {cls.__name__: cls for cls in OPTIMIZERS.values()}
+    classes: dict[str, type[Optimizer] | type[LBFGS]] = {
+        cls.__name__: cls for cls in OPTIMIZERS.values()}
     classes["LBFGS"] = LBFGS
     return classes
 
 
-def _schedule_classes():
+def _schedule_classes() -> dict[str, type[Schedule]]:
     from .schedules import SCHEDULES, SklearnSchedule
     return {**SCHEDULES, "SklearnSchedule": SklearnSchedule}
 
 
-def _known_class(classes, name, kind):
+def _known_class(classes: Mapping[str, _Class], name: _Json, kind: str) -> _Class:
     """The class a file names, from the registry of what bpcore loads."""
     if name not in classes:
         raise ValueError(f"unknown {kind} class {name!r}; bpcore loads only "
@@ -269,19 +290,19 @@ def _known_class(classes, name, kind):
     return classes[name]
 
 
-def _init_args(cls):
+def _init_args(cls: Any) -> list[str]:  # any class: its __init__'s parameter names
     return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
 
 class _Encoder:
     """Python values -> typed JSON; arrays go to ``self.tensors``."""
 
-    def __init__(self):
-        self.tensors = {}
+    def __init__(self) -> None:
+        self.tensors: dict[str, NDArray[Any]] = {}
 
-    def array(self, arr, where):
+    def array(self, arr: ArrayLike, where: str) -> dict[str, _Json]:
         arr = np.asarray(arr)
-        ref = {"array": f"t{len(self.tensors)}"}
+        ref: dict[str, _Json] = {"array": f"t{len(self.tensors)}"}
         if arr.dtype.kind == "O":
             flat = arr.ravel()
             if not all(isinstance(v, str) for v in flat):
@@ -304,7 +325,7 @@ class _Encoder:
         self.tensors[ref["array"]] = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<")))
         return ref
 
-    def value(self, v, where):
+    def value(self, v: object, where: str) -> _Json:
         from ._lbfgs import LBFGS
         from .callbacks import History
         from .network import Network
@@ -358,26 +379,27 @@ class _Encoder:
             "bpcore's own networks, optimizers and schedules); use pickle or skops for "
             "such an object")
 
-    def network(self, net):
+    def network(self, net: Network) -> dict[str, _Json]:
         return {"config": self.value(net.get_config(), "network config"),
                 "sklearn_gradient": bool(getattr(net, "_sklearn_gradient", False)),
                 "params": self.array(net.params, "network params"),
                 "buffers": self.array(net.buffers, "network buffers")}
 
-    def optimizer(self, opt, where):
+    def optimizer(self, opt: Optimizer | LBFGS, where: str) -> dict[str, _Json]:
         cls = type(opt)
         if _optimizer_classes().get(cls.__name__) is not cls:
             raise ValueError(f"{where} is a {cls.__qualname__}, not one of bpcore's optimizers")
         init = {k: self.value(getattr(opt, k), f"{where}.{k}") for k in _init_args(cls)
                 if k != "learning_rate"}
-        out = {"class": cls.__name__, "init": init}
-        if hasattr(opt, "_config"):
+        out: dict[str, _Json] = {"class": cls.__name__, "init": init}
+        from .optimizers import Optimizer
+        if isinstance(opt, Optimizer):       # not LBFGS, which has no state
             out.update(lr=opt.learning_rate, t=int(opt.t),
                        mu_product=float(opt._config.mu_product),
                        state=self.value(opt.state, f"{where}.state"))
         return out
 
-    def top(self, obj):
+    def top(self, obj: object) -> dict[str, _Json]:
         from .network import Network
         if isinstance(obj, Network):
             return {"network": self.network(obj)}
@@ -408,7 +430,7 @@ class _Encoder:
                 "attributes": attributes}
 
 
-def _are_views(value, views):
+def _are_views(value: object, views: Sequence[NDArray[Any]]) -> bool:
     return (isinstance(value, list) and len(value) == len(views)
             and all(a is b for a, b in zip(value, views)))
 
@@ -418,10 +440,10 @@ def _are_views(value, views):
 class _Decoder:
     """Typed JSON -> Python values, strictly: anything unexpected is a ValueError."""
 
-    def __init__(self, tensors):
+    def __init__(self, tensors: Mapping[str, NDArray[Any]]) -> None:
         self.tensors = tensors
 
-    def array(self, ref):
+    def array(self, ref: _Json) -> Any:  # an ndarray, or a NumPy scalar
         if not isinstance(ref, dict) or not set(ref) <= {"array", "unicode", "object", "scalar"}:
             raise ValueError("malformed array reference")
         name = ref.get("array")
@@ -450,7 +472,7 @@ class _Decoder:
             return arr[()]
         return arr
 
-    def value(self, v, depth=0):
+    def value(self, v: _Json, depth: int = 0) -> Any:
         if depth > 50:
             raise ValueError("the content is nested too deeply")
         if v is None or isinstance(v, (bool, str, int, float)):
@@ -497,7 +519,7 @@ class _Decoder:
             return self.label_binarizer(x, depth)
         raise ValueError(f"unknown value tag {tag!r}")
 
-    def random_state(self, x):
+    def random_state(self, x: _Json) -> np.random.RandomState:
         _keys(x, {"keys", "pos", "has_gauss", "cached_gaussian"})
         keys = self.array(x["keys"])
         if keys.dtype != np.uint32 or keys.shape != (624,):
@@ -518,7 +540,7 @@ class _Decoder:
         rs.set_state(("MT19937", keys, pos, has_gauss, cached))
         return rs
 
-    def network(self, x):
+    def network(self, x: _Json) -> Network:
         from .network import Network
         _keys(x, {"config", "sklearn_gradient", "params", "buffers"})
         config = self.value(x["config"])
@@ -547,7 +569,7 @@ class _Decoder:
         net.buffers[...] = buffers
         return net
 
-    def optimizer(self, x):
+    def optimizer(self, x: _Json) -> Optimizer | LBFGS:
         if not isinstance(x, dict) or "class" not in x:
             raise ValueError("malformed optimizer")
         name = x["class"]
@@ -556,11 +578,16 @@ class _Decoder:
         init = self.value({"dict": [[k, v] for k, v in _dict(x["init"]).items()]})
         if not set(init) <= allowed:
             raise ValueError(f"unexpected {name} arguments {sorted(set(init) - allowed)}")
-        if name == "LBFGS":
+        from ._lbfgs import LBFGS
+        if issubclass(cls, LBFGS):          # _optimizer_classes()["LBFGS"]
             _keys(x, {"class", "init"})
             return cls(**init)
         _keys(x, {"class", "init", "lr", "t", "mu_product", "state"})
-        opt = cls(learning_rate=x["lr"], **init)
+        # "lr" is the current rate, which a schedule may have brought to 0
+        # (cosine annealing to eta_min=0): the setter's range, [0, inf). The
+        # constructor takes a user's rate, > 0, so the rate is set after it.
+        opt = cls(**init)
+        opt.learning_rate = x["lr"]
         t, mu_product = _int(x["t"]), x["mu_product"]
         if t < 0:
             raise ValueError(f"the {name} step count must be >= 0, got {t}")
@@ -586,7 +613,7 @@ class _Decoder:
         opt.state = state
         return opt
 
-    def schedule(self, x, depth):
+    def schedule(self, x: _Json, depth: int) -> Schedule:
         from .schedules import schedule_from_config
         name, config, state = _list(x, 3)
         classes = _schedule_classes()
@@ -606,7 +633,7 @@ class _Decoder:
             sched.load_state_dict(state)
         return sched
 
-    def history(self, x, depth):
+    def history(self, x: _Json, depth: int) -> History:
         from .callbacks import History
         fields = self.value(x, depth + 1)
         if not isinstance(fields, dict) or not set(fields) <= set(History.FIELDS) | {"extra"}:
@@ -618,7 +645,7 @@ class _Decoder:
             setattr(h, k, v)
         return h
 
-    def label_binarizer(self, x, depth):
+    def label_binarizer(self, x: _Json, depth: int) -> Any:  # scikit-learn's (untyped)
         from sklearn.preprocessing import LabelBinarizer
         fields = self.value(x, depth + 1)
         if not isinstance(fields, dict) or not set(fields) <= {
@@ -640,13 +667,13 @@ class _Decoder:
             lb.classes_ = fields["classes_"]
         return lb
 
-    def top(self, x):
+    def top(self, x: _Json) -> Network | MLPClassifier | MLPRegressor:
         if isinstance(x, dict) and set(x) == {"network"}:
             return self.network(x["network"])
         _keys(x, {"estimator", "params", "attributes"})
         return self.estimator(x)
 
-    def estimator(self, x):
+    def estimator(self, x: _Json) -> MLPClassifier | MLPRegressor:
         name = x["estimator"]
         cls = _known_class(_estimator_classes(), name, "estimator")
         params = {_attr_name(k): self.value(v) for k, v in _dict(x["params"]).items()}
@@ -706,13 +733,13 @@ _STOCHASTIC = ("_schedule", "_schedule_start", "loss_curve_", "_no_improvement_c
                "best_loss_", "validation_scores_", "best_validation_score_")
 
 
-def _describe(v):
+def _describe(v: object) -> str:
     if isinstance(v, np.ndarray):
         return f"an array of shape {v.shape} and dtype {v.dtype}"
     return f"a {type(v).__name__}"
 
 
-def _check_fitted_state(cls, state):
+def _check_fitted_state(cls: type[_BaseMLP], state: dict[str, Any]) -> None:
     """Refuse fitted state that a fit of ``cls`` cannot have produced.
 
     A forged file (a hostile author recomputes the checksum) could otherwise
@@ -761,8 +788,13 @@ def _check_fitted_state(cls, state):
             raise ValueError(f"{key} must be a {kind.__name__}, got {_describe(state[key])}")
     net = state.get("_net")
     if net is None:
-        fitted = sorted(k for k in (*_FITTED, "classes_", "_label_binarizer", "_optimizer")
-                        if k in state)
+        # Without a network the estimator is unfitted, so nothing may look
+        # fitted: scikit-learn's check_is_fitted takes any attribute ending
+        # in "_" as proof of a fit, and predict would then fail further on
+        # (a forged file with only an 'x_': AttributeError on coefs_).
+        fitted = sorted(k for k in state
+                        if k in (*_FITTED, "classes_", "_label_binarizer", "_optimizer")
+                        or (k.endswith("_") and not k.startswith("__")))
         if fitted:
             raise ValueError(f"the file holds the fitted attributes {fitted} but no network")
         return
@@ -798,7 +830,7 @@ def _check_fitted_state(cls, state):
         _check_classes(state, sizes[-1])
 
 
-def _check_classes(state, n_outputs):
+def _check_classes(state: Mapping[str, Any], n_outputs: int) -> None:
     from sklearn.preprocessing import LabelBinarizer
     classes, lb = state.get("classes_"), state.get("_label_binarizer")
     if not isinstance(classes, np.ndarray) or classes.ndim != 1 or classes.size == 0:
@@ -826,7 +858,7 @@ def _check_classes(state, n_outputs):
                          f"{n_outputs} outputs")
 
 
-def _expected_sizes(config):
+def _expected_sizes(config: Mapping[str, Any]) -> tuple[int, int]:
     """(n_params, n_buffers) of a Network config, from its sizes alone."""
     sizes = config.get("layer_sizes")
     if (not isinstance(sizes, list) or len(sizes) < 2 or len(sizes) > 10_000
@@ -843,30 +875,30 @@ def _expected_sizes(config):
     return n_params, n_buffers
 
 
-def _attr_name(key):
+def _attr_name(key: object) -> str:
     if not isinstance(key, str) or not _NAME.match(key) or key.startswith("__"):
         raise ValueError(f"invalid attribute name {key!r}")
     return key
 
 
-def _keys(x, expected, exact=True):
+def _keys(x: object, expected: set[str], exact: bool = True) -> None:
     if not isinstance(x, dict) or (set(x) != expected if exact else not expected <= set(x)):
         raise ValueError(f"malformed entry: expected the keys {sorted(expected)}")
 
 
-def _dict(x):
+def _dict(x: object) -> dict[Any, Any]:
     if not isinstance(x, dict):
         raise ValueError("malformed entry: expected an object")
     return x
 
 
-def _list(x, n=None):
+def _list(x: object, n: int | None = None) -> list[Any]:
     if not isinstance(x, list) or (n is not None and len(x) != n):
         raise ValueError("malformed entry: expected a list")
     return x
 
 
-def _int(x):
+def _int(x: object) -> int:
     if not isinstance(x, int) or isinstance(x, bool):
         raise ValueError(f"malformed integer {x!r}")
     return x

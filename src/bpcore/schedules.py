@@ -134,6 +134,8 @@ class Schedule:
         Parameters
         ----------
         state : dict
+            What ``state_dict()`` returned (the rate it was bound to, the
+            steps per epoch and the schedule's own counters).
         """
         name = state.get("schedule") if isinstance(state, dict) else None
         if name != type(self).__name__:
@@ -309,6 +311,7 @@ class MultiStepLR(_Chainable):
         Epoch indices (>= 0) at which the rate decays; a milestone listed
         ``n`` times decays by ``gamma ** n``, as in torch.
     gamma : float, default=0.1
+        Factor of each decay.
 
     Examples
     --------
@@ -349,6 +352,7 @@ class ConstantLR(_Chainable):
     Parameters
     ----------
     factor : float in (0, 1], default=1/3
+        Fraction of ``base_lr`` used for the first ``total_iters`` epochs.
     total_iters : int, default=5
         Epochs at the reduced rate; from then on the rate is ``base_lr``.
 
@@ -387,7 +391,9 @@ class LinearLR(_Chainable):
     Parameters
     ----------
     start_factor : float in (0, 1], default=1/3
+        Factor of ``base_lr`` at epoch 0.
     end_factor : float in [0, 1], default=1.0
+        Factor of ``base_lr`` from epoch ``total_iters`` on.
     total_iters : int, default=5
         Epoch at which the factor reaches ``end_factor`` and stays.
 
@@ -430,6 +436,8 @@ class ExponentialLR(_Chainable):
     Parameters
     ----------
     gamma : float
+        Factor applied after every epoch: epoch ``e`` runs at
+        ``base_lr * gamma ** e``.
 
     Examples
     --------
@@ -517,6 +525,7 @@ class CosineAnnealingWarmRestarts(_Chainable):
     T_mult : int, default=1
         Factor by which the period grows after each restart.
     eta_min : float, default=0
+        Lowest rate, reached at the end of each period.
 
     Notes
     -----
@@ -573,13 +582,18 @@ class OneCycleLR(Schedule):
     Parameters
     ----------
     max_lr : float
+        The peak rate, reached after ``pct_start`` of the steps.
     total_steps : int
         Optimizer steps in the whole cycle: at least ``epochs *
         steps_per_epoch`` of the fit.
     pct_start : float in [0, 1], default=0.3
+        Fraction of ``total_steps`` spent rising to ``max_lr``.
     anneal_strategy : {"cos", "linear"}, default="cos"
+        How the rate moves between its phase ends: cosine or straight line.
     div_factor : float, default=25.0
+        The first rate is ``max_lr / div_factor``.
     final_div_factor : float, default=1e4
+        The last rate is ``max_lr / div_factor / final_div_factor``.
     three_phase : bool, default=False
         Use torch's third phase (rise, symmetric fall back to the initial
         rate, then the annihilation to the final rate).
@@ -671,6 +685,7 @@ class OneCycleLR(Schedule):
         Parameters
         ----------
         steps : array-like of int in [0, total_steps)
+            0-based optimizer step indices.
 
         Returns
         -------
@@ -719,9 +734,11 @@ class ReduceLROnPlateau(Schedule):
         or ``value > best * (1 + threshold)`` (``"max"``); ``abs``: when
         ``value < best - threshold`` or ``value > best + threshold``.
     mode : {"min", "max"}, default="min"
+        Whether the monitored value improves by going down or up.
     cooldown : int, default=0
         Epochs to wait after a drop before counting bad epochs again.
     min_lr : float, default=0
+        The rate never drops below this.
     eps : float, default=1e-8
         A drop smaller than this is skipped, as in torch.
     monitor : str or None, default=None
@@ -989,8 +1006,12 @@ class SklearnSchedule(Schedule):
     Parameters
     ----------
     kind : {"constant", "invscaling", "adaptive"}
+        scikit-learn's ``learning_rate`` name (the rules above).
     learning_rate_init : float
+        scikit-learn's ``learning_rate_init`` (> 0): the numerator of
+        ``invscaling``'s rate.
     power_t : float, default=0.5
+        ``invscaling``'s exponent.
 
     Examples
     --------
@@ -1038,9 +1059,10 @@ class SklearnSchedule(Schedule):
 
 
 #: scikit-learn's ``learning_rate`` names (``SklearnSchedule``).
-SKLEARN_RATES = ("constant", "invscaling", "adaptive")
+SKLEARN_RATES: tuple[str, ...] = ("constant", "invscaling", "adaptive")
 #: The schedule names the toolbox estimators' ``learning_rate`` takes.
-SCHEDULE_NAMES = ("step", "exponential", "cosine", "cosine_restarts", "onecycle", "plateau")
+SCHEDULE_NAMES: tuple[str, ...] = ("step", "exponential", "cosine", "cosine_restarts", "onecycle",
+                                   "plateau")
 
 
 def named_schedule(name: str, *, max_iter: int, learning_rate_init: float,

@@ -8,14 +8,16 @@ rules and the same random draws. What differs is the plan the fit reads
 (``_ToolboxPlan``, made once per fit from the parameters), so that with
 every toolbox option at its default they give scikit-learn's numbers.
 """
+from __future__ import annotations
+
 import inspect
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.preprocessing import LabelBinarizer
@@ -38,12 +40,15 @@ from .activations import HIDDEN_ACTIVATIONS
 from .callbacks import Callback, History
 from ._docstrings import complete_parameters
 from ._typing import MatrixLike, RandomStateLike, Self
-from .estimators import (_PARAMS_DOC, MLPClassifier, MLPRegressor, _class_doc, _FitPlan,
-                         _store_parameters)
+from .estimators import (_PARAMS_DOC, MLPClassifier, MLPRegressor, _BaseMLP, _class_doc,
+                         _FitPlan, _store_parameters)
 from .initializers import INITIALIZERS
 from .schedules import SCHEDULE_NAMES, SKLEARN_RATES, Schedule
 from .schedules import named_schedule  # noqa: F401  (documented as bpcore.toolbox.named_schedule)
 from .training import Validation
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .network import Network
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 
@@ -53,7 +58,7 @@ Scoring = Union[str, Callable[..., float], None]
 ValidationData = Union[tuple[Any, Any], tuple[Any, Any, Any]]
 
 
-def _is_dask_array(X):
+def _is_dask_array(X: object) -> bool:
     """True for a dask array, without importing dask."""
     return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
 
@@ -89,7 +94,9 @@ class _ToolboxPlan(_FitPlan):
 
     STOCHASTIC_SOLVERS = tuple(s for s in SOLVERS if s != "lbfgs")
 
-    def __init__(self, est, X, incremental, validation_data=None, callbacks=None):
+    def __init__(self, est: _BaseMLP, X: Any, incremental: bool,
+                 validation_data: Sequence[Any] | None = None,
+                 callbacks: Iterable[Callback] | None = None) -> None:
         super().__init__(est, X, incremental, validation_data, callbacks)
         self.dask = _is_dask_array(X)
         if self.dask:
@@ -115,7 +122,7 @@ class _ToolboxPlan(_FitPlan):
         self.history = (previous if incremental and isinstance(previous, History)
                         else History())
 
-    def check_predictions(self, net, X):
+    def check_predictions(self, net: Network, X: Any) -> None:
         """Report a divergence that dropout or batch norm hid from training.
 
         Training sees dropout's masks (and batch norm's batch statistics),
@@ -138,7 +145,8 @@ class _ToolboxPlan(_FitPlan):
                 "sklearn.preprocessing.StandardScaler).")
 
     @staticmethod
-    def _check_dask(est, incremental, validation_data):
+    def _check_dask(est: _BaseMLP, incremental: bool,
+                    validation_data: Sequence[Any] | None) -> None:
         if est.solver != "lbfgs" or incremental:
             raise ValueError(
                 "dask arrays train with solver='lbfgs' (data-parallel full-batch L-BFGS, "
@@ -152,7 +160,7 @@ class _ToolboxPlan(_FitPlan):
 
     # -- the data -------------------------------------------------------------
 
-    def data(self, X, y, sample_weight):
+    def data(self, X: MatrixLike, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
         if self.dask:
             return self._dask_data(X, y, sample_weight)
         if getattr(self.est, "class_weight", None) is not None:
@@ -165,7 +173,8 @@ class _ToolboxPlan(_FitPlan):
             Y = self.est._target_to_network(Y)
         return X, Y, sample_weight
 
-    def _dask_data(self, X, y, sample_weight):
+    # dask arrays (dask ships no types for them here: Any).
+    def _dask_data(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
         """The dask route's data: validated and encoded lazily, never
         brought back to the client (the classes are computed)."""
         from . import dask as bpdask        # names the missing extra
@@ -187,7 +196,7 @@ class _ToolboxPlan(_FitPlan):
         est.n_features_in_ = X.shape[1]
         return X, Y, sample_weight
 
-    def _class_sample_weight(self, y, sample_weight):
+    def _class_sample_weight(self, y: Any, sample_weight: Any) -> NDArray[np.float64]:
         est = self.est
         if type_of_target(y) not in ("binary", "multiclass"):
             raise ValueError(
@@ -201,12 +210,14 @@ class _ToolboxPlan(_FitPlan):
                 "sklearn.utils.class_weight.compute_class_weight) instead")
         y = column_or_1d(np.asarray(y), warn=False)
         classes, inverse = np.unique(y, return_inverse=True)
-        weights = compute_class_weight(est.class_weight, classes=classes, y=y)[inverse]
+        weights: NDArray[np.float64] = compute_class_weight(
+            est.class_weight, classes=classes, y=y)[inverse]
         if sample_weight is not None:
             weights = weights * _check_sample_weight(sample_weight, y.reshape(-1, 1))
         return weights
 
-    def check_validation_data(self, validation_data):
+    def check_validation_data(self, validation_data: Sequence[Any],
+                              ) -> tuple[Any, Any, Any, Any]:
         est = self.est
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError(
@@ -240,14 +251,15 @@ class _ToolboxPlan(_FitPlan):
 
     # -- when to stop ---------------------------------------------------------
 
-    def validation(self, X_val, Y_val, y_val, sw_val):
+    def validation(self, X_val: Any, Y_val: Any, y_val: Any, sw_val: Any,
+                   ) -> Callable[[], dict[str, float]]:
         """The validation loss and score after every epoch: ``val_score`` is
         ``scoring``'s (the estimator's ``score`` by default, the negated loss
         for 'loss'), and drives early stopping."""
         est, scorer = self.est, self.scorer
         loss = Validation(est._net, X_val, Y_val, sw_val)
 
-        def validate():
+        def validate() -> dict[str, float]:
             logs = loss()
             if est.scoring == "loss":
                 logs["val_score"] = -logs["val_loss"]
@@ -263,13 +275,21 @@ class _ToolboxPlan(_FitPlan):
         return validate
 
 
-class _ToolboxMixin:
+# To mypy the mixin is the estimator base it is mixed into (at run time,
+# object: the MRO stays the drop-in's).
+if TYPE_CHECKING:
+    _MixinBase = _BaseMLP
+else:
+    _MixinBase = object
+
+
+class _ToolboxMixin(_MixinBase):
     """The toolbox estimators' side: their fit plan and what a fit returns."""
 
     _Plan = _ToolboxPlan
 
     @property
-    def network_(self):
+    def network_(self) -> Network:
         """The fitted :class:`bpcore.Network`: its ``coefs``/``intercepts``
         are ``coefs_``/``intercepts_``, and it holds what they do not: batch
         norm's scales (``bn_scales``) and running statistics (``bn_means``,
@@ -293,6 +313,8 @@ class _ToolboxMixin:
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier) or real targets (regressor).
         sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights (see :meth:`bpcore.MLPClassifier.fit`),
+            multiplied by the ``class_weight`` weights when both are given.
         validation_data : tuple, default=None
             ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``:
             validated on after every epoch (``history_``) and, with
@@ -406,7 +428,8 @@ _TOOLBOX_SOLVER_DOC = """
         'plateau'} or a schedule object."""
 
 
-def _toolbox_doc(kind, base, parameters, examples, attributes="", notes=""):
+def _toolbox_doc(kind: str, base: type, parameters: str, examples: str, attributes: str = "",
+                 notes: str = "") -> str:
     """The docstring of a toolbox estimator extending ``base`` (a drop-in);
     ``attributes`` and ``notes`` are added to the shared sections."""
     name = base.__name__
@@ -445,7 +468,7 @@ class NeuralNetClassifier(_ToolboxMixin, MLPClassifier):
     >>> len(clf.history_.loss) <= 50
     True""")
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: dict[str, list[Any]] = {
         **MLPClassifier._parameter_constraints, **_TOOLBOX_CONSTRAINTS,
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
@@ -530,7 +553,7 @@ default='squared_error'
     ``validation_scores_``, ``history_.val_score``, ``scoring``) compare
     predictions with y in y's units (R^2 is the same in both).""")
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: dict[str, list[Any]] = {
         **MLPRegressor._parameter_constraints, **_TOOLBOX_CONSTRAINTS,
         "loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
@@ -558,7 +581,7 @@ default='squared_error'
 
     # -- target scaling (issue 28; the maths in bpcore._target) -----------------
 
-    def _toolbox_in_use(self):
+    def _toolbox_in_use(self) -> bool:
         """True when a parameter leaves scikit-learn's MLPRegressor: a toolbox
         parameter away from its default (a list of the default counts as the
         default; ``weight_decay`` and ``huber_delta`` only where they apply),
@@ -584,12 +607,14 @@ default='squared_error'
                     and self.activation in SKLEARN_ACTIVATIONS
                     and self.loss in ("squared_error", "poisson"))
 
-    def _set_target_scaling(self, mean, var):
+    def _set_target_scaling(self, mean: NDArray[Any], var: NDArray[Any]) -> None:
         """Fit ``target_offset_``/``target_scale_`` from y's weighted moments
         (or set them to None), warning about a far target 'auto' leaves."""
         scaled = self.target_scaling == "standard" or (
             self.target_scaling == "auto" and self._toolbox_in_use())
         if scaled:
+            self.target_offset_: NDArray[np.float64] | None
+            self.target_scale_: NDArray[np.float64] | None
             self.target_offset_, self.target_scale_ = _target.scaling_from_moments(
                 mean, var, self.loss)
             return
@@ -598,13 +623,14 @@ default='squared_error'
                 and _target.far_from_output_range(mean, var)):
             warnings.warn(_target.far_target_message(mean, var), UserWarning)
 
-    def _target_to_network(self, Y):
+    def _target_to_network(self, Y: Any) -> Any:  # an array, or a dask array
         return _target.scale_target(Y, getattr(self, "target_offset_", None),
                                     getattr(self, "target_scale_", None))
 
-    def _targets_from_outputs(self, y_pred):
-        return _target.unscale_output(y_pred, getattr(self, "target_offset_", None),
-                                      getattr(self, "target_scale_", None))
+    def _targets_from_outputs(self, y_pred: NDArray[Any]) -> NDArray[Any]:
+        out: NDArray[Any] = _target.unscale_output(
+            y_pred, getattr(self, "target_offset_", None), getattr(self, "target_scale_", None))
+        return out
 
 
 # Every inherited parameter documented too, in the signature's order.

@@ -81,7 +81,10 @@ def run_epochs(runner: EpochRunner, *, epochs: int, shuffle: bool = True,
     Parameters
     ----------
     runner : EpochRunner
+        The network, optimizer, data and workspace of this fit; each epoch
+        is one ``runner.run(order)``.
     epochs : int
+        Epochs to run at most (callbacks and divergence may stop earlier).
     shuffle : bool
         Reorder the samples before every epoch (``random_state`` must then be
         a ``RandomState``), composing with the previous order exactly as
@@ -213,7 +216,9 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
     Parameters
     ----------
     net : Network
+        The network to train; its ``params`` (and ``buffers``) change in place.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Training inputs, cast to the network's dtype.
     Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
         Targets. For log loss with a softmax output, one-hot rows or 1-D
         integer class labels in ``[0, n_outputs)`` (trained exactly as their
@@ -226,6 +231,7 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
         whole data instead (``epochs``, ``batch_size``, ``shuffle``,
         ``schedule``, ``max_norm`` and clipping do not apply).
     epochs : int, default=1
+        Passes over the data (at most: a callback may stop earlier).
     batch_size : int, default=32
         Clipped to the number of samples; the last batch of an epoch may be
         shorter.
@@ -235,6 +241,8 @@ def train(net: Network, X: ArrayLike | spmatrix | sparray, Y: ArrayLike, *,
     random_state : int, RandomState instance or None
         Seeds the shuffling (and the dropout masks).
     sample_weight : array-like of shape (n_samples,), optional
+        Per-sample weights (>= 0): each batch loss is a weighted mean. None
+        weighs every sample 1.
     alpha : float, default=0.0
         L2 strength: adds ``0.5 * alpha * sum(||W||^2) / batch_weight`` to
         every batch loss.

@@ -1,9 +1,12 @@
 """User code as a type checker sees it: `mypy --strict` must report nothing.
 
 Checked by tests/test_typing.py and .ci/run. It calls what a user calls:
-the four estimators (``fit`` returns the estimator's own type), ``save`` /
-``load``, ``to_onnx``, callbacks, schedules, the core API, ``bpcore.dask``'s
-functions and ``show_config``. Never executed: only type-checked.
+the four estimators (``fit`` returns the estimator's own type; predict,
+score, the toolbox's options, ``fit(validation_data=..., callbacks=...)``,
+``set_callbacks``), ``save`` / ``load`` / ``loads``, ``to_onnx`` and the
+skl2onnx registration, callbacks, schedules, the core API, ``bpcore.dask``'s
+functions and objective, ``bpcore.benchmark`` and ``show_config``. Never
+executed: only type-checked.
 """
 from __future__ import annotations
 
@@ -15,9 +18,14 @@ import onnx
 from typing_extensions import assert_type
 
 import bpcore
+import bpcore.benchmark
 import bpcore.dask
-from bpcore.callbacks import Callback, CSVLogger, EarlyStopping
-from bpcore.schedules import CosineAnnealingLR, OneCycleLR, Schedule
+import bpcore.onnx
+import bpcore.persistence
+from bpcore.callbacks import (Callback, CSVLogger, EarlyStopping, History, ModelCheckpoint,
+                              ProgressBar)
+from bpcore.schedules import (CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau, Schedule,
+                              SequentialLR, StepLR, named_schedule)
 
 
 def estimators(X: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> float:
@@ -36,11 +44,39 @@ def estimators(X: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> float:
     return score + float(proba.sum()) + len(history.loss) + net.n_params
 
 
+def predictions(clf: bpcore.MLPClassifier, nn: bpcore.NeuralNetClassifier,
+                reg: bpcore.MLPRegressor, X: npt.NDArray[np.float32]) -> float:
+    labels: npt.NDArray[np.generic] = clf.predict(X)
+    log_proba: npt.NDArray[np.generic] = nn.predict_log_proba(X)
+    values: npt.NDArray[np.generic] = reg.predict(X)
+    return float(len(labels) + log_proba.size + values.size)
+
+
+def toolbox(X: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> bpcore.NeuralNetRegressor:
+    clf = bpcore.NeuralNetClassifier(
+        (32, 32), activation=["gelu", "silu"], solver="adamw", learning_rate=StepLR(10),
+        init="he_uniform", dropout=[0.1, 0.0], batch_norm=True, residual=True, l1=1e-5,
+        max_norm=3.0, clip_norm=1.0, class_weight="balanced", scoring="accuracy")
+    # fit's extra arguments: validation data and bpcore callbacks; still the own type.
+    assert_type(clf.fit(X, y, validation_data=(X, y), callbacks=[EarlyStopping(patience=2)]),
+                bpcore.NeuralNetClassifier)
+    clf.set_callbacks(CSVLogger("epochs.csv"))      # scikit-learn's protocol (1.9)
+    reg = bpcore.NeuralNetRegressor(loss="huber", huber_delta=0.5, target_scaling="standard")
+    assert_type(reg.partial_fit(X, X[:, 0]), bpcore.NeuralNetRegressor)
+    offset: npt.NDArray[np.float64] | None = reg.target_offset_
+    print(offset, clf.network_.summary())
+    return reg
+
+
 def saving(est: bpcore.NeuralNetClassifier, path: str) -> onnx.ModelProto:
     bpcore.save(est, path)
     loaded: object = bpcore.load(path)
     assert isinstance(loaded, bpcore.NeuralNetClassifier)
+    again: object = bpcore.persistence.loads(open(path, "rb").read())
+    assert isinstance(again, bpcore.NeuralNetClassifier)
     model: onnx.ModelProto = bpcore.to_onnx(loaded, np.zeros((1, 4), dtype=np.float32))
+    names: list[str] = bpcore.onnx.register_skl2onnx()
+    print(names)
     return model
 
 
@@ -57,7 +93,14 @@ def core(X: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> str:
     history: bpcore.History = bpcore.train(
         net, X, y, optimizer=bpcore.AdamW(learning_rate=1e-3), epochs=10, schedule=schedule,
         validation_data=(X, y),
-        callbacks=[EarlyStopping(patience=3), CSVLogger("log.csv"), PrintLoss()])
+        callbacks=[EarlyStopping(patience=3), CSVLogger("log.csv"), PrintLoss(),
+                   ModelCheckpoint("best-{epoch:03d}.bpcore", monitor="val_loss"),
+                   ProgressBar(leave=False)])
+    records: dict[str, list[float]] = history.as_dict()
+    warm: Schedule = SequentialLR([StepLR(5), ReduceLROnPlateau(patience=2)], milestones=[5])
+    cosine: Schedule = named_schedule("cosine", max_iter=50, learning_rate_init=1e-3,
+                                      n_iter_no_change=10, steps_per_epoch=8)
+    print(records, warm, cosine, History().epochs)
     bpcore.train(net, X, y, optimizer=bpcore.SGD(0.1, momentum=0.9),
                  schedule=OneCycleLR(max_lr=0.1, total_steps=100))
     loss, grad = net.loss_and_grad(X, y)
@@ -75,4 +118,20 @@ def config() -> bool:
 
 def scale_out(net: bpcore.Network, X: object, Y: object) -> object:
     result = bpcore.dask.minimize_lbfgs(net, X, Y, alpha=1e-4)
-    return bpcore.dask.predict(net, X), result
+    classes = bpcore.dask.compute_classes(Y)
+    Y1 = bpcore.dask.binarize(Y, classes, dtype="float32")
+    objective = bpcore.dask.BlockwiseObjective(net, X, Y1, l1=1e-5, broadcast="tasks")
+    loss, grad = objective(net.params)
+    moved: dict[str, int] = objective.bytes_per_evaluation()
+    objective.close()
+    return (bpcore.dask.predict(net, X), bpcore.dask.predict_proba(net, X), result,
+            loss + float(grad.sum()), moved)
+
+
+def benchmark() -> int:
+    result: bpcore.benchmark.ComparisonResult = bpcore.benchmark.compare(
+        hidden_layer_sizes=(16,), n_samples=200, contenders=("bpcore", "sklearn"),
+        progress=False)
+    row: dict[str, object] = result.row("bpcore")
+    print(row, result.as_dict())
+    return bpcore.benchmark.main(["--layers", "8", "16", "3", "--no-progress"])

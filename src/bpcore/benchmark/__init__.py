@@ -13,17 +13,22 @@ The full benchmark suite of the project (``benchmarks/`` in the source tree)
 times through the same machinery (:mod:`bpcore.benchmark.timing`,
 :mod:`bpcore.benchmark.contenders`).
 """
+from __future__ import annotations
+
 import argparse
 import contextlib
 import math
 import os
 import platform
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from .contenders import (CONTENDERS, LIBRARIES, SHORT_DTYPE, Task, missing_reason,
+from .contenders import (CONTENDERS, LIBRARIES, SHORT_DTYPE, Contender, Task, missing_reason,
                          set_xla_threads)
 from .timing import paired_ratio, summarize, time_alternating
 
@@ -74,11 +79,11 @@ class ComparisonResult:
     ([4, 8, 2], 'bpcore')
     """
 
-    rows: list
-    config: dict
-    notes: list = field(default_factory=list)
+    rows: list[dict[str, Any]]
+    config: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
 
-    def row(self, library):
+    def row(self, library: str) -> dict[str, Any]:
         """The row of ``library`` (KeyError if it did not run).
 
         Parameters
@@ -97,7 +102,7 @@ class ComparisonResult:
         raise KeyError(f"no {library!r} row; contenders were "
                        f"{[r['library'] for r in self.rows]}")
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         """Plain Python data (JSON-ready): ``{"config", "rows", "notes"}``.
 
         Returns
@@ -108,7 +113,7 @@ class ComparisonResult:
         return {"config": dict(self.config), "rows": [dict(r) for r in self.rows],
                 "notes": list(self.notes)}
 
-    def __str__(self):
+    def __str__(self) -> str:
         c = self.config
         head = (f"{c['n_train']:,} x {c['layers'][0]} -> {tuple(c['layers'][1:-1])} -> "
                 f"{c['layers'][-1]} classes"
@@ -141,11 +146,11 @@ class ComparisonResult:
         return "\n".join(lines)
 
 
-def _plural(n, noun):
+def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _check_int(value, name, low=1):
+def _check_int(value: object, name: str, low: int = 1) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < low:
@@ -153,7 +158,7 @@ def _check_int(value, name, low=1):
     return int(value)
 
 
-def _check_real(value, name, low=0.0, strict=False):
+def _check_real(value: object, name: str, low: float = 0.0, strict: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     value = float(value)
@@ -163,7 +168,7 @@ def _check_real(value, name, low=0.0, strict=False):
     return value
 
 
-def _check_hidden(hidden):
+def _check_hidden(hidden: Any) -> tuple[int, ...]:  # anything the user passed
     if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
         hidden = (hidden,)
     try:
@@ -176,7 +181,7 @@ def _check_hidden(hidden):
     return tuple(_check_int(h, "every hidden layer size") for h in hidden)
 
 
-def _check_contenders(contenders):
+def _check_contenders(contenders: str | Iterable[str]) -> tuple[str, ...]:
     if isinstance(contenders, str):
         contenders = (contenders,)
     contenders = tuple(dict.fromkeys(contenders))
@@ -188,7 +193,8 @@ def _check_contenders(contenders):
     return contenders
 
 
-def synthetic_data(n_samples, n_features, n_classes, random_state=0):
+def synthetic_data(n_samples: int, n_features: int, n_classes: int, random_state: int = 0,
+                   ) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
     """Standard-normal rows with a learnable labelling.
 
     The label of a row is the argmax of ``X @ R`` for a fixed random ``R``
@@ -203,11 +209,14 @@ def synthetic_data(n_samples, n_features, n_classes, random_state=0):
     rng = np.random.default_rng(random_state)
     X = rng.standard_normal((n_samples, n_features))
     R = rng.standard_normal((n_features, n_classes))
-    y = np.argmax(X @ R + 0.5 * rng.standard_normal((n_samples, n_classes)), axis=1)
+    y: NDArray[np.intp] = np.argmax(X @ R + 0.5 * rng.standard_normal((n_samples, n_classes)),
+                                    axis=1)
     return X, y
 
 
-def _prepare(X, y, dtype, test_size, random_state):
+# X, y: the user's (anything until check_X_y).
+def _prepare(X: Any, y: Any, dtype: str, test_size: float, random_state: int,
+             ) -> tuple[NDArray[Any], NDArray[np.intp], NDArray[Any], NDArray[np.intp], int]:
     """Validate, encode the labels as codes, split, cast: (X_tr, y_tr, X_te, y_te, k)."""
     from sklearn.model_selection import train_test_split
     from sklearn.utils.multiclass import type_of_target
@@ -231,7 +240,7 @@ def _prepare(X, y, dtype, test_size, random_state):
 
 
 @contextlib.contextmanager
-def _thread_limits(threads, use_torch):
+def _thread_limits(threads: int, use_torch: bool) -> Iterator[None]:
     """BLAS/OpenMP (threadpoolctl) and torch limited to ``threads``, restored after."""
     from threadpoolctl import threadpool_limits
     torch = sys.modules.get("torch") if use_torch else None
@@ -246,10 +255,13 @@ def _thread_limits(threads, use_torch):
                 torch.set_num_threads(before)
 
 
-def compare(X=None, y=None, *, hidden_layer_sizes=(100,), batch_size=32, dtype="float64",
-            epochs=3, rounds=3, threads=1, contenders=LIBRARIES, n_samples=20_000,
-            n_features=64, n_classes=10, test_size=0.2, alpha=1e-4, learning_rate=1e-3,
-            random_state=0, progress=True):
+def compare(X: ArrayLike | None = None, y: ArrayLike | None = None, *,
+            hidden_layer_sizes: int | Sequence[int] = (100,), batch_size: int = 32,
+            dtype: str = "float64", epochs: int = 3, rounds: int = 3, threads: int = 1,
+            contenders: str | Sequence[str] = LIBRARIES, n_samples: int = 20_000,
+            n_features: int = 64, n_classes: int = 10, test_size: float = 0.2,
+            alpha: float = 1e-4, learning_rate: float = 1e-3, random_state: int = 0,
+            progress: bool = True) -> ComparisonResult:
     """Time bpcore against scikit-learn (and PyTorch, JAX if installed) on one problem.
 
     Every contender trains the same ReLU network (softmax output and
@@ -267,9 +279,13 @@ def compare(X=None, y=None, *, hidden_layer_sizes=(100,), batch_size=32, dtype="
         ``n_features`` features with a learnable labelling into ``n_classes``.
     y : array-like of shape (n_samples,), optional
         Class labels (required with ``X``).
-    hidden_layer_sizes : sequence of int, default=(100,)
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        Units of each hidden layer (ReLU) of the timed network.
     batch_size : int, default=32
+        Minibatch size of every contender (an epoch's last batch may be
+        shorter).
     dtype : {"float64", "float32"}, default="float64"
+        What every contender computes in: X and the weights are cast to it.
     epochs : int, default=3
         Epochs per contender per round.
     rounds : int, default=3
@@ -283,7 +299,8 @@ def compare(X=None, y=None, *, hidden_layer_sizes=(100,), batch_size=32, dtype="
         The synthetic problem's shape (ignored when ``X`` is given).
     test_size : float, default=0.2
         Fraction held out for the accuracy.
-    alpha, learning_rate : float
+    alpha, learning_rate : float, default=1e-4, 1e-3
+        L2 strength (scikit-learn's ``alpha``) and Adam's step size.
     random_state : int, default=0
         Seeds the data, the split, the initial weights and the shuffles.
     progress : bool, default=True
@@ -338,7 +355,8 @@ def compare(X=None, y=None, *, hidden_layer_sizes=(100,), batch_size=32, dtype="
     task = Task(X_tr, y_tr, X_te, y_te, k, hidden, batch_size, alpha=alpha,
                 learning_rate=learning_rate, seed=random_state)
 
-    notes, runnable = [], []
+    notes: list[str] = []
+    runnable: list[str] = []
     for name in names:
         reason = missing_reason(name)
         if reason:
@@ -369,15 +387,18 @@ def compare(X=None, y=None, *, hidden_layer_sizes=(100,), batch_size=32, dtype="
     return ComparisonResult(rows, config, notes)
 
 
-def _timed_rows(task, runnable, dtype, epochs, rounds, threads, progress):
+def _timed_rows(task: Task, runnable: Sequence[str], dtype: str, epochs: int, rounds: int,
+                threads: int, progress: bool) -> list[dict[str, Any]]:
     """One result row per contender in ``runnable`` (bpcore first): built,
     then timed in alternation (``time_alternating``), seconds per epoch."""
-    rows, built = [], []
+    rows: list[dict[str, Any]] = []
+    built: list[Contender | None] = []
     with _thread_limits(threads, "torch" in runnable):
         for name in runnable:
-            row = {"library": name, "dtype": dtype, "seconds_per_epoch": None,
+            row: dict[str, Any] = {"library": name, "dtype": dtype, "seconds_per_epoch": None,
                    "min": None, "max": None, "times": [], "vs_bpcore": None,
                    "score": None, "extra": {}, "notes": [], "error": None}
+            c: Contender | None
             try:
                 c = CONTENDERS[name](task, epochs_per_run=epochs)
             except Exception as exc:
@@ -411,7 +432,7 @@ def _timed_rows(task, runnable, dtype, epochs, rounds, threads, progress):
     return rows
 
 
-def _progress_bar(enabled, total):
+def _progress_bar(enabled: bool, total: int) -> Any:  # a tqdm bar (tqdm ships no types)
     if not enabled:
         return None
     try:
@@ -421,7 +442,7 @@ def _progress_bar(enabled, total):
     return tqdm(total=total, desc="bpcore.benchmark", unit="run", leave=False)
 
 
-def _cpu_model():
+def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -432,7 +453,7 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
-def _usable_cpus():
+def _usable_cpus() -> int | None:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count()
@@ -442,7 +463,7 @@ def _usable_cpus():
 # Command line
 # --------------------------------------------------------------------------
 
-def _positive_int(text):
+def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -452,7 +473,7 @@ def _positive_int(text):
     return value
 
 
-def _unwritable(path):
+def _unwritable(path: str) -> str | None:
     """Why ``path`` cannot be written as a new or replaced file, or None."""
     import os
     folder = os.path.dirname(os.path.abspath(path))
@@ -466,7 +487,7 @@ def _unwritable(path):
     return None
 
 
-def _parser():
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bpcore.benchmark",
         description="Time bpcore against scikit-learn (and PyTorch, JAX if installed) "
@@ -492,7 +513,7 @@ def _parser():
     return p
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m bpcore.benchmark``; returns the exit status.
 
     Parameters

@@ -24,14 +24,19 @@ XLA's CPU client sizes its thread pool from the CPUs the process may use when
 it starts and ignores ``intra_op_parallelism_threads``; :func:`set_xla_threads`
 starts it while pinned to ``n`` CPUs, then unpins.
 """
+from __future__ import annotations
+
 import contextlib
 import importlib
 import os
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 LIBRARIES = ("bpcore", "sklearn", "torch", "jax")
 SHORT_DTYPE = {"float64": "f64", "float32": "f32"}
@@ -52,12 +57,12 @@ class Task:
     two softmax units), so all of them train the same network.
     """
 
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
+    X_train: NDArray[Any]
+    y_train: NDArray[Any]
+    X_test: NDArray[Any]
+    y_test: NDArray[Any]
     n_classes: int
-    hidden: tuple
+    hidden: tuple[int, ...]
     batch_size: int
     alpha: float = 1e-4
     learning_rate: float = 1e-3
@@ -65,41 +70,44 @@ class Task:
     beta_2: float = 0.999
     epsilon: float = 1e-8
     seed: int = 0
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def dtype(self):
-        return self.X_train.dtype.name
+    def dtype(self) -> str:
+        name: str = self.X_train.dtype.name
+        return name
 
     @property
-    def n_train(self):
-        return self.X_train.shape[0]
+    def n_train(self) -> int:
+        return int(self.X_train.shape[0])
 
     @property
-    def binary(self):
+    def binary(self) -> bool:
         return self.n_classes == 2
 
     @property
-    def output(self):
+    def output(self) -> str:
         """The output activation: ``"logistic"`` (one unit) for two classes, else softmax."""
         return "logistic" if self.binary else "softmax"
 
-    def layer_units(self):
+    def layer_units(self) -> list[int]:
         return [self.X_train.shape[1], *self.hidden, 1 if self.binary else self.n_classes]
 
     @property
-    def Y_train(self):
+    def Y_train(self) -> NDArray[Any]:
         """Training targets of the working dtype: one-hot rows, or the 0/1 column."""
         if "Y" not in self._cache:
+            Y: NDArray[Any]
             if self.binary:
                 Y = np.ascontiguousarray(self.y_train.reshape(-1, 1), dtype=self.dtype)
             else:
                 Y = np.zeros((self.n_train, self.n_classes), dtype=self.dtype)
                 Y[np.arange(self.n_train), self.y_train] = 1
             self._cache["Y"] = Y
-        return self._cache["Y"]
+        Y_train: NDArray[Any] = self._cache["Y"]
+        return Y_train
 
-    def initial_weights(self):
+    def initial_weights(self) -> tuple[list[NDArray[np.float64]], list[NDArray[np.float64]]]:
         """scikit-learn's initial ``(coefs, intercepts)`` for ``seed``, float64.
 
         bpcore's ``init="sklearn"`` draws exactly scikit-learn's numbers; torch
@@ -111,38 +119,39 @@ class Task:
                                  loss="log_loss", dtype="float64", random_state=self.seed)
             self._cache["init"] = ([c.copy() for c in net.coefs],
                                    [b.copy() for b in net.intercepts])
-        return self._cache["init"]
+        weights: tuple[list[NDArray[np.float64]], list[NDArray[np.float64]]] = self._cache["init"]
+        return weights
 
 
 class Contender:
-    library = None
+    library: str | None = None
 
-    def __init__(self, task, epochs_per_run=1):
+    def __init__(self, task: Task, epochs_per_run: int = 1) -> None:
         self.task = task
         self.dtype = task.dtype
         self.epochs_per_run = int(epochs_per_run)
-        self.notes = []
+        self.notes: list[str] = []
 
     @property
-    def label(self):
+    def label(self) -> str:
         return f"{self.library} {SHORT_DTYPE[self.dtype]}"
 
-    def run(self, i):
+    def run(self, i: int) -> None:
         raise NotImplementedError
 
-    def score(self):
+    def score(self) -> float:
         """Held-out accuracy of the current model."""
         return float(np.mean(self.predict_codes(self.task.X_test) == self.task.y_test))
 
-    def predict_codes(self, X):
+    def predict_codes(self, X: NDArray[Any]) -> NDArray[Any]:
         raise NotImplementedError
 
-    def extra(self):
+    def extra(self) -> dict[str, Any]:
         return {}
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """Silence ConvergenceWarning: every partial fit here stops early on purpose."""
     from sklearn.exceptions import ConvergenceWarning
     with warnings.catch_warnings():
@@ -159,7 +168,7 @@ class BpcoreEpoch(Contender):
 
     library = "bpcore"
 
-    def __init__(self, task, epochs_per_run=1):
+    def __init__(self, task: Task, epochs_per_run: int = 1) -> None:
         super().__init__(task, epochs_per_run)
         import bpcore
         self.bp = bpcore
@@ -170,12 +179,12 @@ class BpcoreEpoch(Contender):
         self.Y = task.Y_train
         self.rs = np.random.RandomState(task.seed + 1000)
 
-    def run(self, i):
+    def run(self, i: int) -> None:
         self.bp.train(self.net, self.task.X_train, self.Y, optimizer=self.opt,
                       epochs=self.epochs_per_run, batch_size=self.task.batch_size,
                       random_state=self.rs, alpha=self.task.alpha)
 
-    def predict_codes(self, X):
+    def predict_codes(self, X: NDArray[Any]) -> NDArray[Any]:
         out = self.net.forward(X)
         return (out[:, 0] > 0.5).astype(np.intp) if self.task.binary else np.argmax(out, axis=1)
 
@@ -189,7 +198,7 @@ class SklearnEpoch(Contender):
 
     library = "sklearn"
 
-    def __init__(self, task, epochs_per_run=1):
+    def __init__(self, task: Task, epochs_per_run: int = 1) -> None:
         super().__init__(task, epochs_per_run)
         from sklearn.neural_network import MLPClassifier
         # A RandomState instance (not an int): partial_fit calls
@@ -205,7 +214,7 @@ class SklearnEpoch(Contender):
             n_iter_no_change=NEVER, max_iter=1)
         self.classes = np.arange(task.n_classes)
 
-    def run(self, i):
+    def run(self, i: int) -> None:
         import sklearn
         # assume_finite skips the per-call NaN scan of X that partial_fit would
         # otherwise repeat every epoch (fit does it once): fairer to sklearn.
@@ -214,15 +223,16 @@ class SklearnEpoch(Contender):
                 self.clf.partial_fit(self.task.X_train, self.task.y_train,
                                      classes=self.classes)
 
-    def predict_codes(self, X):
-        return self.clf.predict(X)
+    def predict_codes(self, X: NDArray[Any]) -> NDArray[Any]:
+        codes: NDArray[Any] = self.clf.predict(X)
+        return codes
 
 
 # --------------------------------------------------------------------------
 # PyTorch
 # --------------------------------------------------------------------------
 
-def torch_has_fused_adam(torch):
+def torch_has_fused_adam(torch: Any) -> bool:  # torch: the module
     p = torch.nn.Parameter(torch.zeros(2))
     try:
         torch.optim.Adam([p], fused=True)
@@ -236,7 +246,7 @@ class TorchEpoch(Contender):
 
     library = "torch"
 
-    def __init__(self, task, epochs_per_run=1):
+    def __init__(self, task: Task, epochs_per_run: int = 1) -> None:
         super().__init__(task, epochs_per_run)
         import torch
         self.torch = torch
@@ -274,7 +284,7 @@ class TorchEpoch(Contender):
             self.y = torch.from_numpy(np.ascontiguousarray(task.y_train, dtype=np.int64))
         self.generator = torch.Generator().manual_seed(task.seed)
 
-    def run(self, i):
+    def run(self, i: int) -> None:
         model, opt, loss_fn = self.model, self.opt, self.loss_fn
         X, y, bs = self.X, self.y, self.task.batch_size
         n = X.shape[0]
@@ -287,22 +297,22 @@ class TorchEpoch(Contender):
                 loss.backward()
                 opt.step()
 
-    def predict_codes(self, X):
+    def predict_codes(self, X: NDArray[Any]) -> NDArray[Any]:
         with self.torch.inference_mode():
             logits = self.model(self.torch.from_numpy(X))
-            if self.task.binary:
-                return (logits[:, 0] > 0).numpy().astype(np.intp)
-            return logits.argmax(1).numpy()
+            codes: NDArray[Any] = ((logits[:, 0] > 0).numpy().astype(np.intp)
+                                   if self.task.binary else logits.argmax(1).numpy())
+            return codes
 
 
 # --------------------------------------------------------------------------
 # JAX / XLA
 # --------------------------------------------------------------------------
 
-_xla_threads = None  # the pool size set_xla_threads started XLA's client with
+_xla_threads: int | None = None  # the pool size set_xla_threads started XLA's client with
 
 
-def _pinned_threads(cpus):
+def _pinned_threads(cpus: set[int]) -> list[int]:
     """Thread ids of this process whose affinity is exactly ``cpus``."""
     tids = []
     for tid in os.listdir("/proc/self/task"):
@@ -314,7 +324,7 @@ def _pinned_threads(cpus):
     return tids
 
 
-def set_xla_threads(n, restart=False):
+def set_xla_threads(n: int | None, restart: bool = False) -> str | None:
     """Start XLA's CPU client with a pool of ``n`` threads.
 
     XLA's CPU client takes its pool size from the CPUs the process may use
@@ -379,9 +389,9 @@ def set_xla_threads(n, restart=False):
     return None
 
 
-def thread_ticks():
+def thread_ticks() -> dict[str, int]:
     """``{thread id: CPU clock ticks used so far}`` for this process (Linux)."""
-    out = {}
+    out: dict[str, int] = {}
     try:
         tids = os.listdir("/proc/self/task")
     except OSError:
@@ -396,7 +406,8 @@ def thread_ticks():
     return out
 
 
-def busy_threads(fn, seconds=0.5, share=0.25):
+def busy_threads(fn: Callable[[], object], seconds: float = 0.5, share: float = 0.25,
+                 ) -> tuple[int | None, float]:
     """Call ``fn()`` for about ``seconds``; count the threads that did the work.
 
     Returns ``(n_busy, cpu_per_wall)``: how many threads used at least
@@ -421,7 +432,8 @@ class JaxEpoch(Contender):
 
     library = "jax"
 
-    def __init__(self, task, epochs_per_run=1, measure_threads=True):
+    def __init__(self, task: Task, epochs_per_run: int = 1, measure_threads: bool = True,
+                 ) -> None:
         super().__init__(task, epochs_per_run)
         import jax
         import optax
@@ -453,22 +465,23 @@ class JaxEpoch(Contender):
         if out_dtype != np.dtype(task.dtype):
             raise RuntimeError(f"JAX computed in {out_dtype}, not {task.dtype}")
         self.notes.append(f"compile {self.compile_seconds:.2f} s (not timed)")
-        self.threads = None
+        self.threads: dict[str, Any] | None = None
         if measure_threads:
             # On the initial parameters, results dropped: trains nothing.
             p, s = self.params, self.state
 
-            def once():
+            def once() -> None:
                 with self._x64:
                     self._compiled(p, s, self.X, self.Y, self._perm())[2].block_until_ready()
             n_busy, cpu_wall = busy_threads(once)
             self.threads = {"busy_threads": n_busy, "cpu_per_wall": round(cpu_wall, 2)}
             self.notes.append(f"XLA busy threads {n_busy}, CPU/wall {cpu_wall:.2f}")
 
-    def _perm(self):
+    def _perm(self) -> NDArray[np.int32]:
         return self.rs.permutation(self.task.n_train).astype(np.int32)
 
-    def _build_epoch(self, optax):
+    # optax, and the JAX values below: optional libraries, read as untyped.
+    def _build_epoch(self, optax: Any) -> Callable[..., Any]:
         jax = self.jax
         jnp = jax.numpy
         alpha, tx = self.task.alpha, self.tx
@@ -477,7 +490,7 @@ class JaxEpoch(Contender):
         xent = (optax.sigmoid_binary_cross_entropy if self.task.binary
                 else optax.softmax_cross_entropy)
 
-        def batch_loss(params, xb, yb):
+        def batch_loss(params: Any, xb: Any, yb: Any) -> Any:
             a = xb
             for W, b in params[:-1]:
                 a = jax.nn.relu(a @ W + b)
@@ -488,8 +501,8 @@ class JaxEpoch(Contender):
 
         grad = jax.value_and_grad(batch_loss)
 
-        def epoch(params, state, X, Y, perm):
-            def step(carry, idx):
+        def epoch(params: Any, state: Any, X: Any, Y: Any, perm: Any) -> Any:
+            def step(carry: Any, idx: Any) -> Any:
                 params, state = carry
                 loss, g = grad(params, X[idx], Y[idx])
                 updates, state = tx.update(g, state, params)
@@ -505,26 +518,26 @@ class JaxEpoch(Contender):
 
         return epoch
 
-    def run(self, i):
+    def run(self, i: int) -> None:
         with self._x64:
             for _ in range(self.epochs_per_run):
                 self.params, self.state, self.loss = self._compiled(
                     self.params, self.state, self.X, self.Y, self._perm())
             self.jax.block_until_ready((self.params, self.loss))
 
-    def predict_codes(self, X):
+    def predict_codes(self, X: NDArray[Any]) -> NDArray[Any]:
         with self._x64:
             a = self.jax.numpy.asarray(X)
             for W, b in self.params[:-1]:
                 a = self.jax.nn.relu(a @ W + b)
             W, b = self.params[-1]
             logits = np.asarray(a @ W + b)
-            if self.task.binary:
-                return (logits[:, 0] > 0).astype(np.intp)
-            return np.argmax(logits, axis=1)
+            codes: NDArray[Any] = ((logits[:, 0] > 0).astype(np.intp) if self.task.binary
+                                   else np.argmax(logits, axis=1))
+            return codes
 
-    def extra(self):
-        out = {"compile_seconds": self.compile_seconds}
+    def extra(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"compile_seconds": self.compile_seconds}
         if self.threads:
             out.update(self.threads)
         return out
@@ -534,7 +547,7 @@ CONTENDERS = {"bpcore": BpcoreEpoch, "sklearn": SklearnEpoch, "torch": TorchEpoc
               "jax": JaxEpoch}
 
 
-def missing_reason(library):
+def missing_reason(library: str) -> str | None:
     """Why ``library``'s contender cannot run here (None if it can)."""
     modules = {"torch": ("torch",), "jax": ("jax", "optax")}.get(library, ())
     for mod in modules:

@@ -5,10 +5,24 @@ tenant of a shared machine hits every contender about equally, so the in-run
 ratios stay meaningful even when absolute times drift. ``benchmarks/run.py``
 and :func:`bpcore.benchmark.compare` both time through this module.
 """
+from __future__ import annotations
+
 import gc
 import statistics
 import time
 import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+
+class _Runnable(Protocol):
+    """What ``time_alternating`` times: ``run(i)``, ``i`` counting from ``-warmup``."""
+
+    def run(self, i: int) -> object: ...
+
+
+#: ``{id(contender): {"times": [seconds, ...], "error": str or None[, "traceback": str]}}``.
+Record = dict[int, dict[str, Any]]
 
 # A contender whose warm-up takes longer than both of these is dropped (for
 # example torch's OpenMP threads when another process holds one of two cores:
@@ -17,8 +31,9 @@ DROP_AFTER_SECONDS = 30.0
 DROP_AFTER_FACTOR = 10.0  # times the median warm-up of the workload's contenders
 
 
-def time_alternating(contenders, repeats, warmup=1, settle=0.0, calls_per_run=1,
-                     progress=None):
+def time_alternating(contenders: Sequence[_Runnable], repeats: int, warmup: int = 1,
+                     settle: float = 0.0, calls_per_run: int = 1,
+                     progress: Callable[[], object] | None = None) -> Record:
     """Run every contender ``warmup + repeats`` times, interleaved.
 
     Parameters
@@ -28,6 +43,7 @@ def time_alternating(contenders, repeats, warmup=1, settle=0.0, calls_per_run=1,
     repeats : int
         Timed runs per contender.
     warmup : int, default=1
+        Untimed runs of each contender before the timed ones (``i < 0``).
     settle : float, default=0.0
         Seconds of sleep before each call, so that worker threads of the
         previous contender (OpenBLAS and OpenMP spin after a parallel region)
@@ -56,9 +72,9 @@ def time_alternating(contenders, repeats, warmup=1, settle=0.0, calls_per_run=1,
     >>> len(rec[id(a)]["times"]), rec[id(b)]["error"]
     (3, None)
     """
-    record = {id(c): {"times": [], "error": None} for c in contenders}
+    record: Record = {id(c): {"times": [], "error": None} for c in contenders}
     active = list(contenders)
-    first = {}
+    first: dict[int, float] = {}
     for i in range(-warmup, repeats):
         if i == 0 and first:
             _drop_stragglers(first, active, record)
@@ -79,7 +95,7 @@ def time_alternating(contenders, repeats, warmup=1, settle=0.0, calls_per_run=1,
     return record
 
 
-def _timed_call(contender, i, settle, calls=1):
+def _timed_call(contender: _Runnable, i: int, settle: float, calls: int = 1) -> float:
     gc.collect()
     if settle:
         time.sleep(settle)
@@ -93,7 +109,8 @@ def _timed_call(contender, i, settle, calls=1):
         gc.enable()
 
 
-def _drop_stragglers(first, active, record):
+def _drop_stragglers(first: Mapping[int, float], active: list[_Runnable],
+                     record: Record) -> None:
     typical = statistics.median(first.values())
     for c in list(active):
         t = first.get(id(c))
@@ -104,7 +121,7 @@ def _drop_stragglers(first, active, record):
             active.remove(c)
 
 
-def summarize(times):
+def summarize(times: Sequence[float]) -> dict[str, float | None]:
     """Median, min and max of a list of seconds (None when empty).
 
     Examples
@@ -117,7 +134,7 @@ def summarize(times):
     return {"median": statistics.median(times), "min": min(times), "max": max(times)}
 
 
-def paired_ratio(num_times, den_times):
+def paired_ratio(num_times: Sequence[float], den_times: Sequence[float]) -> float | None:
     """Median over rounds of ``num`` time / ``den`` time in the same round.
 
     Contenders run in alternation, so the two times of one round were taken
