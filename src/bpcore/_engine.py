@@ -175,8 +175,9 @@ def choose_threads(layout: _Layout, batch_size: int, dense: bool = True,
     constants above); ``by_units`` picks the hidden-unit
     split over the row split. Shapes decide, never timings: the same
     network, batch size and limit always give the same threads and bits.
-    The unit split (batches up to ``_UNIT_SPLIT_MAX_BATCH``, 128 with more
-    than one hidden layer) takes any number of hidden layers (batch norm, dropout and residual skips
+    The unit split (batches up to ``_UNIT_SPLIT_MAX_BATCH``, up to
+    ``_UNIT_SPLIT_MAX_BATCH_DEEP`` with more than one hidden layer) takes
+    any number of hidden layers (batch norm, dropout and residual skips
     included), dense X, optimizers with at most two state buffers and no
     l1, max-norm or clipping (``unit_split_ok``), at most one thread per
     unit of the narrowest hidden layer; everything else takes the row

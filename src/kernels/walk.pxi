@@ -3,7 +3,8 @@
 #
 # ONE walk over the layout serves every driver: the row-split epoch (each
 # thread walks its rows of the batch; batch norm's statistics are reduced
-# across the team), the hidden-unit epoch (for its per-thread block), the
+# across the team), the hidden-unit epoch (over each thread's view of its
+# blocks of every layer: CLayout.unit0, _hidden_backward, _layer_grads), the
 # full-batch loss and gradient, inference (mode.training off, nothing kept
 # for a backward pass) and the benchmark floor (mode.products_only: the
 # GEMMs and nothing else, so the floor follows every layer kind for free).
