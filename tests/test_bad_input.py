@@ -772,6 +772,18 @@ def _interrupt_after(seconds):
     return timer
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test. A process started as a
+    background job by a shell script inherits SIGINT ignored, Python then
+    installs no handler, and ``_thread.interrupt_main`` does nothing (the
+    interrupt never comes: "DID NOT RAISE")."""
+    import signal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _slow_forward_problem(target_seconds=3.0):
     """A network and an X that ``forward`` takes ``target_seconds`` over, and
     the time of one 2000-row chunk (a few of the kernel's row blocks)."""
@@ -788,7 +800,7 @@ def _slow_forward_problem(target_seconds=3.0):
 # fixed by the kernels' plan walk, which polls between row blocks.
 
 @pytest.mark.parametrize("method", ["forward", "loss_and_grad"])
-def test_ctrl_c_interrupts_inference_and_gradients(method):
+def test_ctrl_c_interrupts_inference_and_gradients(method, python_sigint):
     n, Xs, per = _slow_forward_problem()
     args = (Xs,) if method == "forward" else (Xs, np.zeros((Xs.shape[0], 10)))
     timer = _interrupt_after(0.3)
