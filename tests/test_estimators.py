@@ -131,7 +131,10 @@ def test_unfitted_attributes_match_sklearn(name):
     # loss="log_loss" without taking it as a parameter, and code reads it.
     ours, theirs = getattr(bpcore, name)(), getattr(sk, name)()
     assert vars(ours) == vars(theirs)
-    assert ours.get_params() == theirs.get_params()
+    params = ours.get_params()
+    if not HAS_MLP_LOSS_AND_SAMPLE_WEIGHT and name == "MLPRegressor":
+        del params["loss"]     # a parameter from 1.7 on; bpcore keeps it on 1.6
+    assert params == theirs.get_params()
     assert (ours.loss, type(ours).__name__) in {("log_loss", "MLPClassifier"),
                                                 ("squared_error", "MLPRegressor")}
 

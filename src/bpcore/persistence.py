@@ -713,6 +713,12 @@ class _Decoder:
             if not all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
                        and n > 0 for n in sizes):
                 raise ValueError(f"hidden_layer_sizes must be integers > 0, got {sizes}")
+            scoring = getattr(est, "scoring", None)
+            if isinstance(scoring, str):
+                # The toolbox's constraint takes any str; its fit resolves
+                # the name. Resolve it now (scikit-learn's message).
+                from sklearn.metrics import get_scorer
+                get_scorer(scoring)
         est.__dict__.update(state)
         from ._target import check_fitted_scaling
         check_fitted_scaling(est)       # the regressor's target scaling (issue 28)
